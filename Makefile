@@ -1,0 +1,54 @@
+# options_pipeline — the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+STATE ?= $(if $(OPTIONS_PIPELINE_HOME),$(OPTIONS_PIPELINE_HOME),$(CURDIR)/.options_pipeline)
+export DAGSTER_HOME ?= $(STATE)/dagster_home
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-e2e lint ui db-stop bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job end to end on the embedded default: database, schema, demo watchlist, backfill.
+demo: install
+	$(BIN)/options-pipeline db init
+	$(BIN)/options-pipeline watchlist add demo SPY QQQ IWM AAPL
+	$(BIN)/python -m scripts.ingest_options --provider sample \
+		--start-date 2025-12-15 --end-date 2025-12-22
+	@echo
+	@echo "Done. See the partitions in the Dagster UI: make ui  (then open http://127.0.0.1:3000)"
+
+## Unit and integration tests (a real PostgreSQL started by the test session). Exit 5 = no tests.
+test: install
+	$(BIN)/ruff check options_pipeline options_pipeline_tests scripts
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+## End-to-end: real dagster-webserver + dagster-daemon subprocesses.
+test-e2e: install
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+lint: install
+	$(BIN)/ruff check options_pipeline options_pipeline_tests scripts
+
+## The Dagster UI (webserver + daemon) on the project's instance.
+ui: install
+	$(BIN)/options-pipeline db init
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+db-stop: install
+	$(BIN)/options-pipeline db stop
+
+bench: install
+	$(BIN)/python -m options_pipeline_tests.benchmarks
+
+clean: db-stop
+	rm -rf $(STATE)

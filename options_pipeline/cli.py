@@ -1,0 +1,275 @@
+"""Command lines: `options-pipeline` (database, watchlists) and `ingest_options` (the story's CLI).
+
+Every usage or environment error is one line on stderr and exit code 2; nothing is written then.
+`ingest_options` exits 0 when every requested (date, symbol) is complete, 1 when gaps remain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import NoReturn
+from zoneinfo import ZoneInfo
+
+from options_pipeline import settings
+from options_pipeline.db import embedded, store
+from options_pipeline.db.connection import (
+    DatabaseUnavailable,
+    apply_schema,
+    connection,
+    mask_password,
+    resolve_database_url,
+)
+from options_pipeline.ingest import NothingToIngest, resolve_symbols
+from options_pipeline.partitions import MARKET_TIMEZONE, partitions_start, weekdays_between
+from options_pipeline.providers.base import ProviderError
+from options_pipeline.providers.registry import PROVIDER_NAMES
+from options_pipeline.symbols import normalize_symbol
+
+EXIT_OK, EXIT_GAPS, EXIT_USAGE = 0, 1, 2
+MAX_RANGE_TRADING_DAYS = 1305  # about five years; larger ranges need --confirm-large-range
+
+
+class UsageError(Exception):
+    """Bad input or environment: reported as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
+
+
+def _parse_symbol(text: str) -> str:
+    try:
+        return normalize_symbol(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _watchlist_name(text: str) -> str:
+    name = text.strip()
+    if not name or len(name) > 255 or not name.isprintable():
+        raise argparse.ArgumentTypeError(f"invalid watchlist name {text!r}")
+    return name
+
+
+def prepare_database() -> str:
+    """The DSN in use, with the schema applied and DAGSTER_HOME's instance config written."""
+    from options_pipeline.instance import write_instance_config
+
+    state = settings.state_dir()
+    url = resolve_database_url(state)
+    apply_schema(url)
+    home = settings.dagster_home()
+    write_instance_config(home, url)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return url
+
+
+def _configure_logging(level: int) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("options_pipeline").setLevel(level)
+
+
+# --- options-pipeline ------------------------------------------------------------------------
+
+
+def _pipeline_parser() -> _Parser:
+    parser = _Parser(prog="options-pipeline", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="area", required=True, parser_class=_Parser)
+
+    db = verbs.add_parser("db", help="the PostgreSQL database").add_subparsers(
+        dest="verb", required=True, parser_class=_Parser)
+    db.add_parser("init", help="start the embedded server if used, apply the schema")
+    url = db.add_parser("url", help="print the DSN in use (password masked)")
+    url.add_argument("--show-password", action="store_true")
+    db.add_parser("stop", help="stop the embedded PostgreSQL server")
+
+    wl = verbs.add_parser("watchlist", help="watchlists of symbols to ingest").add_subparsers(
+        dest="verb", required=True, parser_class=_Parser)
+    for verb, text in (("add", "add symbols (registers their tickers)"),
+                       ("remove", "remove symbols"), ("activate", "mark symbols active"),
+                       ("deactivate", "mark symbols inactive")):
+        sub = wl.add_parser(verb, help=text)
+        sub.add_argument("name", type=_watchlist_name)
+        sub.add_argument("symbols", nargs="+", type=_parse_symbol, metavar="SYMBOL")
+    show = wl.add_parser("list", help="list watchlists")
+    show.add_argument("name", nargs="?", type=_watchlist_name)
+    return parser
+
+
+def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
+    args = _pipeline_parser().parse_args(argv)
+    _configure_logging(logging.INFO)
+    try:
+        if args.area == "db" and args.verb == "stop":
+            stopped = embedded.stop(settings.state_dir())
+            print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL not running")
+            return EXIT_OK
+        url = prepare_database()
+        if args.area == "db":
+            if args.verb == "init":
+                print(f"schema applied on {mask_password(url)}")
+            else:
+                print(url if args.show_password else mask_password(url))
+            return EXIT_OK
+        return _watchlist(url, args)
+    except (DatabaseUnavailable, UsageError) as exc:
+        print(f"options-pipeline: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _watchlist(url: str, args: argparse.Namespace) -> int:
+    symbols = sorted(set(getattr(args, "symbols", None) or []))
+    with connection(url) as conn:
+        if args.verb == "add":
+            store.add_to_watchlist(conn, args.name, symbols)
+            print(f"{args.name}: added {' '.join(symbols)}")
+        elif args.verb == "remove":
+            n = store.remove_from_watchlist(conn, args.name, symbols)
+            print(f"{args.name}: removed {n} symbol(s)")
+        elif args.verb in ("activate", "deactivate"):
+            n = store.set_watchlist_active(conn, args.name, symbols,
+                                           active=args.verb == "activate")
+            print(f"{args.name}: {args.verb}d {n} symbol(s)")
+        else:
+            entries = store.list_watchlists(conn, args.name)
+            if not entries:
+                print("no watchlists" if args.name is None else f"{args.name}: empty")
+            for e in entries:
+                print(f"{e.watchlist_id}\t{e.symbol}\t{'active' if e.active else 'inactive'}")
+    return EXIT_OK
+
+
+# --- ingest_options ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPlan:
+    days: list[date]
+    symbols: list[str]
+
+
+def _ingest_parser() -> _Parser:
+    parser = _Parser(
+        prog="ingest_options",
+        description="Ingest daily option-chain snapshots: one day (--as-of), a range "
+                    "(--start-date/--end-date, weekdays only), or today.",
+    )
+    parser.add_argument("--provider", choices=PROVIDER_NAMES,
+                        default=os.environ.get("OPTIONS_PIPELINE_PROVIDER", "sample"))
+    parser.add_argument("--as-of", type=_parse_date, help="single trading day YYYY-MM-DD")
+    parser.add_argument("--start-date", type=_parse_date, help="range start YYYY-MM-DD")
+    parser.add_argument("--end-date", type=_parse_date, help="range end YYYY-MM-DD (inclusive)")
+    parser.add_argument("--heartbeat", type=_positive_int, default=25,
+                        help="log progress every N symbols per day (default 25)")
+    parser.add_argument("--symbols", nargs="+", type=_parse_symbol, metavar="SYMBOL",
+                        help="a subset of the active watchlist symbols")
+    parser.add_argument("--watchlist", type=_watchlist_name,
+                        help="only this watchlist's symbols")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="resolve days and symbols; fetch and write nothing")
+    parser.add_argument("--confirm-large-range", action="store_true",
+                        help=f"allow ranges over {MAX_RANGE_TRADING_DAYS} trading days")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    level.add_argument("--verbose", "-v", action="store_true", help="same as --log-level DEBUG")
+    level.add_argument("--quiet", "-q", action="store_true", help="same as --log-level WARNING")
+    return parser
+
+
+def today_in_market() -> date:
+    return datetime.now(ZoneInfo(MARKET_TIMEZONE)).date()
+
+
+def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
+    """The story's modes: --as-of, --start-date + --end-date, or neither (today). [] = nothing."""
+    ranged = args.start_date is not None or args.end_date is not None
+    if args.as_of is not None and ranged:
+        raise UsageError("--as-of cannot be combined with --start-date/--end-date")
+    if ranged:
+        if args.start_date is None:
+            raise UsageError("--end-date requires --start-date")
+        if args.end_date is None:
+            raise UsageError("--start-date requires --end-date")
+        if args.end_date < args.start_date:
+            raise UsageError(f"--end-date {args.end_date} is before --start-date "
+                             f"{args.start_date}")
+        first, last = args.start_date, args.end_date
+    elif args.as_of is not None:
+        if args.as_of.weekday() >= 5:
+            raise UsageError(f"--as-of {args.as_of} is a {args.as_of:%A}, not a trading day")
+        first = last = args.as_of
+    else:
+        if today.weekday() >= 5:
+            return []
+        first = last = today
+    if last > today:
+        raise UsageError(f"{last} is in the future (today is {today} in {MARKET_TIMEZONE})")
+    if first < partitions_start():
+        raise UsageError(f"{first} is before the partitions' start {partitions_start()} "
+                         "(set OPTIONS_PIPELINE_START_DATE to go further back)")
+    days = weekdays_between(first, last)
+    if not days:
+        raise UsageError(f"no trading days between {first} and {last} (weekends only)")
+    if len(days) > MAX_RANGE_TRADING_DAYS and not args.confirm_large_range:
+        raise UsageError(f"{len(days)} trading days requested; more than "
+                         f"{MAX_RANGE_TRADING_DAYS} needs --confirm-large-range")
+    return days
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.verbose:
+        return logging.DEBUG
+    if args.quiet:
+        return logging.WARNING
+    return getattr(logging, args.log_level or "INFO")
+
+
+def ingest_options_main(argv: Sequence[str] | None = None) -> int:
+    args = _ingest_parser().parse_args(argv)
+    level = _log_level(args)
+    _configure_logging(level)
+    today = today_in_market()
+    try:
+        days = resolve_days(args, today=today)
+        if not days:
+            print(f"no trading day on {today:%A} {today}; nothing to do")
+            return EXIT_OK
+        from options_pipeline.resources import provider_resource_from_env
+
+        provider = provider_resource_from_env(args.provider)
+        # configuration errors (e.g. a missing API key) surface here, before anything is written
+        provider.process_config_and_initialize().build().close()
+        with connection(prepare_database()) as conn:
+            symbols = resolve_symbols(conn, watchlist=args.watchlist, symbols=args.symbols)
+        if args.dry_run:
+            print(f"dry run: {len(days)} day(s) {days[0]}..{days[-1]}, provider {args.provider}, "
+                  f"{len(symbols)} symbol(s): {' '.join(symbols)}")
+            return EXIT_OK
+        from options_pipeline.runner import run_days
+
+        return run_days(days, provider=provider, watchlist=args.watchlist,
+                        symbols=args.symbols, heartbeat=args.heartbeat, log_level=level)
+    except (UsageError, DatabaseUnavailable, NothingToIngest, ProviderError, ValueError) as exc:
+        print(f"ingest_options: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,77 @@
+"""Which PostgreSQL to use, and connections to it: DATABASE_URL when set, the embedded one otherwise."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from options_pipeline.db import embedded
+
+DATABASE_URL_ENV = "DATABASE_URL"
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL cannot be reached; the message is one line and never contains a password."""
+
+
+def resolve_database_url(state_dir: Path, configured: str | None = None) -> str:
+    """The DSN to use: `configured`, else $DATABASE_URL, else the embedded server (started)."""
+    url = configured or os.environ.get(DATABASE_URL_ENV)
+    if url:
+        return url
+    try:
+        return embedded.ensure_running(state_dir)
+    except embedded.EmbeddedDatabaseError as exc:
+        raise DatabaseUnavailable(str(exc)) from None
+
+
+def mask_password(url: str) -> str:
+    """The DSN with any password replaced by ***, for anything shown to a person."""
+    masked = re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", url)
+    return re.sub(r"(password\s*=\s*)[^&\s]+", r"\1***", masked)
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server and credentials, another database."""
+    params = conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return make_conninfo(**params)
+
+
+def connect(url: str) -> psycopg.Connection:
+    """An autocommit connection (writes use explicit `conn.transaction()` blocks)."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {mask_password(url)}: {first_line}"
+        ) from None
+
+
+@contextmanager
+def connection(url: str) -> Iterator[psycopg.Connection]:
+    conn = connect(url)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def schema_sql() -> str:
+    return resources.files("options_pipeline.db").joinpath("schema.sql").read_text()
+
+
+def apply_schema(url: str) -> None:
+    """Create the tables if missing; idempotent. Serialised so concurrent callers don't race."""
+    with connection(url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('options_pipeline:schema', 0))")
+        conn.execute(schema_sql())

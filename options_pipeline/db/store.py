@@ -1,0 +1,279 @@
+"""All SQL the pipeline runs (besides schema.sql). Parameters only, never string-built values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from uuid import UUID
+
+import psycopg
+
+from options_pipeline.models import ChainSnapshot
+
+SNAPSHOT_SOURCE = "options-pipeline"
+
+
+def snapshot_time(day: date) -> datetime:
+    """The snapshot identity of trading day `day`: D at 23:59:59 UTC (the user's convention)."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc)
+
+
+# --- tickers and watchlists ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistEntry:
+    watchlist_id: str
+    symbol: str
+    active: bool
+    effective_date: date
+
+
+def add_to_watchlist(conn: psycopg.Connection, name: str, symbols: Sequence[str]) -> None:
+    """Register each symbol's ticker and add it (active) to watchlist `name`, in one transaction."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO public.tickers (symbol) VALUES (%s) ON CONFLICT (symbol) DO NOTHING",
+            [(s,) for s in symbols],
+        )
+        cur.executemany(
+            """
+            INSERT INTO public.watchlists (watchlist_id, symbol, active, source, effective_date)
+            VALUES (%s, %s, true, %s, current_date)
+            ON CONFLICT (watchlist_id, symbol) DO UPDATE SET active = true, updated_at = now()
+            """,
+            [(name, s, SNAPSHOT_SOURCE) for s in symbols],
+        )
+
+
+def remove_from_watchlist(conn: psycopg.Connection, name: str, symbols: Sequence[str]) -> int:
+    with conn.transaction():
+        cur = conn.execute(
+            "DELETE FROM public.watchlists WHERE watchlist_id = %s AND symbol = ANY(%s)",
+            (name, list(symbols)),
+        )
+        return cur.rowcount
+
+
+def set_watchlist_active(
+    conn: psycopg.Connection, name: str, symbols: Sequence[str], *, active: bool
+) -> int:
+    with conn.transaction():
+        cur = conn.execute(
+            """
+            UPDATE public.watchlists SET active = %s, updated_at = now()
+            WHERE watchlist_id = %s AND symbol = ANY(%s)
+            """,
+            (active, name, list(symbols)),
+        )
+        return cur.rowcount
+
+
+def list_watchlists(conn: psycopg.Connection, name: str | None = None) -> list[WatchlistEntry]:
+    rows = conn.execute(
+        """
+        SELECT watchlist_id, symbol, active, effective_date FROM public.watchlists
+        WHERE %(name)s::text IS NULL OR watchlist_id = %(name)s
+        ORDER BY watchlist_id, symbol
+        """,
+        {"name": name},
+    ).fetchall()
+    return [WatchlistEntry(*row) for row in rows]
+
+
+def active_symbols(conn: psycopg.Connection, watchlist: str | None = None) -> list[str]:
+    """Distinct, sorted symbols active in any watchlist (or in the named one)."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT symbol FROM public.watchlists
+        WHERE active AND (%(name)s::text IS NULL OR watchlist_id = %(name)s)
+        ORDER BY symbol
+        """,
+        {"name": watchlist},
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def ticker_ids(conn: psycopg.Connection, symbols: Sequence[str]) -> dict[str, UUID]:
+    rows = conn.execute(
+        "SELECT symbol, id FROM public.tickers WHERE symbol = ANY(%s)", (list(symbols),)
+    ).fetchall()
+    return dict(rows)
+
+
+# --- the completion ledger and chain writes --------------------------------------------------
+
+
+def completed_ticker_ids(conn: psycopg.Connection, day: date) -> set[UUID]:
+    """Tickers whose chain for `day` is complete (they have a ledger row)."""
+    rows = conn.execute(
+        "SELECT ticker_id FROM public.option_chain_snapshots WHERE time = %s",
+        (snapshot_time(day),),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+@contextmanager
+def day_lock(conn: psycopg.Connection, day: date) -> Iterator[None]:
+    """Serialise ingestion of one trading day across processes (a session advisory lock)."""
+    key = f"options_chains:{day.isoformat()}"
+    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+_LOAD_COLUMNS = (
+    "expiration_date",
+    "strike_price",
+    "option_type",
+    "bid",
+    "ask",
+    "last",
+    "volume",
+    "open_interest",
+    "implied_volatility",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+)
+
+
+def write_chain(conn: psycopg.Connection, *, ticker_id: UUID, snapshot: ChainSnapshot) -> int:
+    """Write one symbol's chain and its ledger row atomically; returns options_chains rows added.
+
+    Rows are COPYed into a temporary table and inserted with ON CONFLICT DO NOTHING, so rows
+    already present (e.g. from the user's older system) are kept, never duplicated.
+    """
+    when = snapshot_time(snapshot.as_of)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            """
+            CREATE TEMP TABLE options_chains_load (
+                expiration_date date, strike_price numeric(12, 4), option_type char(1),
+                bid numeric, ask numeric, last numeric, volume integer, open_interest integer,
+                implied_volatility numeric, delta numeric, gamma numeric, theta numeric,
+                vega numeric
+            ) ON COMMIT DROP
+            """
+        )
+        with cur.copy(f"COPY options_chains_load ({', '.join(_LOAD_COLUMNS)}) FROM STDIN") as copy:
+            for q in snapshot.quotes:
+                copy.write_row(
+                    (
+                        q.expiration_date,
+                        q.strike,
+                        q.option_type,
+                        q.bid,
+                        q.ask,
+                        q.last,
+                        q.volume,
+                        q.open_interest,
+                        q.implied_volatility,
+                        q.delta,
+                        q.gamma,
+                        q.theta,
+                        q.vega,
+                    )
+                )
+        cur.execute(
+            f"""
+            INSERT INTO public.options_chains (time, ticker_id, {", ".join(_LOAD_COLUMNS)})
+            SELECT %s, %s, {", ".join(_LOAD_COLUMNS)} FROM options_chains_load
+            ON CONFLICT (time, ticker_id, expiration_date, strike_price, option_type) DO NOTHING
+            """,
+            (when, ticker_id),
+        )
+        rows_written = cur.rowcount
+        cur.execute(
+            """
+            INSERT INTO public.option_chain_snapshots (
+                time, ticker_id, as_of, provider, underlying_price, underlying_price_source,
+                provider_mark_time, contract_count, rows_written, rejected_count,
+                rejected_reasons, provider_requests)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (time, ticker_id) DO NOTHING
+            """,
+            (
+                when,
+                ticker_id,
+                snapshot.as_of,
+                snapshot.provider,
+                snapshot.underlying_price,
+                snapshot.underlying_price_source,
+                snapshot.provider_mark_time,
+                len(snapshot.quotes),
+                rows_written,
+                snapshot.rejected_count,
+                json.dumps(snapshot.rejected, sort_keys=True),
+                snapshot.requests,
+            ),
+        )
+    return rows_written
+
+
+# --- reads for dealer metrics and checks -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    as_of: date
+    symbol: str
+    ticker_id: UUID
+    underlying_price: float | None
+    contract_count: int
+
+
+def ledger_rows(conn: psycopg.Connection, days: Iterable[date], symbol: str) -> list[LedgerRow]:
+    """Ledger rows of `symbol` for the given days (missing days are simply absent)."""
+    times = [snapshot_time(d) for d in days]
+    rows = conn.execute(
+        """
+        SELECT s.as_of, t.symbol, s.ticker_id, s.underlying_price::float8, s.contract_count
+        FROM public.option_chain_snapshots s JOIN public.tickers t ON t.id = s.ticker_id
+        WHERE s.time = ANY(%s) AND t.symbol = %s
+        ORDER BY s.as_of
+        """,
+        (times, symbol),
+    ).fetchall()
+    return [LedgerRow(*row) for row in rows]
+
+
+def chain_columns(conn: psycopg.Connection, *, ticker_id: UUID, day: date) -> dict[str, list]:
+    """One stored chain as columns, for the vectorised metrics (no per-row objects)."""
+    cur = conn.execute(
+        """
+        SELECT expiration_date, strike_price::float8, option_type,
+               implied_volatility::float8, open_interest, volume
+        FROM public.options_chains WHERE time = %s AND ticker_id = %s
+        """,
+        (snapshot_time(day), ticker_id),
+    )
+    names = ("expiration_date", "strike", "option_type", "implied_volatility", "open_interest",
+             "volume")
+    rows = cur.fetchall()
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def missing_symbols(conn: psycopg.Connection, days: Sequence[date]) -> list[tuple[date, str]]:
+    """(day, symbol) pairs among the currently active symbols that have no ledger row."""
+    rows = conn.execute(
+        """
+        SELECT d::date, w.symbol
+        FROM unnest(%s::date[]) AS d
+        CROSS JOIN (SELECT DISTINCT symbol FROM public.watchlists WHERE active) w
+        LEFT JOIN public.tickers t ON t.symbol = w.symbol
+        LEFT JOIN public.option_chain_snapshots s
+               ON s.ticker_id = t.id AND s.time = (d::date + time '23:59:59') AT TIME ZONE 'UTC'
+        WHERE s.ticker_id IS NULL
+        ORDER BY 1, 2
+        """,
+        (list(days),),
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]

@@ -1,0 +1,25 @@
+"""Dealer gamma metrics: pure numpy math, no I/O and no dagster."""
+
+from options_pipeline.metrics.exposure import (
+    CONVENTIONS,
+    GEX_UNITS,
+    ChainArrays,
+    DayMetrics,
+    MetricsParams,
+    StrikeLevel,
+    compute_day_metrics,
+)
+from options_pipeline.metrics.window import WindowParams, WindowSummary, summarize_window
+
+__all__ = [
+    "CONVENTIONS",
+    "GEX_UNITS",
+    "ChainArrays",
+    "DayMetrics",
+    "MetricsParams",
+    "StrikeLevel",
+    "WindowParams",
+    "WindowSummary",
+    "compute_day_metrics",
+    "summarize_window",
+]

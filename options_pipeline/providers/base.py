@@ -1,0 +1,72 @@
+"""The provider contract: "the option chain of SYMBOL as of trading day D", or a typed error.
+
+The ingestion layer records these errors per (date, symbol) and moves on; nothing in it is
+provider-specific.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol
+
+from options_pipeline.models import ChainSnapshot
+
+
+class ProviderError(Exception):
+    """A provider could not answer for one symbol; `reason` is a short stable code for reports."""
+
+    reason = "provider_error"
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        if request_id:
+            message = f"{message} (request_id {request_id})"
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class ProviderTimeout(ProviderError):
+    reason = "timeout"
+
+
+class RateLimited(ProviderError):
+    reason = "rate_limited"
+
+
+class NoContracts(ProviderError):
+    reason = "no_contracts"
+
+
+class NotAvailable(ProviderError):
+    """The data for that date or plan cannot be had (never substituted with today's values)."""
+
+    reason = "not_available"
+
+
+class Unauthorized(ProviderError):
+    reason = "unauthorized"
+
+
+class ProviderConfigError(ValueError):
+    """A provider cannot be built from its settings (unknown name, missing API key, bad value).
+
+    Raised at construction, never per symbol: it is a deployment problem, not a data problem.
+    """
+
+
+class OptionsProvider(Protocol):
+    """What every provider plugin implements."""
+
+    name: str
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent so far by this provider instance (0 for offline providers)."""
+        ...
+
+    def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
+        """Return the chain of `symbol` for trading day `as_of` or raise a ProviderError."""
+        ...
+
+    def close(self) -> None:
+        """Release network resources (a no-op for offline providers)."""
+        ...

@@ -1,0 +1,342 @@
+"""Provider-neutral normalisation: raw provider rows -> validated OptionQuote, with counted rejects.
+
+Every HTTP provider maps its JSON onto the keyword arguments of `ChainBuilder.add` and lets this
+module do the checks, so validation rules live in one place:
+
+- a row that fails validation is dropped and counted under a short reason code (below); it never
+  fails the symbol;
+- contracts that expired before the as-of date are dropped as "expired";
+- a repeated identity (expiration, strike, type) keeps the first row, the rest count as "duplicate";
+- an empty result raises NoContracts; a result whose every row was rejected raises ProviderError
+  (that is a data or mapping problem, not an empty chain).
+
+Also here, because both the sample market and the HTTP providers need them: OCC symbol helpers and a
+small NYSE calendar (weekends and the full-day holidays of 2024-2027).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from options_pipeline.models import ChainSnapshot, OptionQuote, OptionType
+from options_pipeline.providers.base import NoContracts, ProviderError
+
+# Reason codes for ChainSnapshot.rejected (stable: reports and metadata group by them).
+MALFORMED_ROW = "malformed_row"  # not an object, or without the provider's contract block
+MISSING_STRIKE = "missing_strike"
+BAD_STRIKE = "bad_strike"  # not a number, or <= 0
+MISSING_EXPIRATION = "missing_expiration"
+BAD_EXPIRATION = "bad_expiration"  # not a YYYY-MM-DD date, or absurdly far out
+EXPIRED = "expired"  # expiration before the as-of date
+BAD_OPTION_TYPE = "bad_option_type"  # neither call nor put
+BAD_NUMBER = "bad_number"  # a numeric field holding something else
+NON_FINITE = "non_finite"  # NaN or infinity in a numeric field
+NEGATIVE_PRICE = "negative_price"
+NEGATIVE_SIZE = "negative_size"  # volume or open interest < 0
+NEGATIVE_IV = "negative_iv"
+BAD_MULTIPLIER = "bad_multiplier"
+WRONG_DATE = "wrong_date"  # a historical row stamped with another session than the one asked
+DUPLICATE = "duplicate"
+
+MAX_EXPIRY_DAYS = 366 * 10  # LEAPS run ~3 years; anything past 10 is a bad date
+
+_OCC_RE = re.compile(r"^(?P<root>[A-Z0-9.]{1,6})(?P<ymd>\d{6})(?P<cp>[CP])(?P<strike>\d{8})$")
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- OCC symbols
+
+
+def strip_prefix(ticker: str) -> str:
+    """Polygon's option tickers carry an "O:" prefix; the OCC symbol is what follows."""
+    ticker = ticker.strip()
+    return ticker[2:] if ticker.startswith("O:") else ticker
+
+
+def occ_symbol(root: str, expiration: date, option_type: str, strike: float) -> str:
+    """OCC/OSI symbol without padding, e.g. SPY251219C00600000 (strike in thousandths)."""
+    return f"{root}{expiration:%y%m%d}{option_type}{round(strike * 1000):08d}"
+
+
+def parse_occ(symbol: str) -> tuple[str, date, OptionType, float] | None:
+    """(root, expiration, "C"/"P", strike) from an OCC symbol (with or without "O:"), or None."""
+    m = _OCC_RE.match(strip_prefix(symbol).replace(" ", ""))
+    if m is None:
+        return None
+    try:
+        expiration = datetime.strptime(m["ymd"], "%y%m%d").date()
+    except ValueError:
+        return None
+    cp: OptionType = "C" if m["cp"] == "C" else "P"
+    return m["root"], expiration, cp, int(m["strike"]) / 1000.0
+
+
+# --------------------------------------------------------------------------- calendar
+
+# NYSE full-day closures 2024-2027 (New Year, MLK, Presidents, Good Friday, Memorial, Juneteenth,
+# Independence, Labor, Thanksgiving, Christmas; observed dates where the day falls on a weekend).
+# Unscheduled closures (e.g. 2025-01-09, national day of mourning) are deliberately not listed.
+NYSE_HOLIDAYS: frozenset[date] = frozenset(
+    date.fromisoformat(d)
+    for d in (
+        "2024-01-01", "2024-01-15", "2024-02-19", "2024-03-29", "2024-05-27",
+        "2024-06-19", "2024-07-04", "2024-09-02", "2024-11-28", "2024-12-25",
+        "2025-01-01", "2025-01-20", "2025-02-17", "2025-04-18", "2025-05-26",
+        "2025-06-19", "2025-07-04", "2025-09-01", "2025-11-27", "2025-12-25",
+        "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25",
+        "2026-06-19", "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25",
+        "2027-01-01", "2027-01-18", "2027-02-15", "2027-03-26", "2027-05-31",
+        "2027-06-18", "2027-07-05", "2027-09-06", "2027-11-25", "2027-12-24",
+    )
+)  # fmt: skip
+
+
+def market_closed_reason(day: date) -> str | None:
+    """"weekend" or "market holiday" when NYSE has no session on `day`, else None."""
+    if day.weekday() >= 5:
+        return "weekend"
+    if day in NYSE_HOLIDAYS:
+        return "market holiday"
+    return None
+
+
+def raise_if_closed(day: date) -> None:
+    """NoContracts("no trading on <date> (<why>)") on weekends and NYSE holidays."""
+    why = market_closed_reason(day)
+    if why is not None:
+        raise NoContracts(f"no trading on {day.isoformat()} ({why})")
+
+
+# --------------------------------------------------------------------------- scalars
+
+
+def epoch_to_datetime(value: Any) -> datetime | None:
+    """A Unix timestamp in s, ms, us or ns (Polygon uses ns) -> aware UTC datetime, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    v = float(value)
+    for scale in (1e9, 1e6, 1e3, 1.0):  # pick the unit that lands in a plausible range
+        seconds = v / scale
+        if 946_684_800 <= seconds <= 4_102_444_800:  # 2000-01-01 .. 2100-01-01
+            return datetime.fromtimestamp(seconds, UTC)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    """None stays None; numbers (and numeric strings) -> float; anything else is rejected."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _Reject(BAD_NUMBER)
+    if isinstance(value, int | float):
+        v = float(value)
+    elif isinstance(value, str):
+        try:
+            v = float(value)
+        except ValueError:
+            raise _Reject(BAD_NUMBER) from None
+    else:
+        raise _Reject(BAD_NUMBER)
+    if not math.isfinite(v):
+        raise _Reject(NON_FINITE)
+    return v
+
+
+def _price(value: Any) -> float | None:
+    v = _number(value)
+    if v is not None and v < 0:
+        raise _Reject(NEGATIVE_PRICE)
+    return v
+
+
+def _size(value: Any) -> int | None:
+    v = _number(value)
+    if v is None:
+        return None
+    if v < 0:
+        raise _Reject(NEGATIVE_SIZE)
+    if abs(v - round(v)) > 1e-6:
+        raise _Reject(BAD_NUMBER)
+    return round(v)
+
+
+def _date(value: Any, missing: str, bad: str) -> date:
+    if value is None or value == "":
+        raise _Reject(missing)
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _Reject(bad)
+
+
+def parse_day(value: Any) -> date | None:
+    """A row's session date ("YYYY-MM-DD" or a date) or None when absent/unparseable."""
+    try:
+        return _date(value, "", "")
+    except _Reject:
+        return None
+
+
+def _option_type(value: Any) -> OptionType:
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("call", "c"):
+            return "C"
+        if v in ("put", "p"):
+            return "P"
+    raise _Reject(BAD_OPTION_TYPE)
+
+
+# --------------------------------------------------------------------------- builder
+
+
+class ChainBuilder:
+    """Accumulates one symbol-day's rows page by page; `build()` returns the ChainSnapshot."""
+
+    def __init__(self, symbol: str, as_of: date) -> None:
+        self.symbol = symbol
+        self.as_of = as_of
+        self.rows_seen = 0
+        self.rejected: Counter[str] = Counter()
+        self._quotes: dict[tuple[date, float, str], OptionQuote] = {}
+        self._max_expiry = as_of + timedelta(days=MAX_EXPIRY_DAYS)
+
+    def __len__(self) -> int:
+        return len(self._quotes)
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        """Count rows dropped before they reached `add` (e.g. a row that is not an object)."""
+        self.rows_seen += count
+        self.rejected[reason] += count
+
+    def add(
+        self,
+        *,
+        contract_symbol: Any,
+        expiration_date: Any,
+        strike: Any,
+        option_type: Any,
+        bid: Any = None,
+        ask: Any = None,
+        last: Any = None,
+        volume: Any = None,
+        open_interest: Any = None,
+        implied_volatility: Any = None,
+        delta: Any = None,
+        gamma: Any = None,
+        theta: Any = None,
+        vega: Any = None,
+        multiplier: Any = None,
+    ) -> OptionQuote | None:
+        """Validate one raw row; keep it (returned) or count why it was dropped (None)."""
+        self.rows_seen += 1
+        try:
+            quote = self._quote(
+                contract_symbol, expiration_date, strike, option_type, bid, ask, last, volume,
+                open_interest, implied_volatility, delta, gamma, theta, vega, multiplier,
+            )  # fmt: skip
+        except _Reject as r:
+            self.rejected[r.reason] += 1
+            return None
+        key = quote.identity
+        if key in self._quotes:
+            self.rejected[DUPLICATE] += 1
+            return None
+        self._quotes[key] = quote
+        return quote
+
+    def _quote(
+        self, contract_symbol: Any, expiration_date: Any, strike: Any, option_type: Any,
+        bid: Any, ask: Any, last: Any, volume: Any, open_interest: Any, iv: Any,
+        delta: Any, gamma: Any, theta: Any, vega: Any, multiplier: Any,
+    ) -> OptionQuote:  # fmt: skip
+        if strike is None or strike == "":
+            raise _Reject(MISSING_STRIKE)
+        try:
+            k = _number(strike)
+        except _Reject as r:
+            raise _Reject(NON_FINITE if r.reason == NON_FINITE else BAD_STRIKE) from None
+        if k is None or k <= 0:
+            raise _Reject(BAD_STRIKE)
+        expiration = _date(expiration_date, MISSING_EXPIRATION, BAD_EXPIRATION)
+        if expiration > self._max_expiry:
+            raise _Reject(BAD_EXPIRATION)
+        cp = _option_type(option_type)
+        implied = _number(iv)
+        if implied is not None and implied < 0:
+            raise _Reject(NEGATIVE_IV)
+        mult = _size(multiplier)
+        if mult is not None and mult <= 0:
+            raise _Reject(BAD_MULTIPLIER)
+        quote = OptionQuote(
+            contract_symbol=self._symbol(contract_symbol, expiration, cp, k),
+            expiration_date=expiration,
+            strike=k,
+            option_type=cp,
+            bid=_price(bid),
+            ask=_price(ask),
+            last=_price(last),
+            volume=_size(volume),
+            open_interest=_size(open_interest),
+            implied_volatility=implied,
+            delta=_number(delta),
+            gamma=_number(gamma),
+            theta=_number(theta),
+            vega=_number(vega),
+            multiplier=mult if mult is not None else 100,
+        )
+        # Checked last so that a malformed row counts as malformed even when it is also old.
+        if expiration < self.as_of:
+            raise _Reject(EXPIRED)
+        return quote
+
+    def _symbol(self, raw: Any, expiration: date, cp: str, strike: float) -> str:
+        if isinstance(raw, str) and strip_prefix(raw):
+            return strip_prefix(raw)
+        return occ_symbol(self.symbol, expiration, cp, strike)  # synthesised when absent
+
+    def build(
+        self,
+        *,
+        provider: str,
+        underlying_price: float | None,
+        underlying_price_source: str,
+        provider_mark_time: datetime | None = None,
+        requests: int = 0,
+    ) -> ChainSnapshot:
+        """The snapshot, or NoContracts (nothing came back) / ProviderError (all rows rejected)."""
+        where = f"{self.symbol} on {self.as_of.isoformat()}"
+        if not self._quotes:
+            if self.rows_seen == 0:
+                raise NoContracts(f"no contracts for {where} from {provider}")
+            reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items()))
+            raise ProviderError(
+                f"every one of the {self.rows_seen} rows for {where} from {provider} was "
+                f"rejected ({reasons})"
+            )
+        return ChainSnapshot(
+            symbol=self.symbol,
+            as_of=self.as_of,
+            provider=provider,
+            quotes=tuple(self._quotes.values()),
+            underlying_price=underlying_price,
+            underlying_price_source=underlying_price_source,
+            provider_mark_time=provider_mark_time,
+            rejected=dict(sorted(self.rejected.items())),
+            requests=requests,
+        )

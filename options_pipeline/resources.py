@@ -1,0 +1,68 @@
+"""Dagster resources, configured from the environment: the database and the options provider."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
+
+from options_pipeline import settings
+from options_pipeline.db.connection import apply_schema, resolve_database_url
+from options_pipeline.providers.base import OptionsProvider
+from options_pipeline.providers.registry import build_provider
+
+
+class PostgresResource(ConfigurableResource):
+    """The PostgreSQL holding the chains: `database_url`, or the embedded server when unset."""
+
+    database_url: str | None = None
+    state_dir: str | None = None
+
+    def url(self) -> str:
+        """The DSN, with the schema applied (idempotent, cheap when already there)."""
+        state = Path(self.state_dir) if self.state_dir else settings.state_dir()
+        url = resolve_database_url(state, self.database_url)
+        apply_schema(url)
+        return url
+
+
+class ProviderResource(ConfigurableResource):
+    """Which provider plugin serves the chains, and its settings (the API key only via EnvVar)."""
+
+    name: str = "sample"
+    polygon_api_key: str | None = None
+    polygon_base_url: str = "https://api.polygon.io"
+    polygon_rate_limit_per_minute: float = 5.0
+    sample_contracts_per_symbol: int = 6000
+
+    def build(self) -> OptionsProvider:
+        return build_provider(
+            self.name,
+            polygon_api_key=self.polygon_api_key,
+            polygon_base_url=self.polygon_base_url,
+            polygon_rate_limit_per_minute=self.polygon_rate_limit_per_minute,
+            sample_contracts_per_symbol=self.sample_contracts_per_symbol,
+        )
+
+
+def provider_resource_from_env(name: str | None = None) -> ProviderResource:
+    """The provider resource as the environment configures it; secrets stay EnvVar references,
+    resolved in the run worker, so their values never reach the UI or run config."""
+    fields: dict[str, object] = {"name": name or os.environ.get("OPTIONS_PIPELINE_PROVIDER",
+                                                                "sample")}
+    for env, field in (("POLYGON_API_KEY", "polygon_api_key"),
+                       ("POLYGON_BASE_URL", "polygon_base_url")):
+        if os.environ.get(env):
+            fields[field] = EnvVar(env)
+    if os.environ.get("POLYGON_RATE_LIMIT_PER_MINUTE"):
+        fields["polygon_rate_limit_per_minute"] = float(os.environ["POLYGON_RATE_LIMIT_PER_MINUTE"])
+    if os.environ.get("SAMPLE_CONTRACTS_PER_SYMBOL"):
+        fields["sample_contracts_per_symbol"] = int(os.environ["SAMPLE_CONTRACTS_PER_SYMBOL"])
+    return ProviderResource(**fields)
+
+
+def database_resource_from_env() -> PostgresResource:
+    """DATABASE_URL as an EnvVar reference when set (its password never lands in run storage)."""
+    return PostgresResource(database_url=EnvVar("DATABASE_URL")
+                            if os.environ.get("DATABASE_URL") else None)

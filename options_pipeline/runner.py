@@ -1,0 +1,104 @@
+"""Run trading days through the options_chains asset, one Dagster run per day, in order.
+
+Used by `ingest_options`: every day it fills shows in the UI as a materialized partition with its
+own run, exactly as if it had been launched there.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import date
+
+from dagster import DagsterInstance, materialize
+
+from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, options_chains
+from options_pipeline.resources import ProviderResource, database_resource_from_env
+
+EXIT_OK, EXIT_GAPS = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class DayLine:
+    day: date
+    ingested: int
+    skipped: int
+    failed: int
+    rows: int
+    gaps: tuple[str, ...]  # "SYMBOL (reason)"
+    run_id: str
+
+
+def run_days(
+    days: list[date],
+    *,
+    provider: ProviderResource,
+    watchlist: str | None,
+    symbols: list[str] | None,
+    heartbeat: int,
+    log_level: int,
+) -> int:
+    """Materialize each day's partition sequentially; print the report; 0 if complete, else 1."""
+    instance = DagsterInstance.get()
+    op_config = {"heartbeat": heartbeat, "symbols": symbols or []}
+    if watchlist:
+        op_config["watchlist"] = watchlist
+    lines: list[DayLine] = []
+    for day in days:
+        result = materialize(
+            [options_chains],
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources={"database": database_resource_from_env(), "provider": provider},
+            run_config={
+                "ops": {"options_chains": {"config": op_config}},
+                "loggers": {"console": {"config": {"log_level": logging.getLevelName(log_level)}}},
+            },
+            tags={"options_pipeline/launched_by": "ingest_options"},
+            raise_on_error=False,
+        )
+        if not result.success:
+            failure = next((e for e in result.all_events if e.is_step_failure), None)
+            error = failure.step_failure_data.error if failure else None
+            message = error.message.strip().splitlines()[-1] if error else "run failed"
+            print(f"ingest_options: error: {day}: {message} (run {result.run_id})",
+                  file=sys.stderr)
+            _print_report(lines)
+            return EXIT_GAPS
+        lines.append(_day_line(day, result))
+    _print_report(lines)
+    return EXIT_OK if not any(line.gaps for line in lines) else EXIT_GAPS
+
+
+def _day_line(day: date, result) -> DayLine:
+    metadata = {}
+    for mat in result.asset_materializations_for_node("options_chains"):
+        if mat.partition == day.isoformat():
+            metadata = {k: v.value for k, v in mat.metadata.items()}
+    check = next(e for e in result.get_asset_check_evaluations()
+                 if e.check_name == COMPLETENESS_CHECK)
+    missing = check.metadata["missing"].value
+    gaps = tuple(f"{m['symbol']} ({m['reason']})" for m in missing if m["date"] == day.isoformat())
+    return DayLine(day=day, ingested=int(metadata.get("symbols_ingested", 0)),
+                   skipped=int(metadata.get("symbols_skipped", 0)),
+                   failed=len(gaps), rows=int(metadata.get("rows_written", 0)), gaps=gaps,
+                   run_id=result.run_id)
+
+
+def _print_report(lines: list[DayLine]) -> None:
+    if not lines:
+        return
+    print(f"{'date':<12}{'ingested':>9}{'skipped':>9}{'failed':>8}{'rows':>10}  run")
+    for line in lines:
+        print(f"{line.day!s:<12}{line.ingested:>9}{line.skipped:>9}{line.failed:>8}"
+              f"{line.rows:>10}  {line.run_id[:8]}")
+    print(f"{'total':<12}{sum(x.ingested for x in lines):>9}{sum(x.skipped for x in lines):>9}"
+          f"{sum(x.failed for x in lines):>8}{sum(x.rows for x in lines):>10}")
+    gaps = [(line.day, gap) for line in lines for gap in line.gaps]
+    if gaps:
+        print(f"gaps remain ({len(gaps)}); re-run the same command to retry them:")
+        for day, gap in gaps:
+            print(f"  {day} {gap}")
+    else:
+        print(f"complete: {len(lines)} day(s)")

@@ -1,0 +1,21 @@
+"""Where the project keeps its state, read from the environment (plain Python, no dagster)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STATE_DIR_ENV = "OPTIONS_PIPELINE_HOME"
+DEFAULT_STATE_DIRNAME = ".options_pipeline"
+
+
+def state_dir() -> Path:
+    """The state directory: embedded PostgreSQL data, DAGSTER_HOME and logs live under it."""
+    configured = os.environ.get(STATE_DIR_ENV)
+    return Path(configured).expanduser().resolve() if configured else Path.cwd() / DEFAULT_STATE_DIRNAME
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME when set, otherwise a folder inside the state directory."""
+    configured = os.environ.get("DAGSTER_HOME")
+    return Path(configured).expanduser().resolve() if configured else state_dir() / "dagster_home"

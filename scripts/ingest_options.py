@@ -1,0 +1,6 @@
+"""`python -m scripts.ingest_options`: the story's entry point (see options_pipeline.cli)."""
+
+from options_pipeline.cli import ingest_options_main
+
+if __name__ == "__main__":
+    raise SystemExit(ingest_options_main())
