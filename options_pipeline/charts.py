@@ -7,10 +7,19 @@ import io
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from options_pipeline.metrics.exposure import GEX_UNITS, DayMetrics
 
 _POS, _NEG = "#2e7d32", "#c62828"
+
+
+def _usd(value: float, _pos: object = None) -> str:
+    """Compact axis labels: 1.2B, -350M, 40k."""
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= div:
+            return f"{value / div:,.4g}{suffix}"
+    return f"{value:,.4g}"
 
 
 def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
@@ -46,6 +55,7 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
             gaps = np.diff(strikes)
             width = 0.8 * float(gaps.min()) if gaps.size else 0.01 * spot
             ax.bar(strikes, net, width=width, color=np.where(net >= 0, _POS, _NEG), linewidth=0)
+        ax.yaxis.set_major_formatter(FuncFormatter(_usd))
         ax.axhline(0.0, color="black", linewidth=0.6)
         ax.axvline(spot, color="black", linestyle="-", linewidth=1.2, label=f"spot {spot:,.2f}")
         if day.flip is not None:
@@ -73,7 +83,7 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
                 label="put walls" if i == 0 else None,
             )
         ax.set_xlim(lo, hi)
-        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.legend(loc="best", fontsize=7, framealpha=0.85)
         ax.text(
             0.99,
             0.02,

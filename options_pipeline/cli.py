@@ -266,7 +266,7 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
             print(f"dry run: {len(days)} day(s) {days[0]}..{days[-1]}, provider {args.provider}, "
                   f"{len(symbols)} symbol(s): {' '.join(symbols)}")
             return EXIT_OK
-        from options_pipeline.runner import run_days
+        from options_pipeline.cli_runner import run_days
 
         return run_days(days, provider=provider, watchlist=args.watchlist,
                         symbols=args.symbols, heartbeat=args.heartbeat, log_level=level)

@@ -1,4 +1,4 @@
-"""ingest_day(): one trading day of option chains into PostgreSQL — the one function every path calls.
+"""ingest_day(): one trading day of option chains into PostgreSQL; every path calls it.
 
 The Dagster asset, the `ingest_options` CLI (through the asset) and the tests all run this. It skips
 symbols whose (date, symbol) is already complete, fetches the rest one at a time in a stable
@@ -96,7 +96,7 @@ def ingest_day(
 ) -> DayReport:
     """Ingest every active symbol of `day` that is not complete yet; never raises for a symbol."""
     started = time.monotonic()
-    requests_before = provider.request_count
+    requests_before = provider.requests_made
     ingested: list[str] = []
     skipped: list[str] = []
     failed: list[SymbolFailure] = []
@@ -119,7 +119,8 @@ def ingest_day(
                     try:
                         snapshot = provider.fetch_chain(symbol, day)
                     except ProviderError as exc:
-                        level = logging.WARNING if isinstance(exc, ProviderTimeout) else logging.INFO
+                        timeout = isinstance(exc, ProviderTimeout)
+                        level = logging.WARNING if timeout else logging.INFO
                         log.log(level, "%s %s: failed (%s): %s", day, symbol, exc.reason, exc)
                         failed.append(SymbolFailure(symbol, exc.reason, str(exc)))
                     else:
@@ -145,7 +146,7 @@ def ingest_day(
         failed=tuple(failed),
         rows_written=rows_written,
         rows_rejected=rows_rejected,
-        provider_requests=provider.request_count - requests_before,
+        provider_requests=provider.requests_made - requests_before,
         duration_s=round(time.monotonic() - started, 3),
         rejected_reasons=rejected_reasons,
     )

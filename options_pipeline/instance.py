@@ -6,6 +6,7 @@ daemon, `dagster asset materialize` and the `ingest_options` CLI share one run h
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -27,11 +28,9 @@ concurrency:
     # options_chains runs in the "options_chains" pool: one day at a time, across UI backfills,
     # CLI runs and schedules alike.
     default_limit: 1
-run_queue:
-  max_concurrent_runs: 4
 python_logs:
   managed_python_loggers: [options_pipeline]
-  python_log_level: INFO
+  python_log_level: DEBUG
 telemetry:
   enabled: false
 """
@@ -60,10 +59,8 @@ def ensure_database(database_url: str, name: str) -> None:
     with connection(database_url) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                pass
 
 
 def write_instance_config(home: Path, database_url: str) -> Path:

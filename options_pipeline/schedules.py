@@ -1,4 +1,4 @@
-"""After the US close on weekdays, materialize that day's options_chains partition (off by default)."""
+"""Weekdays after the US close: materialize that day's options_chains partition (off by default)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from dagster import (
     schedule,
 )
 
-from options_pipeline.partitions import MARKET_TIMEZONE, trading_days
+from options_pipeline.partitions import MARKET_TIMEZONE
 
 options_chains_job = define_asset_job(
-    "options_chains_job", selection=AssetSelection.assets("options_chains"),
-    partitions_def=trading_days,
+    "options_chains_job", selection=AssetSelection.assets("options_chains")
 )
 
 

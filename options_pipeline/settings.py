@@ -12,7 +12,9 @@ DEFAULT_STATE_DIRNAME = ".options_pipeline"
 def state_dir() -> Path:
     """The state directory: embedded PostgreSQL data, DAGSTER_HOME and logs live under it."""
     configured = os.environ.get(STATE_DIR_ENV)
-    return Path(configured).expanduser().resolve() if configured else Path.cwd() / DEFAULT_STATE_DIRNAME
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return Path.cwd() / DEFAULT_STATE_DIRNAME
 
 
 def dagster_home() -> Path:

@@ -1,4 +1,4 @@
-"""Ticker symbols as the pipeline accepts them: A–Z, digits, '.', '-', '^', at most 20, upper-case."""
+"""Ticker symbols as accepted: A–Z, digits, '.', '-', '^', at most 20 characters, upper-case."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which PostgreSQL to use, and connections to it: DATABASE_URL when set, the embedded one otherwise."""
+"""Which PostgreSQL to use (DATABASE_URL when set, the embedded one otherwise) and connections."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from uuid import UUID
 
 import psycopg
@@ -18,7 +18,7 @@ SNAPSHOT_SOURCE = "options-pipeline"
 
 def snapshot_time(day: date) -> datetime:
     """The snapshot identity of trading day `day`: D at 23:59:59 UTC (the user's convention)."""
-    return datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc)
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
 # --- tickers and watchlists ------------------------------------------------------------------
@@ -277,3 +277,85 @@ def missing_symbols(conn: psycopg.Connection, days: Sequence[date]) -> list[tupl
         (list(days),),
     ).fetchall()
     return [(row[0], row[1]) for row in rows]
+
+
+# --- dealer metrics ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DealerMetricsRow:
+    """One stored dealer_metrics row; `document` holds everything that is not a column."""
+
+    ticker_id: UUID
+    as_of: date
+    status: str
+    confidence: str
+    days_present: int
+    window_days: int
+    spot: float | None
+    gex_net: float | None
+    gex_total: float | None
+    gamma_flip: float | None
+    call_wall: float | None
+    put_wall: float | None
+    abs_gamma_strike: float | None
+    gex_slope: float | None
+    dealer_position: str | None
+    eligible_contracts: int
+    total_contracts: int
+    sign_convention: str
+    units: str
+    document: dict
+    model_version: str
+
+
+def replace_dealer_metrics(conn: psycopg.Connection, rows: Sequence[DealerMetricsRow]) -> None:
+    """Replace the rows for their (time, ticker_id) in one transaction (idempotent re-runs)."""
+    if not rows:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO public.dealer_metrics (
+                time, ticker_id, as_of, status, confidence, days_present, window_days, spot,
+                gex_net, gex_total, gamma_flip, call_wall, put_wall, abs_gamma_strike, gex_slope,
+                dealer_position, eligible_contracts, total_contracts, sign_convention, units,
+                document, model_version)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s, %s, %s)
+            ON CONFLICT (time, ticker_id) DO UPDATE SET
+                status = EXCLUDED.status, confidence = EXCLUDED.confidence,
+                days_present = EXCLUDED.days_present, window_days = EXCLUDED.window_days,
+                spot = EXCLUDED.spot, gex_net = EXCLUDED.gex_net, gex_total = EXCLUDED.gex_total,
+                gamma_flip = EXCLUDED.gamma_flip, call_wall = EXCLUDED.call_wall,
+                put_wall = EXCLUDED.put_wall, abs_gamma_strike = EXCLUDED.abs_gamma_strike,
+                gex_slope = EXCLUDED.gex_slope, dealer_position = EXCLUDED.dealer_position,
+                eligible_contracts = EXCLUDED.eligible_contracts,
+                total_contracts = EXCLUDED.total_contracts,
+                sign_convention = EXCLUDED.sign_convention, units = EXCLUDED.units,
+                document = EXCLUDED.document, model_version = EXCLUDED.model_version,
+                computed_at = now()
+            """,
+            [
+                (snapshot_time(r.as_of), r.ticker_id, r.as_of, r.status, r.confidence,
+                 r.days_present, r.window_days, r.spot, r.gex_net, r.gex_total, r.gamma_flip,
+                 r.call_wall, r.put_wall, r.abs_gamma_strike, r.gex_slope, r.dealer_position,
+                 r.eligible_contracts, r.total_contracts, r.sign_convention, r.units,
+                 json.dumps(r.document, allow_nan=False), r.model_version)
+                for r in rows
+            ],
+        )
+
+
+def dealer_metrics_with_nan(conn: psycopg.Connection, day: date) -> list[str]:
+    """Symbols whose stored metrics for `day` contain a NaN in any numeric column."""
+    rows = conn.execute(
+        """
+        SELECT t.symbol FROM public.dealer_metrics m JOIN public.tickers t ON t.id = m.ticker_id
+        WHERE m.time = %s AND 'NaN'::numeric IN (m.spot, m.gex_net, m.gex_total, m.gamma_flip,
+              m.call_wall, m.put_wall, m.abs_gamma_strike, m.gex_slope)
+        ORDER BY 1
+        """,
+        (snapshot_time(day),),
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -130,6 +130,8 @@ class ChainArrays:
     symbol: str = ""
 
     def __post_init__(self) -> None:
+        if self.strike.ndim != 1:
+            raise ValueError(f"strike must be 1-D, got shape {self.strike.shape}")
         n = self.strike.shape[0]
         for name in ("is_call", "expiration", "iv", "open_interest", "volume", "multiplier"):
             arr = getattr(self, name)
@@ -371,7 +373,9 @@ class DayMetrics:
 # --------------------------------------------------------------------------------------------
 
 
-def eligibility(chain: ChainArrays, params: MetricsParams) -> tuple[NDArray[np.bool_], dict]:
+def eligibility(
+    chain: ChainArrays, params: MetricsParams
+) -> tuple[NDArray[np.bool_], dict[str, int]]:
     """Mask of eligible contracts and, per reason, how many were excluded (first reason only)."""
     dte = days_to_expiry(chain.expiration, chain.as_of)
     with np.errstate(invalid="ignore"):
@@ -454,8 +458,9 @@ def _book(chain: ChainArrays, mask: NDArray[np.bool_], params: MetricsParams) ->
 def refine_root(
     f: Callable[[float], float], a: float, b: float, fa: float, fb: float, *, xtol: float
 ) -> float:
-    """Root of f in [a, b] with f(a)·f(b) < 0: Illinois regula falsi (keeps the bracket, so it
-    converges like bisection in the worst case and superlinearly on smooth f)."""
+    """Root of f in [a, b] with f(a)·f(b) < 0 by Illinois regula falsi: it always keeps a
+    bracket (so it cannot wander off to another crossing) and converges superlinearly on smooth
+    f, needing far fewer evaluations of the exact profile than plain bisection."""
     if fa == 0.0:
         return a
     if fb == 0.0:
@@ -503,7 +508,10 @@ def find_crossings(
     return roots
 
 
-def _top_walls(strikes, gex, in_range, count: int) -> tuple[StrikeLevel, ...]:
+def _top_walls(
+    strikes: NDArray[np.float64], gex: NDArray[np.float64], in_range: NDArray[np.bool_], count: int
+) -> tuple[StrikeLevel, ...]:
+    """The `count` in-range strikes with the largest |GEX| (ties: lower strike first)."""
     idx = np.flatnonzero(in_range & (gex != 0.0))
     order = idx[np.argsort(-np.abs(gex[idx]), kind="stable")][:count]
     return tuple(StrikeLevel(float(strikes[i]), float(gex[i])) for i in order)

@@ -57,11 +57,7 @@ class OptionsProvider(Protocol):
     """What every provider plugin implements."""
 
     name: str
-
-    @property
-    def request_count(self) -> int:
-        """HTTP requests sent so far by this provider instance (0 for offline providers)."""
-        ...
+    requests_made: int  # HTTP requests sent so far by this instance (0 for offline providers)
 
     def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
         """Return the chain of `symbol` for trading day `as_of` or raise a ProviderError."""

@@ -9,7 +9,8 @@ IDENTITY = "('2025-12-15 23:59:59+00', %s, '2025-12-19', 600, %s)"
 
 
 def _ticker(db: psycopg.Connection, symbol: str = "SPY"):
-    return db.execute("INSERT INTO tickers (symbol) VALUES (%s) RETURNING id", (symbol,)).fetchone()[0]
+    insert = "INSERT INTO tickers (symbol) VALUES (%s) RETURNING id"
+    return db.execute(insert, (symbol,)).fetchone()[0]
 
 
 def test_schema_applies_twice_without_error(database_url, db):

@@ -40,7 +40,7 @@ def test_watchlist_round_trip(pipeline_env, db, capsys):
     ["X'); DROP TABLE tickers;--", "SP Y", "SPY;", 'S"PY', "ÅAPL", "A" * 21, "A" * 40, "", "$SPX"],
 )
 def test_bad_symbols_are_one_line_errors_and_write_nothing(pipeline_env, db, capsys, symbol):
-    code, out, err = _run(capsys, "watchlist", "add", "core", "SPY", symbol)
+    code, _out, err = _run(capsys, "watchlist", "add", "core", "SPY", symbol)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "invalid symbol" in err
     assert "Traceback" not in err

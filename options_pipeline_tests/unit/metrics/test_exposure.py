@@ -66,16 +66,16 @@ def test_three_contract_gex_by_hand():
     # contract 1: ATM call, d1 = (0 + 0.02·30/365) / (0.2·√(30/365))
     t1 = 30 / 365
     d1_1 = (0.5 * 0.04 * t1) / (0.2 * math.sqrt(t1))
-    g1 = math.exp(-d1_1**2 / 2) / (math.sqrt(2 * math.pi) * 100 * 0.2 * math.sqrt(t1))
+    g1 = math.exp(-(d1_1**2) / 2) / (math.sqrt(2 * math.pi) * 100 * 0.2 * math.sqrt(t1))
     gex1 = +g1 * 1000 * 100 * 100**2 * 0.01
     # contract 2: 95 put
     d1_2 = (math.log(100 / 95) + 0.5 * 0.0625 * t1) / (0.25 * math.sqrt(t1))
-    g2 = math.exp(-d1_2**2 / 2) / (math.sqrt(2 * math.pi) * 100 * 0.25 * math.sqrt(t1))
+    g2 = math.exp(-(d1_2**2) / 2) / (math.sqrt(2 * math.pi) * 100 * 0.25 * math.sqrt(t1))
     gex2 = -g2 * 2000 * 100 * 100**2 * 0.01
     # contract 3: 110 call, 60 days
     t3 = 60 / 365
     d1_3 = (math.log(100 / 110) + 0.5 * 0.0324 * t3) / (0.18 * math.sqrt(t3))
-    g3 = math.exp(-d1_3**2 / 2) / (math.sqrt(2 * math.pi) * 100 * 0.18 * math.sqrt(t3))
+    g3 = math.exp(-(d1_3**2) / 2) / (math.sqrt(2 * math.pi) * 100 * 0.18 * math.sqrt(t3))
     gex3 = +g3 * 500 * 100 * 100**2 * 0.01
 
     m = compute_day_metrics(_chain(THREE, spot=s), MetricsParams(full_min_eligible=3))
@@ -135,8 +135,10 @@ def test_unknown_convention_rejected():
         MetricsParams(convention="dealer_flat")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("put_oi", "position"), [(1000, "neutral"), (1100, "neutral"),
-                                                  (1200, "short_gamma"), (800, "long_gamma")])
+@pytest.mark.parametrize(
+    ("put_oi", "position"),
+    [(1000, "neutral"), (1100, "neutral"), (1200, "short_gamma"), (800, "long_gamma")],
+)
 def test_position_threshold(put_oi, position):
     # same strike, expiry and IV: |GEX| proportional to OI, so net/total = (1000 − P)/(1000 + P)
     # 1100 → −4.8 % (inside ±5 %), 1200 → −9.1 %, 800 → +11.1 %
@@ -398,11 +400,24 @@ def test_walls_stay_within_range():
 
 def test_from_rows_accepts_objects_and_missing_values():
     rows = [
-        SimpleNamespace(strike=100.0, option_type="C", expiration_date=date(2024, 7, 3),
-                        implied_volatility=0.2, open_interest=500, volume=10, multiplier=100),
-        SimpleNamespace(strike=95.0, option_type="p", expiration_date=date(2024, 7, 3),
-                        implied_volatility=None, open_interest=None, volume=None,
-                        multiplier=None),
+        SimpleNamespace(
+            strike=100.0,
+            option_type="C",
+            expiration_date=date(2024, 7, 3),
+            implied_volatility=0.2,
+            open_interest=500,
+            volume=10,
+            multiplier=100,
+        ),
+        SimpleNamespace(
+            strike=95.0,
+            option_type="p",
+            expiration_date=date(2024, 7, 3),
+            implied_volatility=None,
+            open_interest=None,
+            volume=None,
+            multiplier=None,
+        ),
     ]
     chain = ChainArrays.from_rows(rows, as_of=AS_OF, spot=100.0)
     assert chain.is_call.tolist() == [True, False]
@@ -429,8 +444,14 @@ def test_from_columns_accepts_pandas_nullable_and_bool_types():
     assert compute_day_metrics(chain).eligible_contracts == 1
     with pytest.raises(ValueError, match="option_type"):
         ChainArrays.from_columns(
-            as_of=AS_OF, spot=1.0, strike=[1.0], option_type=["X"],
-            expiration_date=[AS_OF], implied_volatility=[0.2], open_interest=[1], volume=[1],
+            as_of=AS_OF,
+            spot=1.0,
+            strike=[1.0],
+            option_type=["X"],
+            expiration_date=[AS_OF],
+            implied_volatility=[0.2],
+            open_interest=[1],
+            volume=[1],
         )
 
 

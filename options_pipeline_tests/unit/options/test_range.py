@@ -1,4 +1,4 @@
-"""The story's four unit tests (names from story A1.1), on a real PostgreSQL and real Dagster runs."""
+"""The story's four unit tests (names from story A1.1), on real PostgreSQL and Dagster runs."""
 
 import argparse
 from datetime import date, timedelta
@@ -63,7 +63,8 @@ def test_range_rejects_invalid_combinations(pipeline_env, db, capsys, argv, mess
 
 def _counts(db):
     return db.execute(
-        "SELECT (SELECT count(*) FROM options_chains), (SELECT count(*) FROM option_chain_snapshots)"
+        "SELECT (SELECT count(*) FROM options_chains),"
+        " (SELECT count(*) FROM option_chain_snapshots)"
     ).fetchone()
 
 

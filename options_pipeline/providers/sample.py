@@ -1,0 +1,340 @@
+"""The sample market: an offline, deterministic option market that looks like a real underlying.
+
+`sample_chain(symbol, as_of, contracts)` depends only on its arguments (numpy generators seeded
+from zlib.crc32 of the symbol and date), so re-running a partition reproduces it exactly and the
+local Polygon test server can serve the very same market as JSON.
+
+- Spot: a seeded random walk of daily log-returns (weekdays only), cumulated year by year from
+  2000-01-01 and anchored so that on 2025-01-02 SPY=600, QQQ=520, IWM=240, AAPL=230 (other symbols
+  start at a hashed 20..500). Spot on day D depends only on (symbol, D).
+- Expirations: the next 8 weekly Fridays plus the monthly third Fridays out to ~1 year (a Friday
+  holiday moves the expiry to Thursday).
+- Strikes: around spot at listed-looking increments (0.5/1/2.5/5/10/...), wider for later expiries.
+- Implied volatility: per-symbol level x a per-day factor, gentle term structure, equity skew with
+  a smile (puts richer), small per-contract noise.
+- Prices and greeks: Black-Scholes with dividend yield, written out here (scipy.special.ndtr for
+  the normal CDF). theta is per calendar day, vega per 1 vol point, like Polygon's.
+- Open interest: concentrated near spot, on round strikes, near-dated and monthly/quarterly
+  expiries, downside puts; volume a fraction of it; bid/ask around the model price at tick size.
+- NYSE weekends and the 2024-2027 full-day holidays raise NoContracts.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from scipy.special import ndtr
+
+from options_pipeline.models import ChainSnapshot, OptionQuote
+from options_pipeline.providers.base import NotAvailable, ProviderConfigError
+from options_pipeline.providers.normalize import NYSE_HOLIDAYS, occ_symbol, raise_if_closed
+
+NAME = "sample"
+DEFAULT_CONTRACTS = 6_000  # an SPY-like chain
+MIN_CONTRACTS, MAX_CONTRACTS = 10, 200_000
+EPOCH = date(2000, 1, 1)  # the walk is defined from here on
+ANCHOR = date(2025, 1, 2)  # start prices hold on this day
+RISK_FREE = 0.04
+TRADING_DAYS = 252
+_SALT = 0x5A3D1E  # bump to regenerate every market
+_NY = ZoneInfo("America/New_York")
+
+# symbol: (spot on ANCHOR, annual vol, dividend yield, open-interest scale per contract)
+_KNOWN: dict[str, tuple[float, float, float, float]] = {
+    "SPY": (600.0, 0.16, 0.013, 4000.0),
+    "QQQ": (520.0, 0.21, 0.006, 2500.0),
+    "IWM": (240.0, 0.22, 0.012, 2000.0),
+    "AAPL": (230.0, 0.27, 0.005, 1500.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolProfile:
+    start: float
+    vol: float
+    dividend_yield: float
+    oi_scale: float
+
+
+def _seed(*parts: object) -> int:
+    return zlib.crc32("|".join(str(p) for p in parts).encode())
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    return np.random.default_rng([_seed(*parts), _SALT])
+
+
+@functools.lru_cache(maxsize=1024)
+def profile(symbol: str) -> SymbolProfile:
+    """Start price, vol, dividend yield and OI scale; unknown symbols get hashed plausible ones."""
+    if symbol in _KNOWN:
+        return SymbolProfile(*_KNOWN[symbol])
+    u = _rng("profile", symbol).random(4)
+    start = float(round(20.0 * (500.0 / 20.0) ** u[0], 2))  # log-uniform 20..500
+    return SymbolProfile(start, 0.22 + 0.33 * float(u[1]), 0.02 * float(u[2]), 150 + 1350 * u[3])
+
+
+# --------------------------------------------------------------------------- spot path
+
+
+@functools.lru_cache(maxsize=4096)
+def _year_path(symbol: str, year: int) -> np.ndarray:
+    """Cumulative log-return through each day of `year` (index = day of year - 1)."""
+    p = profile(symbol)
+    first = date(year, 1, 1)
+    days = (date(year + 1, 1, 1) - first).days
+    weekday = np.array([(first + timedelta(d)).weekday() < 5 for d in range(days)])
+    sigma = p.vol / math.sqrt(TRADING_DAYS)
+    mu = (0.07 - 0.5 * p.vol**2) / TRADING_DAYS
+    returns = _rng("walk", symbol, year).normal(mu, sigma, days) * weekday
+    return np.cumsum(returns)
+
+
+def _cum_return(symbol: str, day: date) -> float:
+    total = sum(float(_year_path(symbol, y)[-1]) for y in range(EPOCH.year, day.year))
+    return total + float(_year_path(symbol, day.year)[day.timetuple().tm_yday - 1])
+
+
+def spot_price(symbol: str, day: date) -> float:
+    """Closing spot of the sample market on `day` (depends only on symbol and day)."""
+    if day < EPOCH:
+        raise NotAvailable(f"the sample market starts on {EPOCH.isoformat()}")
+    p = profile(symbol)
+    return round(p.start * math.exp(_cum_return(symbol, day) - _cum_return(symbol, ANCHOR)), 2)
+
+
+# --------------------------------------------------------------------------- Black-Scholes
+
+
+def _d1_d2(s, k, t, r, q, vol):  # type: ignore[no-untyped-def]
+    sqrt_t = np.sqrt(t)
+    d1 = (np.log(s / k) + (r - q + 0.5 * vol**2) * t) / (vol * sqrt_t)
+    return d1, d1 - vol * sqrt_t
+
+
+def bs_price(s, k, t, r, q, vol, is_call):  # type: ignore[no-untyped-def]
+    """Black-Scholes-Merton price (arrays broadcast; `is_call` boolean array or bool)."""
+    d1, d2 = _d1_d2(s, k, t, r, q, vol)
+    disc_q, disc_r = np.exp(-q * t), np.exp(-r * t)
+    call = s * disc_q * ndtr(d1) - k * disc_r * ndtr(d2)
+    put = k * disc_r * ndtr(-d2) - s * disc_q * ndtr(-d1)
+    return np.where(is_call, call, put)
+
+
+def bs_greeks(s, k, t, r, q, vol, is_call) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """delta, gamma, theta (per calendar day) and vega (per 1 vol point), closed form."""
+    d1, d2 = _d1_d2(s, k, t, r, q, vol)
+    sqrt_t = np.sqrt(t)
+    disc_q, disc_r = np.exp(-q * t), np.exp(-r * t)
+    pdf = np.exp(-0.5 * d1**2) / math.sqrt(2.0 * math.pi)
+    decay = -s * disc_q * pdf * vol / (2.0 * sqrt_t)
+    theta_call = decay - r * k * disc_r * ndtr(d2) + q * s * disc_q * ndtr(d1)
+    theta_put = decay + r * k * disc_r * ndtr(-d2) - q * s * disc_q * ndtr(-d1)
+    return {
+        "delta": np.where(is_call, disc_q * ndtr(d1), -disc_q * ndtr(-d1)),
+        "gamma": disc_q * pdf / (s * vol * sqrt_t),
+        "theta": np.where(is_call, theta_call, theta_put) / 365.0,
+        "vega": s * disc_q * pdf * sqrt_t / 100.0,
+    }
+
+
+# --------------------------------------------------------------------------- chain layout
+
+
+def _expiry_friday(d: date) -> date:
+    return d - timedelta(days=1) if d in NYSE_HOLIDAYS else d
+
+
+def _third_friday(year: int, month: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def expirations(as_of: date, weeklies: int = 8, months: int = 12) -> list[tuple[date, bool]]:
+    """(expiration, is_monthly) on or after `as_of`: weekly Fridays then monthlies to ~1 year."""
+    out: dict[date, bool] = {}
+    friday = as_of + timedelta(days=(4 - as_of.weekday()) % 7)
+    for i in range(weeklies):
+        out[_expiry_friday(friday + timedelta(weeks=i))] = False
+    y, m = as_of.year, as_of.month
+    for _ in range(months + 1):
+        exp = _expiry_friday(_third_friday(y, m))
+        if as_of <= exp <= as_of + timedelta(days=380):
+            out[exp] = True
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return sorted((d, monthly) for d, monthly in out.items() if d >= as_of)
+
+
+_LADDER = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0)
+
+
+def _increment(spot: float, span: float, count: int) -> float:
+    """The smallest listed-looking strike increment covering `span` with `count` strikes."""
+    floor = 0.5 if spot < 50 else 1.0 if spot < 1000 else 5.0
+    want = max(span / max(count - 1, 1), floor)
+    return next((inc for inc in _LADDER if inc >= want), _LADDER[-1])
+
+
+def _round_boost(strikes: np.ndarray, spot: float) -> np.ndarray:
+    unit = 10.0 ** (math.floor(math.log10(spot)) - 1)  # 600 -> 10, 50 -> 1
+    boost = np.ones_like(strikes)
+    for mult, factor in ((1, 1.5), (5, 2.5), (10, 4.0)):
+        on = np.isclose(np.mod(strikes + 1e-9, unit * mult), 0.0, atol=1e-6)
+        boost = np.where(on, factor, boost)
+    return boost
+
+
+# --------------------------------------------------------------------------- the chain
+
+
+def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -> ChainSnapshot:
+    """The sample market's chain of `symbol` on trading day `as_of` (about `contracts` rows)."""
+    symbol = symbol.strip().upper()
+    if not MIN_CONTRACTS <= contracts <= MAX_CONTRACTS:
+        raise ProviderConfigError(
+            f"contracts per symbol must be in {MIN_CONTRACTS}..{MAX_CONTRACTS}: {contracts}"
+        )
+    raise_if_closed(as_of)
+    spot = spot_price(symbol, as_of)
+    p = profile(symbol)
+    rng = _rng("chain", symbol, as_of.isoformat())
+    day_vol = p.vol * math.exp(rng.normal(0.0, 0.12))  # the day's vol regime
+
+    per_type = max(contracts // 2, 1)
+    exps = expirations(as_of)
+    exps = exps[: max(1, min(len(exps), per_type // 5))]  # small chains: fewer expiries
+    weights = np.array([1.5 if monthly else 1.0 for _, monthly in exps])
+    counts = np.maximum(np.floor(per_type * weights / weights.sum()).astype(int), 1)
+    counts[np.argmax(weights)] += per_type - counts.sum()  # land exactly on the target
+
+    strikes_l, t_l, exp_l, monthly_l = [], [], [], []
+    for (exp, monthly), n in zip(exps, counts, strict=True):
+        dte = (exp - as_of).days
+        t = (dte + 0.3) / 365.0  # 0DTE keeps its last session hours
+        half_width = min(max(3.5 * day_vol * math.sqrt(t), 0.04), 1.2)
+        span = spot * (math.exp(half_width) - math.exp(-half_width))
+        inc = _increment(spot, span, int(n))
+        centre = round(spot / inc) * inc
+        low = max(centre - inc * (int(n) // 2), inc)  # huge chains: shift up rather than <= 0
+        k = np.round(low + inc * np.arange(int(n)), 4)
+        strikes_l.append(k)
+        t_l.append(np.full(k.size, t))
+        exp_l.extend([exp] * k.size)
+        monthly_l.append(np.full(k.size, monthly))
+    strikes = np.concatenate(strikes_l)
+    t = np.concatenate(t_l)
+    monthly_arr = np.concatenate(monthly_l)
+    dte = t * 365.0 - 0.3
+
+    # both types for every (expiry, strike)
+    n = strikes.size
+    strikes = np.concatenate([strikes, strikes])
+    t = np.concatenate([t, t])
+    dte = np.concatenate([dte, dte])
+    monthly_arr = np.concatenate([monthly_arr, monthly_arr])
+    exp_dates = exp_l + exp_l
+    is_call = np.concatenate([np.ones(n, bool), np.zeros(n, bool)])
+
+    r, q = RISK_FREE, p.dividend_yield
+    forward = spot * np.exp((r - q) * t)
+    x = np.clip(np.log(strikes / forward) / np.sqrt(t), -4.0, 4.0)  # standardised moneyness
+    atm = day_vol * (0.88 + 0.12 * np.minimum(np.sqrt(t / 0.5), 1.5))  # gentle upward term
+    iv = atm * (1.0 - 0.35 * x + 0.25 * x**2) * np.exp(rng.normal(0.0, 0.01, 2 * n))
+    iv = np.clip(iv, 0.03, 2.5)
+
+    price = bs_price(spot, strikes, t, r, q, iv, is_call)
+    greeks = bs_greeks(spot, strikes, t, r, q, iv, is_call)
+
+    # open interest and volume
+    near = np.exp(-0.5 * (x / 0.9) ** 2) + 0.03
+    expiry_w = (1.0 / (1.0 + dte / 20.0)) ** 0.6 * np.where(monthly_arr, 2.0, 1.0)
+    quarterly = np.array([d.month in (3, 6, 9, 12) for d in exp_dates]) & monthly_arr
+    expiry_w = expiry_w * np.where(quarterly, 1.5, 1.0)
+    otm_put, otm_call = ~is_call & (strikes < spot), is_call & (strikes > spot)
+    side = np.where(otm_put, 1.4, np.where(otm_call, 1.1, 0.8))
+    lam = p.oi_scale * near * _round_boost(strikes, spot) * expiry_w * side
+    lam = lam * rng.lognormal(0.0, 0.5, 2 * n)
+    open_interest = rng.poisson(np.minimum(lam, 5e6))
+    volume = rng.poisson(open_interest * 0.12 * np.exp(-dte / 20.0) * near + 0.2)
+
+    # quotes at tick size around the model price
+    penny = symbol in ("SPY", "QQQ", "IWM")
+    tick = np.where(penny | (price < 3.0), 0.01, 0.05)
+    spread = np.maximum(tick, price * (0.01 + 0.02 * np.minimum(np.abs(x), 3.0)) + 0.01)
+    bid = np.maximum(np.floor((price - spread / 2) / tick) * tick, 0.0)
+    ask = np.maximum(np.ceil((price + spread / 2) / tick) * tick, bid + tick)
+    last = np.maximum(np.round(price * np.exp(rng.normal(0.0, 0.01, 2 * n)), 2), 0.01)
+
+    order = np.lexsort((~is_call, strikes, np.array([d.toordinal() for d in exp_dates])))
+    cols = {
+        "strike": strikes, "bid": np.round(bid, 2), "ask": np.round(ask, 2),
+        "last": last, "volume": volume, "oi": open_interest, "iv": np.round(iv, 6),
+        "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
+        "vega": greeks["vega"], "call": is_call,
+    }  # fmt: skip
+    lists = {k: v[order].tolist() for k, v in cols.items()}
+    exp_sorted = [exp_dates[i] for i in order.tolist()]
+    quotes = tuple(
+        OptionQuote(
+            contract_symbol=occ_symbol(symbol, e, "C" if c else "P", k),
+            expiration_date=e,
+            strike=k,
+            option_type="C" if c else "P",
+            bid=b,
+            ask=a,
+            last=la if v > 0 else None,
+            volume=v,
+            open_interest=oi,
+            implied_volatility=vol,
+            delta=de,
+            gamma=ga,
+            theta=th,
+            vega=ve,
+        )
+        for e, k, b, a, la, v, oi, vol, de, ga, th, ve, c in zip(
+            exp_sorted, lists["strike"], lists["bid"], lists["ask"], lists["last"],
+            lists["volume"], lists["oi"], lists["iv"], lists["delta"], lists["gamma"],
+            lists["theta"], lists["vega"], lists["call"], strict=True,
+        )
+    )
+    return ChainSnapshot(
+        symbol=symbol,
+        as_of=as_of,
+        provider=NAME,
+        quotes=quotes,
+        underlying_price=spot,
+        underlying_price_source="sample",
+        provider_mark_time=datetime.combine(as_of, time(16, 0), tzinfo=_NY),
+        rejected={},
+        requests=0,
+    )
+
+
+class SampleProvider:
+    """Provider "sample": the sample market, offline (no network, no API key)."""
+
+    name = NAME
+
+    def __init__(self, *, contracts_per_symbol: int = DEFAULT_CONTRACTS) -> None:
+        if not (
+            isinstance(contracts_per_symbol, int)
+            and MIN_CONTRACTS <= contracts_per_symbol <= MAX_CONTRACTS
+        ):
+            raise ProviderConfigError(
+                f"sample_contracts_per_symbol must be an integer in "
+                f"{MIN_CONTRACTS}..{MAX_CONTRACTS}: {contracts_per_symbol!r}"
+            )
+        self.contracts_per_symbol = contracts_per_symbol
+        self.requests_made = 0  # offline: always 0, for parity with HTTP providers
+
+    def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
+        return sample_chain(symbol, as_of, self.contracts_per_symbol)
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,423 @@
+"""HTTP transport shared by the HTTP providers: session, rate limit, retries, pagination, scrubbing.
+
+What requests/urllib3 already do is used as is: one `requests.Session` (connection pooling), and a
+urllib3 `Retry` on the adapter for *connect* errors only (the request never reached the server, so
+it costs no rate budget). Everything that did reach the server goes through the loop below, so that
+every attempt is rate limited, counted and logged:
+
+- 429 -> wait `Retry-After` if given, else exponential backoff with jitter; the whole limiter is
+  pushed back, so other threads pause too; after `max_retries` -> RateLimited;
+- 5xx, dropped connections, truncated bodies -> backoff and retry; then ProviderError;
+- read timeout -> WARNING, backoff and retry; then ProviderTimeout;
+- 401 -> Unauthorized; 403 -> NotAvailable (Polygon's "your plan doesn't include ..."); other 4xx
+  -> ProviderError. Errors carry the provider's `error`/`message` and `request_id`.
+
+The API key travels only in `Authorization: Bearer`. It never appears in a URL we send (an
+`apiKey` parameter in a `next_url` is removed), and `scrub()` is applied to every log line and
+error message we produce.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
+from urllib3.util import Retry
+
+from options_pipeline.providers.base import (
+    NotAvailable,
+    ProviderConfigError,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "options-pipeline/0.1 (+requests)"
+_APIKEY_PARAM_RE = re.compile(r"(?i)(apikey=)[^&#\s]+")
+_BEARER_RE = re.compile(r"(?i)(bearer\s+)\S+")
+
+
+class RateLimiter:
+    """Evenly spaced call slots: at most `per_minute` calls a minute and never a burst.
+
+    Each `acquire()` reserves the next slot (`interval` after the previous one) under a lock and
+    sleeps outside it, so it is thread-safe and waiting threads do not block each other's
+    bookkeeping. Slots are not banked while idle, so a long pause is not followed by a burst.
+    `headroom` widens the interval slightly (2% by default) so that jitter between our clock and
+    the server's never makes two calls look closer than the budget allows.
+    """
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        headroom: float = 0.02,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        ok = isinstance(per_minute, int | float) and math.isfinite(per_minute) and per_minute > 0
+        if not ok:
+            raise ProviderConfigError(f"rate limit must be positive (per minute): {per_minute!r}")
+        self.per_minute = float(per_minute)
+        self.interval = 60.0 / self.per_minute * (1.0 + headroom)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next = -math.inf
+
+    def acquire(self) -> float:
+        """Wait for this caller's slot; returns the seconds slept."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        wait = slot - now
+        if wait > 0:
+            log.debug("rate limit: waiting %.3fs for the next request slot", wait)
+            self._sleep(wait)
+        return max(wait, 0.0)
+
+    def defer(self, seconds: float) -> None:
+        """Push the next slot to at least `seconds` from now (after a 429 / Retry-After)."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)
+
+
+@dataclass
+class RequestStats:
+    """Requests spent on one logical call (one snapshot); the transport also keeps a total."""
+
+    requests: int = 0
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Sets the Authorization header (as an auth object, so ~/.netrc can never override it)."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._key}"
+        return r
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+
+class HttpTransport:
+    """One provider's HTTP client. `requests` is the total number of requests sent."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        rate_limit_per_minute: float,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        retry_after_max: float = 300.0,
+        headroom: float = 0.02,
+        max_pages: int = 10_000,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ProviderConfigError(f"base URL must be http(s)://host[/prefix]: {base_url!r}")
+        if max_retries < 0:
+            raise ProviderConfigError(f"max_retries must be >= 0: {max_retries}")
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ProviderConfigError("timeouts must be positive")
+        self.base_url = base_url.rstrip("/")
+        self._origin = (parts.scheme, parts.netloc)
+        self._key = api_key
+        self._timeout = (connect_timeout, read_timeout)
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._retry_after_max = retry_after_max
+        self._max_pages = max_pages
+        self._sleep = sleep
+        self.limiter = RateLimiter(
+            rate_limit_per_minute, headroom=headroom, clock=clock, sleep=sleep
+        )
+        self._count_lock = threading.Lock()
+        self._requests = 0
+
+        self._session = requests.Session()
+        self._session.auth = _BearerAuth(api_key)
+        self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        # urllib3 retries connection *establishment* only; read errors and statuses are ours.
+        connect_retry = Retry(
+            total=None,
+            connect=max_retries,
+            read=False,
+            status=0,
+            other=0,
+            redirect=3,
+            allowed_methods=frozenset({"GET"}),
+            backoff_factor=backoff_base,
+            backoff_max=backoff_max,
+            backoff_jitter=backoff_base,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=connect_retry)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def requests(self) -> int:
+        return self._requests
+
+    def close(self) -> None:
+        self._session.close()
+
+    def scrub(self, text: str) -> str:
+        """Remove the API key (and anything that looks like a key parameter) from text."""
+        if self._key:
+            text = text.replace(self._key, "***")
+        text = _APIKEY_PARAM_RE.sub(r"\1***", text)
+        return _BEARER_RE.sub(r"\1***", text)
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stats: RequestStats | None = None,
+    ) -> dict[str, Any]:
+        """One GET (with retries) of `path` below the base URL; the decoded JSON object."""
+        return self._request(self.base_url + path, params, stats, path)
+
+    def iter_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stats: RequestStats | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield each page of a `next_url`-paginated listing as it arrives.
+
+        `next_url` is opaque: it is followed as given (auth re-attached by the session), only
+        re-based onto our base URL if it names another host, so the key is never sent elsewhere.
+        A cursor seen before stops the listing with a ProviderError (polygon-io/issues#289).
+        """
+        url: str = self.base_url + path
+        page_params = params
+        seen: set[str] = set()
+        pages = 0
+        while True:
+            log.debug("GET %s page %d", path, pages + 1)
+            page = self._request(url, page_params, stats, path)
+            pages += 1
+            yield page
+            nxt = page.get("next_url")
+            if nxt is None or nxt == "":
+                return
+            if not isinstance(nxt, str):
+                raise ProviderError(
+                    f"unexpected response shape from {path}: next_url is not a string",
+                    request_id=_request_id(page),
+                )
+            url = self._resolve_next(nxt)
+            if url in seen:
+                raise ProviderError(
+                    f"pagination cursor repeated after page {pages} of {path}; stopping "
+                    "(the listing would never end)",
+                    request_id=_request_id(page),
+                )
+            if pages >= self._max_pages:
+                raise ProviderError(f"more than {self._max_pages} pages from {path}; stopping")
+            seen.add(url)
+            page_params = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _resolve_next(self, nxt: str) -> str:
+        parts = urlsplit(urljoin(self.base_url + "/", nxt))
+        query = parts.query
+        if "apikey=" in query.lower():  # never send the key in a URL (it would end up in logs)
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode([(k, v) for k, v in pairs if k.lower() != "apikey"])
+        if (parts.scheme, parts.netloc) == self._origin:
+            return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+        log.debug("next_url names another host; re-basing it onto %s", self.base_url)
+        return self.base_url + urlunsplit(("", "", parts.path, query, ""))
+
+    def _count(self, stats: RequestStats | None) -> None:
+        with self._count_lock:
+            self._requests += 1
+        if stats is not None:
+            stats.requests += 1
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random."""
+        cap = min(self._backoff_max, self._backoff_base * (2**attempt))
+        return cap / 2 + random.uniform(0, cap / 2)
+
+    def _retry_after(self, resp: requests.Response) -> float | None:
+        value = resp.headers.get("Retry-After")
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            seconds = when.timestamp() - time.time()
+        if not math.isfinite(seconds):
+            return None
+        return min(max(seconds, 0.0), self._retry_after_max)
+
+    def _request(
+        self, url: str, params: Mapping[str, Any] | None, stats: RequestStats | None, what: str
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            self.limiter.acquire()
+            self._count(stats)
+            retry_reason: str
+            try:
+                resp = self._session.get(url, params=params, timeout=self._timeout)
+            except requests.ReadTimeout as exc:
+                if attempt >= self._max_retries:
+                    log.warning("read timeout on %s; giving up after %d attempts",
+                                what, attempt + 1)  # fmt: skip
+                    raise ProviderTimeout(
+                        f"read timeout ({self._timeout[1]}s) on {what} after {attempt + 1} attempts"
+                    ) from exc
+                delay = self._backoff(attempt)
+                log.warning(
+                    "read timeout on %s (attempt %d/%d); retrying in %.2fs",
+                    what, attempt + 1, self._max_retries + 1, delay,
+                )  # fmt: skip
+                self._sleep(delay)
+                attempt += 1
+                continue
+            except requests.ConnectTimeout as exc:  # urllib3 already retried the connect
+                log.warning("connect timeout on %s", what)
+                raise ProviderTimeout(
+                    f"connect timeout ({self._timeout[0]}s) on {what} after retries"
+                ) from exc
+            except requests.ConnectionError as exc:
+                if exc.args and isinstance(exc.args[0], MaxRetryError):  # connect retries spent
+                    raise ProviderError(f"cannot connect to the provider for {what}") from exc
+                retry_reason = f"connection dropped ({type(exc).__name__})"
+                resp = None
+            except (requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:  # fmt: skip
+                retry_reason = f"truncated response body ({type(exc).__name__})"
+                resp = None
+            except requests.RequestException as exc:
+                raise ProviderError(f"request to {what} failed: {type(exc).__name__}") from exc
+
+            if resp is not None:
+                status = resp.status_code
+                if status == 200:
+                    return self._decode(resp, what)
+                message, request_id = self._error_details(resp)
+                if status == 429:
+                    if attempt >= self._max_retries:
+                        raise RateLimited(
+                            f"rate limited on {what} after {attempt + 1} attempts: {message}",
+                            request_id=request_id,
+                        )
+                    retry_after = self._retry_after(resp)
+                    delay = retry_after if retry_after is not None else self._backoff(attempt)
+                    log.debug(
+                        "429 on %s (attempt %d/%d); %s %.2fs",
+                        what, attempt + 1, self._max_retries + 1,
+                        "Retry-After" if retry_after is not None else "backing off", delay,
+                    )  # fmt: skip
+                    self.limiter.defer(delay)  # every thread waits, then our slot follows
+                    attempt += 1
+                    continue
+                if status == 401:
+                    raise Unauthorized(
+                        f"provider rejected the API key on {what}: {message}", request_id=request_id
+                    )
+                if status == 403:
+                    raise NotAvailable(f"not available on this plan ({what}): {message}",
+                                       request_id=request_id)  # fmt: skip
+                if status < 500:
+                    raise ProviderError(f"HTTP {status} from {what}: {message}",
+                                        request_id=request_id)  # fmt: skip
+                if attempt >= self._max_retries:
+                    raise ProviderError(
+                        f"server error {status} from {what} after {attempt + 1} attempts: "
+                        f"{message}",
+                        request_id=request_id,
+                    )
+                retry_reason = f"server error {status}"
+
+            if attempt >= self._max_retries:  # (5xx already raised above with its message)
+                raise ProviderError(f"{retry_reason} from {what} after {attempt + 1} attempts")
+            delay = self._backoff(attempt)
+            log.debug(
+                "%s on %s (attempt %d/%d); retrying in %.2fs",
+                retry_reason, what, attempt + 1, self._max_retries + 1, delay,
+            )  # fmt: skip
+            self._sleep(delay)
+            attempt += 1
+
+    def _decode(self, resp: requests.Response, what: str) -> dict[str, Any]:
+        try:
+            body = json.loads(resp.content)
+        except (ValueError, UnicodeDecodeError):
+            raise ProviderError(
+                f"malformed JSON from {what} ({len(resp.content)} bytes)",
+                request_id=resp.headers.get("X-Request-Id"),
+            ) from None
+        if not isinstance(body, dict):
+            raise ProviderError(f"unexpected response shape from {what}: not a JSON object")
+        status = body.get("status")
+        if status == "NOT_AUTHORIZED":
+            raise NotAvailable(
+                f"not available on this plan ({what}): {self._message(body)}",
+                request_id=_request_id(body),
+            )
+        if status == "ERROR":
+            raise ProviderError(f"provider error from {what}: {self._message(body)}",
+                                request_id=_request_id(body))  # fmt: skip
+        return body
+
+    def _message(self, body: Mapping[str, Any]) -> str:
+        parts = [str(body[k]) for k in ("error", "message") if body.get(k)]
+        return self.scrub(" - ".join(parts))[:500] or "(no message)"
+
+    def _error_details(self, resp: requests.Response) -> tuple[str, str | None]:
+        try:
+            body = json.loads(resp.content)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict):
+            return self._message(body), _request_id(body)
+        return self.scrub(f"HTTP {resp.status_code} {resp.reason or ''}".strip()), None
+
+
+def _request_id(body: Mapping[str, Any]) -> str | None:
+    rid = body.get("request_id")
+    return str(rid) if rid not in (None, "") else None
