@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -86,6 +87,9 @@ def prepare_database() -> str:
 
 
 def _configure_logging(level: int) -> None:
+    # library chatter a CLI user cannot act on
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    warnings.filterwarnings("ignore", message=".*is currently in beta")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("options_pipeline").setLevel(level)
 
@@ -225,15 +229,15 @@ def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
         first = last = today
     if last > today:
         raise UsageError(f"{last} is in the future (today is {today} in {MARKET_TIMEZONE})")
-    if first < partitions_start():
-        raise UsageError(f"{first} is before the partitions' start {partitions_start()} "
-                         "(set OPTIONS_PIPELINE_START_DATE to go further back)")
     days = weekdays_between(first, last)
     if not days:
         raise UsageError(f"no trading days between {first} and {last} (weekends only)")
     if len(days) > MAX_RANGE_TRADING_DAYS and not args.confirm_large_range:
         raise UsageError(f"{len(days)} trading days requested; more than "
                          f"{MAX_RANGE_TRADING_DAYS} needs --confirm-large-range")
+    if first < partitions_start():
+        raise UsageError(f"{first} is before the partitions' start {partitions_start()} "
+                         "(set OPTIONS_PIPELINE_START_DATE to go further back)")
     return days
 
 

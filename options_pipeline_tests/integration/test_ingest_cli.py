@@ -1,0 +1,144 @@
+"""The story's CLI end to end on a real PostgreSQL, through real Dagster runs."""
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from options_pipeline.cli import MAX_RANGE_TRADING_DAYS
+from options_pipeline_tests.cli_helpers import ingest_options, options_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _counts(db):
+    return db.execute("SELECT (SELECT count(*) FROM options_chains),"
+                      " (SELECT count(*) FROM option_chain_snapshots)").fetchone()
+
+
+@pytest.fixture
+def demo(pipeline_env, capsys):
+    assert options_pipeline(capsys, "watchlist", "add", "demo", "SPY", "QQQ", "IWM").code == 0
+    return pipeline_env
+
+
+def test_acceptance_range_gives_six_days_per_symbol_and_rerun_writes_nothing(demo, db, capsys):
+    first = ingest_options(capsys, "--provider", "sample", "--start-date", "2025-12-15",
+                           "--end-date", "2025-12-22")
+    assert first.code == 0, first.err
+    per_day = db.execute("SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 "
+                         "ORDER BY 1").fetchall()
+    assert per_day == [(date(2025, 12, d), 3) for d in (15, 16, 17, 18, 19, 22)]
+    times = db.execute("SELECT count(DISTINCT time) FROM options_chains").fetchone()[0]
+    assert times == 6
+    before = _counts(db)
+    again = ingest_options(capsys, "--provider", "sample", "--start-date", "2025-12-15",
+                           "--end-date", "2025-12-22")
+    assert again.code == 0
+    assert _counts(db) == before
+    assert "total               0       18       0         0" in again.out
+
+
+def test_holiday_is_reported_plainly_and_the_range_goes_on(demo, db, capsys):
+    result = ingest_options(capsys, "--start-date", "2025-12-24", "--end-date", "2025-12-26")
+    assert result.code == 1  # gaps remain: Christmas has no data
+    assert "no data for any symbol on 2025-12-25 — market holiday?" in result.err
+    assert "gaps remain (3)" in result.out and "2025-12-25 IWM (no_contracts" in result.out
+    days = [r[0] for r in db.execute("SELECT DISTINCT as_of FROM option_chain_snapshots "
+                                     "ORDER BY 1")]
+    assert days == [date(2025, 12, 24), date(2025, 12, 26)]
+
+
+def test_dry_run_resolves_and_writes_nothing(demo, db, capsys):
+    result = ingest_options(capsys, "--start-date", "2025-12-15", "--end-date", "2025-12-22",
+                            "--dry-run", "--symbols", "SPY")
+    assert result.code == 0
+    assert "6 day(s) 2025-12-15..2025-12-22" in result.out and "SPY" in result.out
+    assert _counts(db) == (0, 0)
+
+
+def test_symbols_subset_ingests_only_those(demo, db, capsys):
+    result = ingest_options(capsys, "--as-of", "2025-12-15", "--symbols", "qqq")
+    assert result.code == 1  # SPY and IWM remain gaps for the day
+    symbols = [r[0] for r in db.execute(
+        "SELECT t.symbol FROM option_chain_snapshots s JOIN tickers t ON t.id = s.ticker_id")]
+    assert symbols == ["QQQ"]
+
+
+BAD_INPUT = [
+    (["--as-of", "2025-12-15", "--start-date", "2025-12-15"], "cannot be combined"),
+    (["--start-date", "2025-12-15"], "requires --end-date"),
+    (["--start-date", "2025-12-22", "--end-date", "2025-12-15"], "before --start-date"),
+    (["--as-of", "2025-02-30"], "invalid date"),
+    (["--as-of", "yesterday"], "invalid date"),
+    (["--as-of", "2025-12-20"], "not a trading day"),
+    (["--start-date", "2025-12-20", "--end-date", "2025-12-21"], "no trading days"),
+    (["--start-date", "2019-01-01", "--end-date", "2019-01-04"], "before the partitions' start"),
+    (["--as-of", "2099-01-02"], "in the future"),
+    (["--provider", "yahoo", "--as-of", "2025-12-15"], "invalid choice"),
+    (["--provider", "polygon", "--as-of", "2025-12-15"], "POLYGON_API_KEY"),
+    (["--as-of", "2025-12-15", "--symbols", "SPY'; DROP TABLE tickers;--"], "invalid symbol"),
+    (["--as-of", "2025-12-15", "--symbols", "S P Y"], "invalid symbol"),
+    (["--as-of", "2025-12-15", "--symbols", "SPÝ"], "invalid symbol"),
+    (["--as-of", "2025-12-15", "--symbols", "X" * 40], "invalid symbol"),
+    (["--as-of", "2025-12-15", "--symbols", "MSFT"], "not active"),
+    (["--as-of", "2025-12-15", "--watchlist", "nope"], "no active symbols in watchlist 'nope'"),
+    (["--as-of", "2025-12-15", "--heartbeat", "0"], "positive integer"),
+    (["--start-date", "1995-12-15", "--end-date", "2025-12-15"],
+     f"more than {MAX_RANGE_TRADING_DAYS} needs --confirm-large-range"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(demo, db, capsys, argv, message):
+    result = ingest_options(capsys, *argv)
+    assert result.code == 2, result.err
+    assert message in result.err
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+    assert _counts(db) == (0, 0)
+
+
+def test_unreachable_database_is_one_line(pipeline_env, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:9/none")
+    result = ingest_options(capsys, "--as-of", "2025-12-15")
+    assert result.code == 2 and "cannot connect to PostgreSQL" in result.err
+    assert "hunter2" not in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_state_dir_not_writable_is_one_line(tmp_path, monkeypatch, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    blocker = locked / "state"
+    blocker.write_text("a file where the state directory should be")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("OPTIONS_PIPELINE_HOME", str(blocker))
+    result = ingest_options(capsys, "--as-of", "2025-12-15")
+    assert result.code == 2 and "not writable" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_empty_watchlist_is_a_usage_error(pipeline_env, capsys):
+    result = ingest_options(capsys, "--as-of", "2025-12-15")
+    assert result.code == 2 and "no active symbols" in result.err
+
+
+def test_story_command_and_dagster_partition_range_as_subprocesses(demo, db, capsys):
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    story = subprocess.run(
+        [sys.executable, "-m", "scripts.ingest_options", "--provider", "sample",
+         "--start-date", "2025-12-15", "--end-date", "2025-12-16", "--quiet"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert story.returncode == 0, story.stderr
+    assert "complete: 2 day(s)" in story.stdout
+    dagster = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+         "-m", "options_pipeline.definitions", "--select", "options_chains",
+         "--partition-range", "2025-12-15...2025-12-17"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert dagster.returncode == 0, dagster.stderr[-2000:]
+    per_day = db.execute("SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 "
+                         "ORDER BY 1").fetchall()
+    assert per_day == [(date(2025, 12, d), 3) for d in (15, 16, 17)]
