@@ -33,6 +33,7 @@ from options_pipeline.providers.registry import PROVIDER_NAMES
 from options_pipeline.symbols import normalize_symbol
 
 EXIT_OK, EXIT_GAPS, EXIT_USAGE = 0, 1, 2
+CLI_LOGGER = "options_pipeline.cli"
 MAX_RANGE_TRADING_DAYS = 1305  # about five years; larger ranges need --confirm-large-range
 
 
@@ -87,11 +88,33 @@ def prepare_database() -> str:
 
 
 def _configure_logging(level: int) -> None:
+    """CLI messages go to stderr as "LEVEL message"; the library's loggers reach the console
+    through the Dagster run (the instance captures them), so they are not printed twice."""
     # library chatter a CLI user cannot act on
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     warnings.filterwarnings("ignore", message=".*is currently in beta")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("options_pipeline").setLevel(level)
+    library = logging.getLogger("options_pipeline")
+    library.setLevel(level)
+    if not any(isinstance(h, logging.NullHandler) for h in library.handlers):
+        library.addHandler(logging.NullHandler())
+    cli = logging.getLogger(CLI_LOGGER)
+    cli.propagate = False
+    if not cli.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        cli.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (it may be replaced, e.g. when captured)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 # --- options-pipeline ------------------------------------------------------------------------

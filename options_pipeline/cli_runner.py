@@ -11,12 +11,21 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 
-from dagster import DagsterInstance, materialize
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    Field,
+    InitLoggerContext,
+    JobDefinition,
+    logger,
+)
 
 from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, options_chains
 from options_pipeline.resources import ProviderResource, database_resource_from_env
+from options_pipeline.schedules import options_chains_job
 
-EXIT_OK, EXIT_GAPS = 0, 1
+EXIT_OK, EXIT_GAPS, EXIT_USAGE, EXIT_RUN_FAILED = 0, 1, 2, 3
+_log = logging.getLogger("options_pipeline.cli")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,34 +50,71 @@ def run_days(
 ) -> int:
     """Materialize each day's partition sequentially; print the report; 0 if complete, else 1."""
     instance = DagsterInstance.get()
+    job = _job(provider)
     op_config = {"heartbeat": heartbeat, "symbols": symbols or []}
     if watchlist:
         op_config["watchlist"] = watchlist
+    run_config = {
+        "ops": {"options_chains": {"config": op_config}},
+        "loggers": {"console": {"config": {"log_level": logging.getLevelName(log_level)}}},
+    }
     lines: list[DayLine] = []
+    _log.info("ingest_options: %d day(s) %s..%s", len(days), days[0], days[-1])
     for day in days:
-        result = materialize(
-            [options_chains],
+        result = job.execute_in_process(
             partition_key=day.isoformat(),
             instance=instance,
-            resources={"database": database_resource_from_env(), "provider": provider},
-            run_config={
-                "ops": {"options_chains": {"config": op_config}},
-                "loggers": {"console": {"config": {"log_level": logging.getLevelName(log_level)}}},
-            },
+            run_config=run_config,
             tags={"options_pipeline/launched_by": "ingest_options"},
             raise_on_error=False,
         )
         if not result.success:
             failure = next((e for e in result.all_events if e.is_step_failure), None)
             error = failure.step_failure_data.error if failure else None
-            message = error.message.strip().splitlines()[-1] if error else "run failed"
-            print(f"ingest_options: error: {day}: {message} (run {result.run_id})",
-                  file=sys.stderr)
+            message = _one_line(error.message) if error else "run failed"
+            print(f"ingest_options: error: {message} (run {result.run_id})", file=sys.stderr)
             _print_report(lines)
-            return EXIT_GAPS
+            expected = failure is not None and failure.step_failure_data.user_failure_data
+            return EXIT_USAGE if expected else EXIT_RUN_FAILED
         lines.append(_day_line(day, result))
     _print_report(lines)
+    _log.info("ingest_options: done")
     return EXIT_OK if not any(line.gaps for line in lines) else EXIT_GAPS
+
+
+def _one_line(message: str) -> str:
+    """The last meaningful line of an error message (Dagster wraps the cause in context)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "run failed"
+
+
+class _UserMessages(logging.Handler):
+    """Shows the run's own log lines ("LEVEL message"); Dagster's framework events, and the
+    tracebacks attached to failures, stay in the event log (the runner prints one line)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = record.__dict__.get("dagster_meta", {})
+        if meta.get("dagster_event") is None:
+            message = meta.get("orig_message", record.getMessage())
+            sys.stderr.write(f"{record.levelname} {message}\n")
+
+
+@logger(config_schema={"log_level": Field(str, default_value="INFO")},
+        description="ingest_options' console: the run's own messages, one line each")
+def cli_console(init_context: InitLoggerContext) -> logging.Logger:
+    console = logging.Logger("ingest_options", level=init_context.logger_config["log_level"])
+    console.addHandler(_UserMessages())
+    return console
+
+
+def _job(provider: ProviderResource) -> JobDefinition:
+    defs = Definitions(
+        assets=[options_chains],
+        jobs=[options_chains_job],
+        resources={"database": database_resource_from_env(), "provider": provider},
+        loggers={"console": cli_console},
+    )
+    return defs.resolve_job_def(options_chains_job.name)
 
 
 def _day_line(day: date, result) -> DayLine:

@@ -17,7 +17,12 @@ import psycopg
 
 from options_pipeline.db import store
 from options_pipeline.db.connection import DatabaseUnavailable, connection
-from options_pipeline.providers.base import OptionsProvider, ProviderError, ProviderTimeout
+from options_pipeline.providers.base import (
+    OptionsProvider,
+    ProviderError,
+    ProviderTimeout,
+    Unauthorized,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -94,7 +99,11 @@ def ingest_day(
     heartbeat: int = 25,
     log: logging.Logger | logging.LoggerAdapter = _log,
 ) -> DayReport:
-    """Ingest every active symbol of `day` that is not complete yet; never raises for a symbol."""
+    """Ingest every active symbol of `day` that is not complete yet.
+
+    A provider error fails only its symbol, except Unauthorized (bad credentials), which stops
+    the day; a lost database connection raises DatabaseUnavailable.
+    """
     started = time.monotonic()
     requests_before = provider.requests_made
     ingested: list[str] = []
@@ -118,6 +127,8 @@ def ingest_day(
                 else:
                     try:
                         snapshot = provider.fetch_chain(symbol, day)
+                    except Unauthorized:
+                        raise  # every other symbol would be refused the same way
                     except ProviderError as exc:
                         timeout = isinstance(exc, ProviderTimeout)
                         level = logging.WARNING if timeout else logging.INFO

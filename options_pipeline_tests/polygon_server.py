@@ -17,8 +17,9 @@ API
         srv.count(endpoint="snapshot", symbol="SPY", day=srv.today, status=200)
         srv.reset()                                # clear log, faults and the rate limit
 
-    pytest fixture: `polygon_server` (defaults above). To use it from another test module:
-        from options_pipeline_tests.polygon_server import polygon_server  # noqa: F401
+    pytest fixture `polygon_server` (a started server with the defaults above). Register it once,
+    in the root conftest.py:  pytest_plugins = ["options_pipeline_tests.polygon_server"]
+    (or define a two-line fixture around PolygonTestServer, as the provider tests do).
 
 Endpoints (auth: `Authorization: Bearer <key>` or `apiKey=` query; else 401 Polygon JSON):
 - GET /v3/snapshot/options/{symbol}?limit=N (default 10, max 250) - the sample market on
@@ -271,6 +272,7 @@ def open_interest_row(q: OptionQuote, chain: ChainSnapshot) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms ACK stalls
     server: _HTTPServer
 
     def do_GET(self) -> None:

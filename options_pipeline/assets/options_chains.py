@@ -15,17 +15,21 @@ from dagster import (
     AssetMaterialization,
     BackfillPolicy,
     Config,
+    Failure,
     MetadataValue,
     asset,
 )
 
-from options_pipeline.db.connection import connection
+from options_pipeline.db.connection import DatabaseUnavailable, connection
 from options_pipeline.db.store import missing_symbols
-from options_pipeline.ingest import DayReport, ingest_day
+from options_pipeline.ingest import DayReport, NothingToIngest, ingest_day
 from options_pipeline.partitions import trading_days
+from options_pipeline.providers.base import Unauthorized
 from options_pipeline.resources import PostgresResource, ProviderResource
 
 COMPLETENESS_CHECK = "every_active_symbol_has_a_snapshot"
+FATAL_REASONS = {Unauthorized: "unauthorized", DatabaseUnavailable: "database_unavailable",
+                 NothingToIngest: "nothing_to_ingest"}
 
 
 class OptionsChainsConfig(Config):
@@ -77,9 +81,14 @@ def options_chains(
     reports: list[DayReport] = []
     try:
         for day in days:
-            report = ingest_day(database_url=url, provider=chains, day=day,
-                                watchlist=config.watchlist, symbols=config.symbols or None,
-                                heartbeat=config.heartbeat, log=context.log)
+            try:
+                report = ingest_day(database_url=url, provider=chains, day=day,
+                                    watchlist=config.watchlist, symbols=config.symbols or None,
+                                    heartbeat=config.heartbeat, log=context.log)
+            except (Unauthorized, DatabaseUnavailable, NothingToIngest) as exc:
+                # expected conditions: a clear message, no stack trace to read through
+                raise Failure(description=f"{day}: {exc}",
+                              metadata={"reason": FATAL_REASONS[type(exc)]}) from None
             reports.append(report)
             if report.has_data:
                 yield AssetMaterialization(asset_key=context.asset_key,

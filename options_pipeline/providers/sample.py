@@ -47,10 +47,10 @@ _NY = ZoneInfo("America/New_York")
 
 # symbol: (spot on ANCHOR, annual vol, dividend yield, open-interest scale per contract)
 _KNOWN: dict[str, tuple[float, float, float, float]] = {
-    "SPY": (600.0, 0.16, 0.013, 4000.0),
-    "QQQ": (520.0, 0.21, 0.006, 2500.0),
-    "IWM": (240.0, 0.22, 0.012, 2000.0),
-    "AAPL": (230.0, 0.27, 0.005, 1500.0),
+    "SPY": (600.0, 0.16, 0.013, 8000.0),
+    "QQQ": (520.0, 0.21, 0.006, 5000.0),
+    "IWM": (240.0, 0.22, 0.012, 4000.0),
+    "AAPL": (230.0, 0.27, 0.005, 3000.0),
 }
 
 
@@ -252,8 +252,9 @@ def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -
     greeks = bs_greeks(spot, strikes, t, r, q, iv, is_call)
 
     # open interest and volume
-    near = np.exp(-0.5 * (x / 0.9) ** 2) + 0.03
-    expiry_w = (1.0 / (1.0 + dte / 20.0)) ** 0.6 * np.where(monthly_arr, 2.0, 1.0)
+    z = np.log(strikes / forward) / (iv * np.sqrt(t))  # distance in standard deviations
+    near = np.exp(-0.5 * (z / 1.2) ** 2) + 0.02
+    expiry_w = (1.0 / (1.0 + dte / 20.0)) ** 0.8 * np.where(monthly_arr, 2.0, 1.0)
     quarterly = np.array([d.month in (3, 6, 9, 12) for d in exp_dates]) & monthly_arr
     expiry_w = expiry_w * np.where(quarterly, 1.5, 1.0)
     otm_put, otm_call = ~is_call & (strikes < spot), is_call & (strikes > spot)

@@ -1,0 +1,108 @@
+"""Ingestion through the Polygon provider over real HTTP to the local Polygon server."""
+
+import logging
+from datetime import date
+
+import pytest
+
+from options_pipeline.db import store
+from options_pipeline.db.connection import connection
+from options_pipeline.ingest import ingest_day
+from options_pipeline_tests.cli_helpers import ingest_options, options_pipeline
+from options_pipeline_tests.polygon_server import Fault, PolygonTestServer
+
+TODAY = date(2026, 11, 24)
+DAY = date(2025, 12, 15)
+
+
+@pytest.fixture
+def polygon():
+    with PolygonTestServer(today=TODAY, contracts_per_symbol=300) as server:
+        yield server
+
+
+@pytest.fixture
+def watchlist(database_url):
+    with connection(database_url) as conn:
+        store.add_to_watchlist(conn, "core", ["QQQ", "SPY"])
+    return database_url
+
+
+def test_two_day_range_via_polygon_produces_two_snapshot_times(
+    pipeline_env, polygon, monkeypatch, db, capsys
+):
+    monkeypatch.setenv("POLYGON_API_KEY", polygon.api_key)
+    monkeypatch.setenv("POLYGON_BASE_URL", polygon.base_url)
+    monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "60000")
+    assert options_pipeline(capsys, "watchlist", "add", "core", "SPY").code == 0
+    result = ingest_options(capsys, "--provider", "polygon", "--start-date", "2025-12-15",
+                            "--end-date", "2025-12-16")
+    assert result.code == 0, result.err
+    times = [r[0].date() for r in db.execute("SELECT DISTINCT time FROM options_chains "
+                                             "ORDER BY 1")]
+    assert times == [date(2025, 12, 15), date(2025, 12, 16)]
+    # honest history: past days come from the end-of-day endpoints, never the live snapshot
+    assert polygon.count(endpoint="snapshot") == 0
+    assert polygon.count(endpoint="analytics", day=date(2025, 12, 15)) >= 1
+    assert polygon.count(endpoint="open_interest", day=date(2025, 12, 16)) >= 1
+    assert polygon.api_key not in result.out + result.err
+
+
+def test_failed_symbol_is_retried_and_nothing_else_is_refetched(watchlist, polygon):
+    polygon.add_fault(Fault.server_error(times=None), symbol="QQQ")
+    first = ingest_day(database_url=watchlist, provider=polygon.provider(max_retries=1),
+                       day=DAY)
+    assert first.ingested == ("SPY",)
+    assert [(f.symbol, f.reason) for f in first.failed] == [("QQQ", "provider_error")]
+    assert first.provider_requests == polygon.count()
+    spy_requests = polygon.count(symbol="SPY")
+
+    polygon.reset()
+    second = ingest_day(database_url=watchlist, provider=polygon.provider(), day=DAY)
+    assert second.ingested == ("QQQ",) and second.skipped == ("SPY",) and second.complete
+    assert polygon.count(symbol="SPY") == 0  # the complete symbol was not fetched again
+    assert polygon.count(symbol="QQQ") > 0
+    assert spy_requests > 0
+
+
+def test_provider_timeout_is_a_warning_and_the_day_goes_on(watchlist, polygon, caplog):
+    polygon.add_fault(Fault.slow(1.0), symbol="QQQ")
+    log = logging.getLogger("options_pipeline.test_timeout")
+    with caplog.at_level(logging.DEBUG):
+        report = ingest_day(database_url=watchlist, day=DAY, log=log,
+                            provider=polygon.provider(read_timeout=0.2, max_retries=1))
+    assert report.ingested == ("SPY",)
+    assert [(f.symbol, f.reason) for f in report.failed] == [("QQQ", "timeout")]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING
+                and r.name == "options_pipeline.test_timeout"]
+    assert len(warnings) == 1 and "QQQ" in warnings[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_rows_written_match_the_server_chain_and_rerun_is_idempotent(watchlist, polygon, db):
+    report = ingest_day(database_url=watchlist, provider=polygon.provider(), day=DAY)
+    assert report.complete
+    ledger = dict(db.execute("SELECT t.symbol, s.contract_count FROM option_chain_snapshots s "
+                             "JOIN tickers t ON t.id = s.ticker_id").fetchall())
+    rows = dict(db.execute("SELECT t.symbol, count(*) FROM options_chains c "
+                           "JOIN tickers t ON t.id = c.ticker_id GROUP BY 1").fetchall())
+    assert rows == ledger and set(rows) == {"QQQ", "SPY"}
+    assert report.rows_written == sum(rows.values())
+    again = ingest_day(database_url=watchlist, provider=polygon.provider(), day=DAY)
+    assert again.rows_written == 0 and again.skipped == ("QQQ", "SPY")
+
+
+def test_unauthorized_stops_the_run_with_one_clear_line(
+    pipeline_env, polygon, monkeypatch, db, capsys
+):
+    monkeypatch.setenv("POLYGON_API_KEY", "SECRETKEY-wrong-401")
+    monkeypatch.setenv("POLYGON_BASE_URL", polygon.base_url)
+    assert options_pipeline(capsys, "watchlist", "add", "core", "SPY", "QQQ").code == 0
+    result = ingest_options(capsys, "--provider", "polygon", "--as-of", "2025-12-15", "--quiet")
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.err, result.err
+    assert "2025-12-15" in lines[0] and "API Key" in lines[0]
+    assert "SECRETKEY-wrong-401" not in result.err + result.out
+    assert polygon.count(symbol="SPY") == 0  # stopped at the first refusal (QQQ sorts first)
+    assert db.execute("SELECT count(*) FROM options_chains").fetchone()[0] == 0

@@ -1,0 +1,250 @@
+"""Transport: rate limiter, retries, timeouts, pagination safety, key scrubbing (real HTTP)."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from options_pipeline.providers.base import (
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+)
+from options_pipeline.providers.transport import HttpTransport, RateLimiter
+from options_pipeline_tests.polygon_server import (
+    TEST_API_KEY,
+    Fault,
+    PolygonTestServer,
+)
+
+
+@pytest.fixture
+def srv() -> Iterator[PolygonTestServer]:
+    with PolygonTestServer() as server:
+        yield server
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.sleeps.append(s)
+        self.now += s
+
+
+def test_rate_limiter_spaces_calls_evenly() -> None:
+    ft = FakeTime()
+    lim = RateLimiter(5, headroom=0.0, clock=ft.clock, sleep=ft.sleep)
+    assert lim.interval == pytest.approx(12.0)
+    waits = [lim.acquire() for _ in range(4)]
+    assert waits == pytest.approx([0.0, 12.0, 12.0, 12.0])
+    ft.now += 100  # idle time is not banked: no burst afterwards
+    assert lim.acquire() == 0.0
+    assert lim.acquire() == pytest.approx(12.0)
+    lim.defer(30)
+    assert lim.acquire() == pytest.approx(30.0)
+
+
+def test_rate_limiter_is_thread_safe() -> None:
+    ft = FakeTime()
+    lock = threading.Lock()
+    lim = RateLimiter(60, headroom=0.0, clock=ft.clock, sleep=lambda s: None)
+    slots: list[float] = []
+
+    def worker() -> None:
+        for _ in range(50):
+            w = lim.acquire()
+            with lock:
+                slots.append(w)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # with a frozen clock every reservation is a distinct slot one interval apart
+    assert sorted(slots) == pytest.approx([float(i) for i in range(400)])
+
+
+def test_rate_limit_against_server_timestamps(srv: PolygonTestServer) -> None:
+    """600/min from 4 threads: server-side gaps never shorter than 100 ms (minus tolerance)."""
+    srv.set_rate_limit(10, per_seconds=1.0)  # the same budget, enforced by the server
+    symbols = ("SPY", "QQQ", "IWM", "AAPL")
+    for s in symbols:  # build the chains first: client and server share this process's GIL
+        srv.chain(s, srv.today)
+    provider = srv.provider(rate_limit_per_minute=600)
+    errors: list[BaseException] = []
+
+    def fetch(symbol: str) -> None:
+        try:
+            provider.fetch_chain(symbol, srv.today)  # 3 pages each
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch, args=(s,)) for s in symbols]
+    gc.collect()
+    gc.disable()  # a full collection pauses client and server alike (one process) for ~30 ms
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        gc.enable()
+    assert not errors
+    times = sorted(r.t for r in srv.requests)
+    assert len(times) == 12 == provider.requests_made
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.100 - 0.015
+    assert srv.count(status=429) == 0
+
+
+def test_429_burst_then_success(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.rate_limited(3), symbol="SPY")
+    snap = srv.provider().fetch_chain("SPY", srv.today)
+    assert len(snap.quotes) == 600
+    assert srv.count(status=429) == 3
+    assert snap.requests == 3 + 3 == srv.count(symbol="SPY")
+
+
+def test_retry_after_is_honoured(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.rate_limited(1, retry_after=0.4), symbol="SPY")
+    srv.provider().fetch_chain("SPY", srv.today)
+    log = srv.requests
+    assert log[0].status == 429 and log[1].status == 200
+    assert log[1].t - log[0].t >= 0.4 - 0.02
+
+
+def test_429_after_retries_is_rate_limited(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.rate_limited(times=100))
+    with pytest.raises(RateLimited, match="exceeded the maximum requests per minute") as exc:
+        srv.provider(max_retries=2).fetch_chain("SPY", srv.today)
+    assert exc.value.request_id and exc.value.request_id in str(exc.value)
+    assert srv.count() == 3
+
+
+def test_5xx_then_success(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.server_error(2, status=502), symbol="SPY")
+    snap = srv.provider().fetch_chain("SPY", srv.today)
+    assert len(snap.quotes) == 600 and snap.requests == 5
+
+
+def test_5xx_after_retries_is_a_provider_error(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.server_error(times=100, status=503))
+    with pytest.raises(ProviderError, match="server error 503") as exc:
+        srv.provider(max_retries=1).fetch_chain("SPY", srv.today)
+    assert type(exc.value) is ProviderError
+
+
+def test_slower_than_read_timeout(
+    srv: PolygonTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv.add_fault(Fault.slow(0.6))
+    provider = srv.provider(read_timeout=0.15, max_retries=1)
+    with caplog.at_level(logging.WARNING), pytest.raises(ProviderTimeout, match="read timeout"):
+        provider.fetch_chain("SPY", srv.today)
+    assert srv.count() == 2  # one try + one retry
+    assert any(r.levelno == logging.WARNING and "timeout" in r.message for r in caplog.records)
+
+
+def test_one_slow_page_is_retried(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.slow(0.5, times=1, page=2))
+    snap = srv.provider(read_timeout=0.15).fetch_chain("SPY", srv.today)
+    assert len(snap.quotes) == 600 and snap.requests == 4
+
+
+def test_truncated_body_is_retried_then_fails(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.truncated(times=1), symbol="SPY")
+    snap = srv.provider().fetch_chain("SPY", srv.today)
+    assert len(snap.quotes) == 600 and snap.requests == 4
+    srv.add_fault(Fault.truncated(times=None), symbol="QQQ")
+    with pytest.raises(ProviderError, match="truncated response"):
+        srv.provider(max_retries=1).fetch_chain("QQQ", srv.today)
+
+
+def test_malformed_json(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.malformed_json(page=2))
+    with pytest.raises(ProviderError, match="malformed JSON from /v3/snapshot/options/SPY"):
+        srv.provider().fetch_chain("SPY", srv.today)
+
+
+def test_repeating_cursor_stops(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.repeat_cursor())
+    with pytest.raises(ProviderError, match="cursor repeated"):
+        srv.provider().fetch_chain("SPY", srv.today)
+    assert srv.count() == 2  # noticed at the first repeat, not after max_pages
+
+
+def test_connection_refused_is_a_provider_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    http = HttpTransport(
+        base_url=f"http://127.0.0.1:{port}",
+        api_key=TEST_API_KEY,
+        rate_limit_per_minute=60_000,
+        max_retries=1,
+        backoff_base=0.01,
+    )
+    with pytest.raises(ProviderError, match="cannot connect"):
+        http.get_json("/v3/snapshot/options/SPY")
+
+
+def test_next_url_is_opaque_but_keyless_and_same_host() -> None:
+    http = HttpTransport(base_url="https://api.polygon.io", api_key="k", rate_limit_per_minute=5)
+    same = "https://api.polygon.io/v3/snapshot/options/SPY?cursor=YWJj%3D%3D"
+    assert http._resolve_next(same) == same
+    assert (http._resolve_next("https://api.polygon.io/v3/x?cursor=abc&apiKey=SECRET")
+            == "https://api.polygon.io/v3/x?cursor=abc")  # fmt: skip
+    assert (http._resolve_next("https://api.massive.com/v3/x?cursor=abc")
+            == "https://api.polygon.io/v3/x?cursor=abc")  # fmt: skip
+    assert http._resolve_next("/v3/x?cursor=abc") == "https://api.polygon.io/v3/x?cursor=abc"
+    assert http.scrub("GET /v3/x?apiKey=abc123&x=1 k") == "GET /v3/x?apiKey=***&x=1 ***"
+
+
+def test_key_never_appears_in_logs_or_errors(
+    srv: PolygonTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # root: ours, urllib3's and requests' debug lines
+    scenarios: list[tuple[Fault, str | None]] = [
+        (Fault.rate_limited(times=10), None),
+        (Fault.server_error(times=10), None),
+        (Fault.slow(0.4), None),
+        (Fault.unauthorized(), None),
+        (Fault.plan_error(f"plan error mentioning {TEST_API_KEY}"), None),
+        (Fault.truncated(), None),
+        (Fault.malformed_json(), None),
+        (Fault.repeat_cursor(), None),
+        (Fault.wrong_shape(), None),
+        (Fault.empty(), None),
+        (Fault.plan_error(), "analytics"),
+    ]
+    messages: list[str] = []
+    for fault, endpoint in scenarios:
+        srv.reset()
+        srv.add_fault(fault, endpoint=endpoint)
+        provider = srv.provider(read_timeout=0.1, max_retries=1)
+        day = srv.today if endpoint is None else date(2025, 3, 13)
+        with pytest.raises(ProviderError) as exc:
+            provider.fetch_chain("SPY", day)
+        e: BaseException | None = exc.value
+        while e is not None:  # the whole chain of causes
+            messages += [str(e), repr(e)]
+            e = e.__cause__ or e.__context__
+        assert all(r.auth == "bearer" and not r.key_in_url for r in srv.requests)
+    assert "***" in " ".join(messages)  # the scrubbed plan message
+    text = caplog.text + "\n".join(messages)
+    assert TEST_API_KEY not in text
+    assert "read timeout" in caplog.text and "429" in caplog.text  # the logs did say things
