@@ -40,6 +40,8 @@ def ensure_running(state_dir: Path) -> str:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     try:
         server = pgserver.get_server(pgdata, cleanup_mode=None)
+        if not is_running(state_dir):  # a handle cached by this process, of a stopped server
+            server.ensure_postgres_running()
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
         log_file = pgdata / "log"
         raise EmbeddedDatabaseError(
