@@ -106,3 +106,32 @@ def test_unauthorized_stops_the_run_with_one_clear_line(
     assert "SECRETKEY-wrong-401" not in result.err + result.out
     assert polygon.count(symbol="SPY") == 0  # stopped at the first refusal (QQQ sorts first)
     assert db.execute("SELECT count(*) FROM options_chains").fetchone()[0] == 0
+
+
+def test_a_day_with_a_failed_symbol_shows_its_gap(watchlist, polygon):
+    from dagster import instance_for_test, materialize
+
+    from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, options_chains
+    from options_pipeline.resources import PostgresResource, ProviderResource
+
+    polygon.add_fault(Fault.plan_error("Your plan doesn't include this data timeframe"),
+                      symbol="QQQ")
+    provider = ProviderResource(name="polygon", polygon_api_key=polygon.api_key,
+                                polygon_base_url=polygon.base_url,
+                                polygon_rate_limit_per_minute=60_000)
+    resources = {"database": PostgresResource(database_url=watchlist), "provider": provider}
+    with instance_for_test() as instance:
+        result = materialize([options_chains], partition_key="2025-12-15", instance=instance,
+                             resources=resources)
+        assert result.success  # a failed symbol is not a failed run
+        [mat] = result.asset_materializations_for_node("options_chains")
+        assert mat.partition == "2025-12-15"
+        assert mat.metadata["complete"].value is False
+        assert mat.metadata["symbols_failed"].value == 1
+        assert "plan doesn't include" in mat.metadata["failed"].value["QQQ"]
+        [check] = result.get_asset_check_evaluations()
+        assert check.check_name == COMPLETENESS_CHECK and not check.passed
+        missing = check.metadata["missing"].value
+        assert missing == [{"date": "2025-12-15", "symbol": "QQQ",
+                            "reason": missing[0]["reason"]}]
+        assert missing[0]["reason"].startswith("not_available")

@@ -92,3 +92,8 @@ def test_single_day_path_unchanged(pipeline_env, db, capsys):
     assert times == [snapshot_time(date(2025, 12, 16))]
     assert snapshot_time(date(2025, 12, 16)).isoformat() == "2025-12-16T23:59:59+00:00"
     assert db.execute("SELECT count(*) FROM option_chain_snapshots").fetchone()[0] == 1
+
+
+def test_no_flags_means_today_and_a_weekend_means_nothing_to_do():
+    assert resolve_days(_args(), today=date(2025, 12, 19)) == [date(2025, 12, 19)]
+    assert resolve_days(_args(), today=date(2025, 12, 20)) == []  # Saturday: quiet no-op
