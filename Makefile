@@ -24,6 +24,11 @@ demo: install
 	$(BIN)/options-pipeline watchlist add demo SPY QQQ IWM AAPL
 	$(BIN)/python -m scripts.ingest_options --provider sample \
 		--start-date 2025-12-15 --end-date 2025-12-22
+	@echo "Dealer metrics for 2025-12-22 (its 5-day window is now complete):"
+	$(BIN)/dagster asset materialize -m options_pipeline.definitions --select dealer_metrics \
+		--partition 2025-12-22 > $(STATE)/demo-dealer-metrics.log 2>&1 \
+		|| { tail -20 $(STATE)/demo-dealer-metrics.log; exit 1; }
+	$(BIN)/options-pipeline metrics show 2025-12-22
 	@echo
 	@echo "Done. See the partitions in the Dagster UI: make ui  (then open http://127.0.0.1:3000)"
 

@@ -141,6 +141,11 @@ def _pipeline_parser() -> _Parser:
         sub.add_argument("symbols", nargs="+", type=_parse_symbol, metavar="SYMBOL")
     show = wl.add_parser("list", help="list watchlists")
     show.add_argument("name", nargs="?", type=_watchlist_name)
+
+    metrics = verbs.add_parser("metrics", help="stored dealer metrics").add_subparsers(
+        dest="verb", required=True, parser_class=_Parser)
+    shown = metrics.add_parser("show", help="dealer metrics of one trading day, per symbol")
+    shown.add_argument("day", type=_parse_date, metavar="YYYY-MM-DD")
     return parser
 
 
@@ -159,6 +164,8 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(url if args.show_password else mask_password(url))
             return EXIT_OK
+        if args.area == "metrics":
+            return _show_metrics(url, args.day)
         return _watchlist(url, args)
     except (DatabaseUnavailable, UsageError) as exc:
         print(f"options-pipeline: error: {exc}", file=sys.stderr)
@@ -184,6 +191,24 @@ def _watchlist(url: str, args: argparse.Namespace) -> int:
                 print("no watchlists" if args.name is None else f"{args.name}: empty")
             for e in entries:
                 print(f"{e.watchlist_id}\t{e.symbol}\t{'active' if e.active else 'inactive'}")
+    return EXIT_OK
+
+
+def _show_metrics(url: str, day: date) -> int:
+    with connection(url) as conn:
+        rows = store.dealer_metrics_summary(conn, day)
+    if not rows:
+        print(f"no dealer metrics stored for {day}")
+        return EXIT_GAPS
+
+    def fmt(value: float | None, digits: int = 2) -> str:
+        return "-" if value is None else f"{value:,.{digits}f}"
+
+    print(f"{'symbol':<8}{'status':<9}{'confidence':<11}{'days':>5}{'spot':>10}"
+          f"{'net GEX $/1%':>18}{'flip':>10}{'call wall':>11}{'put wall':>10}  position")
+    for sym, status, conf, present, window, spot, gex, flip, call, put, position in rows:
+        print(f"{sym:<8}{status:<9}{conf:<11}{f'{present}/{window}':>5}{fmt(spot):>10}"
+              f"{fmt(gex, 0):>18}{fmt(flip):>10}{fmt(call):>11}{fmt(put):>10}  {position or '-'}")
     return EXIT_OK
 
 

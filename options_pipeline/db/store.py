@@ -359,3 +359,18 @@ def dealer_metrics_with_nan(conn: psycopg.Connection, day: date) -> list[str]:
         (snapshot_time(day),),
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def dealer_metrics_summary(conn: psycopg.Connection, day: date) -> list[tuple]:
+    """(symbol, status, confidence, days_present, window_days, spot, gex_net, gamma_flip,
+    call_wall, put_wall, dealer_position) per stored symbol for `day`."""
+    return conn.execute(
+        """
+        SELECT t.symbol, m.status, m.confidence, m.days_present, m.window_days,
+               m.spot::float8, m.gex_net::float8, m.gamma_flip::float8, m.call_wall::float8,
+               m.put_wall::float8, m.dealer_position
+        FROM public.dealer_metrics m JOIN public.tickers t ON t.id = m.ticker_id
+        WHERE m.time = %s ORDER BY t.symbol
+        """,
+        (snapshot_time(day),),
+    ).fetchall()

@@ -88,3 +88,16 @@ def test_sign_convention_switch_negates_net_gex(filled, db, instance):
                         convention="dealer_short_calls_long_puts").success
     flipped = {r[0]: r[4] for r in _stored(db, WEEK[-1])}
     assert flipped == pytest.approx({k: -v for k, v in default.items()})
+
+
+def test_metrics_show_prints_the_stored_day(filled, instance, pipeline_env, capsys):
+    from options_pipeline_tests.cli_helpers import options_pipeline
+
+    assert _materialize(instance, filled, WEEK[-1]).success
+    shown = options_pipeline(capsys, "metrics", "show", "2025-12-19")
+    assert shown.code == 0
+    lines = shown.out.strip().splitlines()
+    assert lines[0].split()[:3] == ["symbol", "status", "confidence"]
+    assert [line.split()[0] for line in lines[1:]] == ["QQQ", "SPY"]
+    assert all(line.split()[2] == "high" and line.split()[3] == "5/5" for line in lines[1:])
+    assert options_pipeline(capsys, "metrics", "show", "2025-12-18").code == 1
