@@ -52,6 +52,7 @@ ui: install
 db-stop: install
 	$(BIN)/options-pipeline db stop
 
+## Benchmarks (on demand, ~5 min): one table of side-by-side ratios, written to BENCHMARKS.md.
 bench: install
 	$(BIN)/python -m options_pipeline_tests.benchmarks
 

@@ -100,9 +100,13 @@ def _configure_logging(level: int) -> None:
     cli = logging.getLogger(CLI_LOGGER)
     cli.propagate = False
     if not cli.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        cli.addHandler(handler)
+        cli.addHandler(_stderr_handler())
+
+
+def _stderr_handler() -> logging.Handler:
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return handler
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -309,7 +313,7 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         from options_pipeline.resources import provider_resource_from_env
 
-        provider = provider_resource_from_env(args.provider)
+        provider = provider_resource_from_env(args.provider, log_requests=level <= logging.DEBUG)
         # configuration errors (e.g. a missing API key) surface here, before anything is written
         provider.process_config_and_initialize().build().close()
         with connection(prepare_database()) as conn:

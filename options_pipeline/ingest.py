@@ -141,7 +141,6 @@ def ingest_day(
                         for reason, count in snapshot.rejected.items():
                             rejected_reasons[reason] = rejected_reasons.get(reason, 0) + count
                         ingested.append(symbol)
-                        log.debug("%s %s: %d contracts written", day, symbol, len(snapshot.quotes))
                 if heartbeat > 0 and n % heartbeat == 0 and n < len(selected):
                     log.info("%s: heartbeat %d/%d symbols processed", day, n, len(selected))
     except psycopg.OperationalError as exc:

@@ -30,6 +30,8 @@ concurrency:
     default_limit: 1
 python_logs:
   managed_python_loggers: [options_pipeline]
+  # DEBUG keeps per-symbol skip reasons; the providers' per-request DEBUG lines are off unless
+  # asked for (ProviderResource.log_requests): stored as events they cost ~30% (BENCHMARKS.md)
   python_log_level: DEBUG
 telemetry:
   enabled: false

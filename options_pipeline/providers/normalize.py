@@ -135,6 +135,10 @@ def _number(value: Any) -> float | None:
     """None stays None; numbers (and numeric strings) -> float; anything else is rejected."""
     if value is None:
         return None
+    if type(value) is float:  # the common case, first: JSON numbers (hot path, every field)
+        if math.isfinite(value):
+            return value
+        raise _Reject(NON_FINITE)
     if isinstance(value, bool):
         raise _Reject(BAD_NUMBER)
     if isinstance(value, int | float):
