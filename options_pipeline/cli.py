@@ -17,6 +17,9 @@ from datetime import date, datetime
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
+from dagster_postgres.utils import DagsterPostgresException
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
+
 from options_pipeline import settings
 from options_pipeline.db import embedded, store
 from options_pipeline.db.connection import (
@@ -328,4 +331,10 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
                         symbols=args.symbols, heartbeat=args.heartbeat, log_level=level)
     except (UsageError, DatabaseUnavailable, NothingToIngest, ProviderError, ValueError) as exc:
         print(f"ingest_options: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DagsterPostgresException, SQLAlchemyOperationalError) as exc:
+        # the Dagster instance's own storage went away (e.g. the server was stopped)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"ingest_options: error: the Dagster instance's database is unreachable: {first}",
+              file=sys.stderr)
         return EXIT_USAGE

@@ -71,11 +71,14 @@ def run_days(
         if not result.success:
             failure = next((e for e in result.all_events if e.is_step_failure), None)
             error = failure.step_failure_data.error if failure else None
-            message = _one_line(error.message) if error else "run failed"
+            user_failure = failure.step_failure_data.user_failure_data if failure else None
+            if user_failure is not None and user_failure.description:
+                message = user_failure.description
+            else:
+                message = _one_line(error.message) if error else "run failed"
             print(f"ingest_options: error: {message} (run {result.run_id})", file=sys.stderr)
             _print_report(lines)
-            expected = failure is not None and failure.step_failure_data.user_failure_data
-            return EXIT_USAGE if expected else EXIT_RUN_FAILED
+            return EXIT_USAGE if user_failure is not None else EXIT_RUN_FAILED
         lines.append(_day_line(day, result))
     _print_report(lines)
     _log.info("ingest_options: done")
