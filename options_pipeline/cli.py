@@ -319,7 +319,8 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
         provider = provider_resource_from_env(args.provider, log_requests=level <= logging.DEBUG)
         # configuration errors (e.g. a missing API key) surface here, before anything is written
         provider.process_config_and_initialize().build().close()
-        with connection(prepare_database()) as conn:
+        url = prepare_database()
+        with connection(url) as conn:
             symbols = resolve_symbols(conn, watchlist=args.watchlist, symbols=args.symbols)
         if args.dry_run:
             print(f"dry run: {len(days)} day(s) {days[0]}..{days[-1]}, provider {args.provider}, "
@@ -327,7 +328,7 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         from options_pipeline.cli_runner import run_days
 
-        return run_days(days, provider=provider, watchlist=args.watchlist,
+        return run_days(days, database_url=url, provider=provider, watchlist=args.watchlist,
                         symbols=args.symbols, heartbeat=args.heartbeat, log_level=level)
     except (UsageError, DatabaseUnavailable, NothingToIngest, ProviderError, ValueError) as exc:
         print(f"ingest_options: error: {exc}", file=sys.stderr)

@@ -7,25 +7,32 @@ own run, exactly as if it had been launched there.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import date
 
 from dagster import (
     DagsterInstance,
+    DagsterRunStatus,
     Definitions,
     Field,
     InitLoggerContext,
     JobDefinition,
+    RunsFilter,
     logger,
 )
 
-from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, options_chains
+from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL, options_chains
+from options_pipeline.db.connection import connection
+from options_pipeline.db.store import ingestion_lock
 from options_pipeline.resources import ProviderResource, database_resource_from_env
 from options_pipeline.schedules import options_chains_job
 
 EXIT_OK, EXIT_GAPS, EXIT_USAGE, EXIT_RUN_FAILED = 0, 1, 2, 3
 _log = logging.getLogger("options_pipeline.cli")
+HOST_TAG, PID_TAG = "options_pipeline/host", "options_pipeline/pid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,7 @@ class DayLine:
 def run_days(
     days: list[date],
     *,
+    database_url: str,
     provider: ProviderResource,
     watchlist: str | None,
     symbols: list[str] | None,
@@ -50,6 +58,8 @@ def run_days(
 ) -> int:
     """Materialize each day's partition sequentially; print the report; 0 if complete, else 1."""
     instance = DagsterInstance.get()
+    _recover_dead_runs(instance)
+    _ensure_pool(instance, database_url)
     job = _job(provider)
     op_config = {"heartbeat": heartbeat, "symbols": symbols or []}
     if watchlist:
@@ -65,7 +75,8 @@ def run_days(
             partition_key=day.isoformat(),
             instance=instance,
             run_config=run_config,
-            tags={"options_pipeline/launched_by": "ingest_options"},
+            tags={"options_pipeline/launched_by": "ingest_options",
+                  HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
             raise_on_error=False,
         )
         if not result.success:
@@ -83,6 +94,42 @@ def run_days(
     _print_report(lines)
     _log.info("ingest_options: done")
     return EXIT_OK if not any(line.gaps for line in lines) else EXIT_GAPS
+
+
+def _recover_dead_runs(instance: DagsterInstance) -> None:
+    """Runs of ingest_options on this host whose process died (SIGKILL, lost database) stay
+    STARTED and keep the pool's only slot: mark them failed and free their slots."""
+    runs = instance.get_runs(RunsFilter(
+        statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED],
+        tags={HOST_TAG: socket.gethostname()}))
+    for run in runs:
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid and not _alive(pid):
+            _log.warning("run %s: its ingest_options process %d is gone; marking it failed and "
+                         "freeing its pool slot", run.run_id[:8], pid)
+            instance.report_run_failed(run, f"ingest_options process {pid} died during the run")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ensure_pool(instance: DagsterInstance, database_url: str) -> None:
+    """Create the pool's limit row once, serialised: two runs creating it together can fail one
+    of them with a duplicate key inside Dagster."""
+    storage = instance.event_log_storage
+    if POOL in {limit.name for limit in storage.get_pool_limits()}:
+        return
+    with connection(database_url) as conn, ingestion_lock(conn):
+        if POOL not in {limit.name for limit in storage.get_pool_limits()}:
+            storage.initialize_concurrency_limit_to_default(POOL)
 
 
 def _one_line(message: str) -> str:

@@ -112,7 +112,7 @@ def ingest_day(
     rows_written = rows_rejected = 0
     rejected_reasons: dict[str, int] = {}
     try:
-        with connection(database_url) as conn, store.day_lock(conn, day):
+        with connection(database_url) as conn, store.ingestion_lock(conn):
             selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
             ids = store.ticker_ids(conn, selected)
             complete = store.completed_ticker_ids(conn, day)

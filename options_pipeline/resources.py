@@ -37,6 +37,8 @@ class ProviderResource(ConfigurableResource):
     polygon_api_key: str | None = None
     polygon_base_url: str = "https://api.polygon.io"
     polygon_rate_limit_per_minute: float = 5.0
+    polygon_read_timeout: float = 30.0  # seconds per request
+    polygon_max_retries: int = 4  # per request, on 429 / 5xx / timeouts
     sample_contracts_per_symbol: int = 6000
     # DEBUG lines for every HTTP request, rate-limit sleep and retry. Off by default: in a run
     # they are stored as events, which costs about 30% of an HTTP backfill's time.
@@ -50,6 +52,8 @@ class ProviderResource(ConfigurableResource):
             polygon_api_key=self.polygon_api_key,
             polygon_base_url=self.polygon_base_url,
             polygon_rate_limit_per_minute=self.polygon_rate_limit_per_minute,
+            polygon_read_timeout=self.polygon_read_timeout,
+            polygon_max_retries=self.polygon_max_retries,
             sample_contracts_per_symbol=self.sample_contracts_per_symbol,
         )
 
@@ -67,10 +71,18 @@ def provider_resource_from_env(
                        ("POLYGON_BASE_URL", "polygon_base_url")):
         if os.environ.get(env):
             fields[field] = EnvVar(env)
-    if os.environ.get("POLYGON_RATE_LIMIT_PER_MINUTE"):
-        fields["polygon_rate_limit_per_minute"] = float(os.environ["POLYGON_RATE_LIMIT_PER_MINUTE"])
-    if os.environ.get("SAMPLE_CONTRACTS_PER_SYMBOL"):
-        fields["sample_contracts_per_symbol"] = int(os.environ["SAMPLE_CONTRACTS_PER_SYMBOL"])
+    for env, field, kind in (
+        ("POLYGON_RATE_LIMIT_PER_MINUTE", "polygon_rate_limit_per_minute", float),
+        ("POLYGON_READ_TIMEOUT", "polygon_read_timeout", float),
+        ("POLYGON_MAX_RETRIES", "polygon_max_retries", int),
+        ("SAMPLE_CONTRACTS_PER_SYMBOL", "sample_contracts_per_symbol", int),
+    ):
+        if os.environ.get(env):
+            try:
+                fields[field] = kind(os.environ[env])
+            except ValueError:
+                value = os.environ[env]
+                raise ValueError(f"{env}={value!r} is not a valid {kind.__name__}") from None
     return ProviderResource(**fields)
 
 

@@ -28,6 +28,7 @@ from options_pipeline.providers.base import Unauthorized
 from options_pipeline.resources import PostgresResource, ProviderResource
 
 COMPLETENESS_CHECK = "every_active_symbol_has_a_snapshot"
+POOL = "options_chains"  # limit 1 in the instance's dagster.yaml: one ingestion at a time
 FATAL_REASONS = {Unauthorized: "unauthorized", DatabaseUnavailable: "database_unavailable",
                  NothingToIngest: "nothing_to_ingest"}
 
@@ -59,7 +60,7 @@ def day_metadata(report: DayReport) -> dict[str, object]:
 @asset(
     partitions_def=trading_days,
     backfill_policy=BackfillPolicy.single_run(),
-    pool="options_chains",
+    pool=POOL,
     output_required=False,
     check_specs=[AssetCheckSpec(COMPLETENESS_CHECK, asset="options_chains",
                                 description="every active symbol has a snapshot for the day")],
@@ -97,7 +98,7 @@ def options_chains(
     finally:
         chains.close()
     with connection(url) as conn:
-        missing = missing_symbols(conn, days)
+        missing = missing_symbols(conn, days, config.watchlist)
     reasons = {(r.day, f.symbol): f"{f.reason}: {f.message}" for r in reports for f in r.failed}
     gaps = [{"date": d.isoformat(), "symbol": s, "reason": reasons.get((d, s), "not ingested")}
             for d, s in missing]

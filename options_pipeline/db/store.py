@@ -14,6 +14,7 @@ import psycopg
 from options_pipeline.models import ChainSnapshot
 
 SNAPSHOT_SOURCE = "options-pipeline"
+INGESTION_LOCK = "options_pipeline:ingestion"
 
 
 def snapshot_time(day: date) -> datetime:
@@ -117,15 +118,16 @@ def completed_ticker_ids(conn: psycopg.Connection, day: date) -> set[UUID]:
 
 
 @contextmanager
-def day_lock(conn: psycopg.Connection, day: date) -> Iterator[None]:
-    """Serialise ingestion of one trading day across processes (a session advisory lock)."""
-    key = f"options_chains:{day.isoformat()}"
-    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+def ingestion_lock(conn: psycopg.Connection) -> Iterator[None]:
+    """One ingestion at a time per database, across processes and Dagster instances: a session
+    advisory lock, released by PostgreSQL if the holder dies. It backs up Dagster's pool, whose
+    slot claims can race on dagster-postgres."""
+    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (INGESTION_LOCK,))
     try:
         yield
     finally:
         if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INGESTION_LOCK,))
 
 
 _LOAD_COLUMNS = (
@@ -261,20 +263,24 @@ def chain_columns(conn: psycopg.Connection, *, ticker_id: UUID, day: date) -> di
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
-def missing_symbols(conn: psycopg.Connection, days: Sequence[date]) -> list[tuple[date, str]]:
-    """(day, symbol) pairs among the currently active symbols that have no ledger row."""
+def missing_symbols(
+    conn: psycopg.Connection, days: Sequence[date], watchlist: str | None = None
+) -> list[tuple[date, str]]:
+    """(day, symbol) pairs among the active symbols (of `watchlist`, or of any) with no ledger
+    row."""
     rows = conn.execute(
         """
         SELECT d::date, w.symbol
         FROM unnest(%s::date[]) AS d
-        CROSS JOIN (SELECT DISTINCT symbol FROM public.watchlists WHERE active) w
+        CROSS JOIN (SELECT DISTINCT symbol FROM public.watchlists
+                    WHERE active AND (%s::text IS NULL OR watchlist_id = %s)) w
         LEFT JOIN public.tickers t ON t.symbol = w.symbol
         LEFT JOIN public.option_chain_snapshots s
                ON s.ticker_id = t.id AND s.time = (d::date + time '23:59:59') AT TIME ZONE 'UTC'
         WHERE s.ticker_id IS NULL
         ORDER BY 1, 2
         """,
-        (list(days),),
+        (list(days), watchlist, watchlist),
     ).fetchall()
     return [(row[0], row[1]) for row in rows]
 

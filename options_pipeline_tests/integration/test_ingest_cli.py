@@ -142,3 +142,36 @@ def test_story_command_and_dagster_partition_range_as_subprocesses(demo, db, cap
     per_day = db.execute("SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 "
                          "ORDER BY 1").fetchall()
     assert per_day == [(date(2025, 12, d), 3) for d in (15, 16, 17)]
+
+
+def test_watchlist_option_reports_only_that_watchlists_gaps(pipeline_env, db, capsys):
+    assert options_pipeline(capsys, "watchlist", "add", "w1", "SPY").code == 0
+    assert options_pipeline(capsys, "watchlist", "add", "w2", "QQQ").code == 0
+    result = ingest_options(capsys, "--as-of", "2025-12-15", "--watchlist", "w1")
+    assert result.code == 0, result.out  # QQQ belongs to w2: not a gap of this run
+    assert "complete: 1 day(s)" in result.out
+
+
+def test_a_dead_ingest_options_run_is_recovered_and_frees_the_pool(demo, db, capsys):
+    import socket
+
+    from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRunStatus
+
+    from options_pipeline.cli_runner import HOST_TAG, PID_TAG, _job
+    from options_pipeline.resources import ProviderResource
+
+    assert ingest_options(capsys, "--as-of", "2025-12-15").code == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs: the CLI that started the run was killed
+    instance = DagsterInstance.get()
+    orphan = instance.create_run_for_job(
+        job_def=_job(ProviderResource()),
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)})
+    instance.handle_run_event(orphan.run_id, DagsterEvent(
+        event_type_value=DagsterEventType.RUN_START.value, job_name=orphan.job_name))
+    assert instance.get_run_by_id(orphan.run_id).status == DagsterRunStatus.STARTED
+
+    result = ingest_options(capsys, "--as-of", "2025-12-16")
+    assert result.code == 0, result.err
+    assert "is gone; marking it failed" in result.err
+    assert instance.get_run_by_id(orphan.run_id).status == DagsterRunStatus.FAILURE
