@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -23,12 +22,6 @@ from options_pipeline_tests.polygon_server import (
     Fault,
     PolygonTestServer,
 )
-
-
-@pytest.fixture
-def srv() -> Iterator[PolygonTestServer]:
-    with PolygonTestServer() as server:
-        yield server
 
 YESTERDAY = date(2025, 3, 13)
 

@@ -7,7 +7,6 @@ import itertools
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -23,12 +22,6 @@ from options_pipeline_tests.polygon_server import (
     Fault,
     PolygonTestServer,
 )
-
-
-@pytest.fixture
-def srv() -> Iterator[PolygonTestServer]:
-    with PolygonTestServer() as server:
-        yield server
 
 
 class FakeTime:
