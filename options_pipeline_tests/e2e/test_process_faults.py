@@ -35,7 +35,6 @@ from options_pipeline_tests.e2e.harness import (
     pipeline_environment,
     polygon_environment,
     pool_claims,
-    recover_orphaned_runs,
     sqlalchemy_url,
     start_ingest_options,
     step_windows,
@@ -62,20 +61,18 @@ def totals(out: str) -> list[int]:
     return [int(n) for n in line.split()[1:5]]
 
 
-def recover_if_orphaned(env: dict[str, str], why: str) -> list[str]:
-    """Library bug (see the e2e report): a run whose process died stays STARTED and keeps the
-    options_chains pool slot, so every later run waits forever. Recover as an operator would
-    (UI: Terminate + free concurrency slots) and say so loudly; a no-op once the bug is fixed."""
+def left_started(env: dict[str, str]) -> list[str]:
+    """Runs whose process died mid-run: Dagster leaves them STARTED, holding the pool slot."""
     with dagster_instance(env) as instance:
-        stuck = orphaned_runs(instance)
-        if not stuck:
-            return []
-        claims = pool_claims(instance)
-        warnings.warn(
-            f"{why}: {len(stuck)} run(s) left STARTED ({', '.join(r.run_id[:8] for r in stuck)})"
-            f", options_chains pool slot held by {[c[:8] for c in claims]}; without recovery the "
-            "re-run waits forever for the slot", stacklevel=2)
-        return recover_orphaned_runs(instance, why)
+        return [run.run_id for run in orphaned_runs(instance)]
+
+
+def assert_recovered_by_the_cli(env: dict[str, str], stuck: list[str], stderr: str) -> None:
+    """ingest_options fails its own dead runs and frees their slots before it starts."""
+    with dagster_instance(env) as instance:
+        assert orphaned_runs(instance) == [] and pool_claims(instance) == []
+    for run_id in stuck:
+        assert f"run {run_id[:8]}: its ingest_options process" in stderr, stderr
 
 
 def slow_day_started(srv: PolygonTestServer, symbol: str, timeout: float = 90) -> None:
@@ -112,11 +109,12 @@ def test_sigkill_mid_day_then_the_rerun_completes_the_day(
     assert killed.returncode == -9, killed.describe()
     assert_only_first_symbol_done(database_url)  # nothing half-written
 
-    recovered = recover_if_orphaned(env, "ingest_options killed with SIGKILL")
+    recovered = left_started(env)
     seen = polygon.count()
     polygon.clear_faults()
     rerun = ingest_options(env, *args, timeout=180)
     assert rerun.returncode == 0, rerun.describe()
+    assert_recovered_by_the_cli(env, recovered, rerun.stderr)
     assert totals(rerun.stdout) == [2, 1, 0, 2 * CONTRACTS] and "complete: 1 day(s)" in rerun.stdout
     fetched = {(r.symbol, r.endpoint) for r in polygon.requests[seen:]}
     assert fetched == {(s, e) for s in ("QQQ", "SPY") for e in ("open_interest", "analytics")}
@@ -171,10 +169,11 @@ def test_postgres_stopped_mid_day_fails_in_bounded_time_and_the_rerun_completes(
                 assert orphaned_runs(instance) == [] and pool_claims(instance) == []
             recovered: list[str] = []
         else:
-            recovered = recover_if_orphaned(env, "ingest_options lost its PostgreSQL")
+            recovered = left_started(env)
         polygon.clear_faults()
         rerun = ingest_options(env, *args, timeout=180)
         assert rerun.returncode == 0, rerun.describe()
+        assert_recovered_by_the_cli(env, recovered, rerun.stderr)
         assert totals(rerun.stdout) == [2, 1, 0, 2 * CONTRACTS]
         assert_day_complete(pg.url)
         figure(f"PostgreSQL stopped ({topology}): CLI exit / seconds after the stop / rerun",
