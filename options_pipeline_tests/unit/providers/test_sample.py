@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from datetime import date, timedelta
 
@@ -100,13 +99,10 @@ def test_realistic_shape() -> None:
     assert iv_at(0.9 * spot, "P") > iv_at(spot, "C") > iv_at(1.1 * spot, "C") * 0.95
 
 
-def test_size_is_configurable_and_fast() -> None:
+def test_size_is_configurable() -> None:
     for n in (10, 300, 20_000):
-        start = time.perf_counter()
         snap = sample_chain("IWM", D, n)
-        elapsed = time.perf_counter() - start
         assert abs(len(snap.quotes) - n) <= max(2, n // 100)
-    assert elapsed < 3.0  # typically ~0.2 s for 20,000 contracts
 
 
 def test_greeks_match_an_independent_computation() -> None:
