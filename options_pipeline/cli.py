@@ -103,13 +103,9 @@ def _configure_logging(level: int) -> None:
     cli = logging.getLogger(CLI_LOGGER)
     cli.propagate = False
     if not cli.handlers:
-        cli.addHandler(_stderr_handler())
-
-
-def _stderr_handler() -> logging.Handler:
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    return handler
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        cli.addHandler(handler)
 
 
 class _StderrHandler(logging.StreamHandler):

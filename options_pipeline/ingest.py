@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import psycopg
@@ -54,7 +54,6 @@ class DayReport:
     rows_rejected: int = 0
     provider_requests: int = 0
     duration_s: float = 0.0
-    rejected_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -110,7 +109,6 @@ def ingest_day(
     skipped: list[str] = []
     failed: list[SymbolFailure] = []
     rows_written = rows_rejected = 0
-    rejected_reasons: dict[str, int] = {}
     try:
         with connection(database_url) as conn, store.ingestion_lock(conn):
             selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
@@ -138,8 +136,6 @@ def ingest_day(
                         rows_written += store.write_chain(conn, ticker_id=ticker_id,
                                                           snapshot=snapshot)
                         rows_rejected += snapshot.rejected_count
-                        for reason, count in snapshot.rejected.items():
-                            rejected_reasons[reason] = rejected_reasons.get(reason, 0) + count
                         ingested.append(symbol)
                 if heartbeat > 0 and n % heartbeat == 0 and n < len(selected):
                     log.info("%s: heartbeat %d/%d symbols processed", day, n, len(selected))
@@ -158,7 +154,6 @@ def ingest_day(
         rows_rejected=rows_rejected,
         provider_requests=provider.requests_made - requests_before,
         duration_s=round(time.monotonic() - started, 3),
-        rejected_reasons=rejected_reasons,
     )
     log.info("%s", report.summary())
     if not report.has_data:

@@ -226,10 +226,8 @@ def write_chain(conn: psycopg.Connection, *, ticker_id: UUID, snapshot: ChainSna
 @dataclass(frozen=True, slots=True)
 class LedgerRow:
     as_of: date
-    symbol: str
     ticker_id: UUID
     underlying_price: float | None
-    contract_count: int
 
 
 def ledger_rows(conn: psycopg.Connection, days: Iterable[date], symbol: str) -> list[LedgerRow]:
@@ -237,7 +235,7 @@ def ledger_rows(conn: psycopg.Connection, days: Iterable[date], symbol: str) -> 
     times = [snapshot_time(d) for d in days]
     rows = conn.execute(
         """
-        SELECT s.as_of, t.symbol, s.ticker_id, s.underlying_price::float8, s.contract_count
+        SELECT s.as_of, s.ticker_id, s.underlying_price::float8
         FROM public.option_chain_snapshots s JOIN public.tickers t ON t.id = s.ticker_id
         WHERE s.time = ANY(%s) AND t.symbol = %s
         ORDER BY s.as_of
