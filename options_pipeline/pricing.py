@@ -1,0 +1,175 @@
+"""The one Black–Scholes–Merton: prices, greeks and a vectorised implied-volatility solve.
+
+Every argument broadcasts (numpy arrays or scalars); `is_call` is a boolean array or bool. Time is
+in years, rates and dividend yield continuously compounded. The sample market prices its chains
+with it, the dealer metrics take gamma from it, and file providers solve IV with it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import ndtr
+
+FloatArray = NDArray[np.float64]
+
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+DAYS_PER_YEAR = 365.0
+
+# The IV search interval: 0.01% to 1000% annualised. Prices needing more are treated as
+# unsolvable rather than clamped, so a bad quote never turns into a plausible-looking vol.
+IV_MIN = 1e-4
+IV_MAX = 10.0
+
+
+def norm_pdf(x: ArrayLike) -> FloatArray:
+    x_ = np.asarray(x, dtype=np.float64)
+    return INV_SQRT_2PI * np.exp(-0.5 * x_ * x_)
+
+
+def norm_cdf(x: ArrayLike) -> FloatArray:
+    return np.asarray(ndtr(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
+def d1_d2(
+    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, r: float = 0.0,
+    q: float = 0.0,
+) -> tuple[FloatArray, FloatArray]:
+    s = np.asarray(spot, dtype=np.float64)
+    k = np.asarray(strike, dtype=np.float64)
+    t_ = np.asarray(t, dtype=np.float64)
+    v = np.asarray(vol, dtype=np.float64)
+    vol_sqrt_t = v * np.sqrt(t_)
+    d1 = (np.log(s / k) + (r - q + 0.5 * v * v) * t_) / vol_sqrt_t
+    return d1, d1 - vol_sqrt_t
+
+
+def price(
+    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
+    r: float = 0.0, q: float = 0.0,
+) -> FloatArray:
+    """European option price."""
+    s = np.asarray(spot, dtype=np.float64)
+    k = np.asarray(strike, dtype=np.float64)
+    t_ = np.asarray(t, dtype=np.float64)
+    d1, d2 = d1_d2(s, k, t_, vol, r, q)
+    fwd_s = s * np.exp(-q * t_)
+    disc_k = k * np.exp(-r * t_)
+    call = fwd_s * norm_cdf(d1) - disc_k * norm_cdf(d2)
+    put = disc_k * norm_cdf(-d2) - fwd_s * norm_cdf(-d1)
+    return np.asarray(np.where(is_call, call, put), dtype=np.float64)
+
+
+def gamma(
+    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, r: float = 0.0,
+    q: float = 0.0,
+) -> FloatArray:
+    """Γ = e^{-qT} φ(d1) / (S σ √T), the same for calls and puts."""
+    s = np.asarray(spot, dtype=np.float64)
+    t_ = np.asarray(t, dtype=np.float64)
+    v = np.asarray(vol, dtype=np.float64)
+    d1, _ = d1_d2(s, strike, t_, v, r, q)
+    return np.asarray(np.exp(-q * t_) * norm_pdf(d1) / (s * v * np.sqrt(t_)), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Greeks:
+    delta: FloatArray
+    gamma: FloatArray
+    theta: FloatArray  # per calendar day
+    vega: FloatArray  # per 1 volatility point (0.01)
+
+
+def greeks(
+    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
+    r: float = 0.0, q: float = 0.0,
+) -> Greeks:
+    s = np.asarray(spot, dtype=np.float64)
+    k = np.asarray(strike, dtype=np.float64)
+    t_ = np.asarray(t, dtype=np.float64)
+    v = np.asarray(vol, dtype=np.float64)
+    d1, d2 = d1_d2(s, k, t_, v, r, q)
+    sqrt_t = np.sqrt(t_)
+    disc_q, disc_r = np.exp(-q * t_), np.exp(-r * t_)
+    pdf = norm_pdf(d1)
+    decay = -s * disc_q * pdf * v / (2.0 * sqrt_t)
+    theta_call = decay - r * k * disc_r * norm_cdf(d2) + q * s * disc_q * norm_cdf(d1)
+    theta_put = decay + r * k * disc_r * norm_cdf(-d2) - q * s * disc_q * norm_cdf(-d1)
+    return Greeks(
+        delta=np.asarray(np.where(is_call, disc_q * norm_cdf(d1), -disc_q * norm_cdf(-d1)),
+                         dtype=np.float64),
+        gamma=np.asarray(disc_q * pdf / (s * v * sqrt_t), dtype=np.float64),
+        theta=np.asarray(np.where(is_call, theta_call, theta_put) / DAYS_PER_YEAR,
+                         dtype=np.float64),
+        vega=np.asarray(s * disc_q * pdf * sqrt_t / 100.0, dtype=np.float64),
+    )
+
+
+def no_arbitrage_bounds(
+    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, is_call: ArrayLike, r: float = 0.0,
+    q: float = 0.0,
+) -> tuple[FloatArray, FloatArray]:
+    """(lower, upper) price bounds of a European option; a price must lie strictly inside."""
+    s = np.asarray(spot, dtype=np.float64)
+    k = np.asarray(strike, dtype=np.float64)
+    t_ = np.asarray(t, dtype=np.float64)
+    fwd_s = s * np.exp(-q * t_)
+    disc_k = k * np.exp(-r * t_)
+    lower = np.where(is_call, np.maximum(fwd_s - disc_k, 0.0), np.maximum(disc_k - fwd_s, 0.0))
+    upper = np.where(is_call, fwd_s, disc_k)
+    return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+
+def implied_volatility(
+    option_price: ArrayLike, spot: ArrayLike, strike: ArrayLike, t: ArrayLike,
+    is_call: ArrayLike, r: float = 0.0, q: float = 0.0, *, tol: float = 1e-10,
+    max_iter: int = 100,
+) -> FloatArray:
+    """IV solving price(σ) = option_price for every element; NaN where there is no solution.
+
+    No solution: a non-finite or non-positive input, T <= 0, or a price outside the no-arbitrage
+    bounds (or needing σ outside [IV_MIN, IV_MAX]). Newton steps are kept inside a bisection
+    bracket, so every element converges (price is monotone in σ) whatever the starting point.
+    """
+    p, s, k, t_, call = np.broadcast_arrays(
+        np.asarray(option_price, dtype=np.float64), np.asarray(spot, dtype=np.float64),
+        np.asarray(strike, dtype=np.float64), np.asarray(t, dtype=np.float64),
+        np.asarray(is_call, dtype=bool))
+    p, s, k, t_, call = (np.ravel(a).copy() for a in (p, s, k, t_, call))
+    out = np.full(p.shape, np.nan)
+    with np.errstate(all="ignore"):
+        valid = np.isfinite(p) & np.isfinite(s) & np.isfinite(k) & np.isfinite(t_)
+        valid &= (s > 0) & (k > 0) & (t_ > 0) & (p > 0)
+        lower, upper = no_arbitrage_bounds(s, k, t_, call, r, q)
+        valid &= (p > lower) & (p < upper)
+        idx = np.flatnonzero(valid)
+        if idx.size:
+            p, s, k, t_, call = p[idx], s[idx], k[idx], t_[idx], call[idx]
+            lo = np.full(idx.size, IV_MIN)
+            hi = np.full(idx.size, IV_MAX)
+            solvable = (price(s, k, t_, lo, call, r, q) <= p) & (price(s, k, t_, hi, call, r, q)
+                                                                >= p)
+            # Brenner–Subrahmanyam start: σ ≈ √(2π/T) · price / S, clipped into the bracket
+            sigma = np.clip(np.sqrt(2.0 * math.pi / t_) * p / s, 0.05, 2.0)
+            done = ~solvable
+            for _ in range(max_iter):
+                diff = price(s, k, t_, sigma, call, r, q) - p
+                converged = np.abs(diff) <= tol * np.maximum(p, 1e-12)
+                done |= converged
+                if done.all():
+                    break
+                hi = np.where(diff > 0, sigma, hi)
+                lo = np.where(diff < 0, sigma, lo)
+                d1, _ = d1_d2(s, k, t_, sigma, r, q)
+                vega = s * np.exp(-q * t_) * norm_pdf(d1) * np.sqrt(t_)
+                newton = sigma - diff / vega
+                inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
+                step = np.where(inside, newton, 0.5 * (lo + hi))
+                sigma = np.where(done, sigma, step)
+                done |= (hi - lo) <= 1e-14 * hi
+            out[idx] = np.where(solvable, sigma, np.nan)
+    return out.reshape(np.broadcast_shapes(np.shape(option_price), np.shape(spot),
+                                           np.shape(strike), np.shape(t), np.shape(is_call)))
