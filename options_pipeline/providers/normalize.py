@@ -10,8 +10,8 @@ module do the checks, so validation rules live in one place:
 - an empty result raises NoContracts; a result whose every row was rejected raises ProviderError
   (that is a data or mapping problem, not an empty chain).
 
-Also here, because both the sample market and the HTTP providers need them: OCC symbol helpers and a
-small NYSE calendar (weekends and the full-day holidays of 2024-2027).
+Also here, because both the sample market and the HTTP providers need them: OCC symbol helpers and
+the closed-day refusal (backed by the one NYSE calendar, `options_pipeline.calendar`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from options_pipeline.calendar import closure_reason
 from options_pipeline.models import ChainSnapshot, OptionQuote, OptionType
 from options_pipeline.providers.base import NoContracts, ProviderError
 
@@ -82,38 +83,18 @@ def parse_occ(symbol: str) -> tuple[str, date, OptionType, float] | None:
 
 # --------------------------------------------------------------------------- calendar
 
-# NYSE full-day closures 2024-2027 (New Year, MLK, Presidents, Good Friday, Memorial, Juneteenth,
-# Independence, Labor, Thanksgiving, Christmas; observed dates where the day falls on a weekend).
-# Unscheduled closures (e.g. 2025-01-09, national day of mourning) are deliberately not listed.
-NYSE_HOLIDAYS: frozenset[date] = frozenset(
-    date.fromisoformat(d)
-    for d in (
-        "2024-01-01", "2024-01-15", "2024-02-19", "2024-03-29", "2024-05-27",
-        "2024-06-19", "2024-07-04", "2024-09-02", "2024-11-28", "2024-12-25",
-        "2025-01-01", "2025-01-20", "2025-02-17", "2025-04-18", "2025-05-26",
-        "2025-06-19", "2025-07-04", "2025-09-01", "2025-11-27", "2025-12-25",
-        "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25",
-        "2026-06-19", "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25",
-        "2027-01-01", "2027-01-18", "2027-02-15", "2027-03-26", "2027-05-31",
-        "2027-06-18", "2027-07-05", "2027-09-06", "2027-11-25", "2027-12-24",
-    )
-)  # fmt: skip
-
 
 def market_closed_reason(day: date) -> str | None:
-    """"weekend" or "market holiday" when NYSE has no session on `day`, else None."""
-    if day.weekday() >= 5:
-        return "weekend"
-    if day in NYSE_HOLIDAYS:
-        return "market holiday"
-    return None
+    """"weekend" or "market holiday (<name>)" when NYSE has no session on `day`, else None."""
+    return closure_reason(day)
 
 
 def raise_if_closed(day: date) -> None:
-    """NoContracts("no trading on <date> (<why>)") on weekends and NYSE holidays."""
-    why = market_closed_reason(day)
+    """NoContracts("no trading on <date>: <why>") on weekends and NYSE closures, before any
+    request (the reason names the holiday, e.g. "market holiday (Christmas)")."""
+    why = closure_reason(day)
     if why is not None:
-        raise NoContracts(f"no trading on {day.isoformat()} ({why})")
+        raise NoContracts(f"no trading on {day.isoformat()}: {why}")
 
 
 # --------------------------------------------------------------------------- scalars

@@ -16,7 +16,8 @@ local Polygon test server can serve the very same market as JSON.
   the normal CDF). theta is per calendar day, vega per 1 vol point, like Polygon's.
 - Open interest: concentrated near spot, on round strikes, near-dated and monthly/quarterly
   expiries, downside puts; volume a fraction of it; bid/ask around the model price at tick size.
-- NYSE weekends and the 2024-2027 full-day holidays raise NoContracts.
+- NYSE weekends and closures (`options_pipeline.calendar`, every year it covers) raise
+  NoContracts naming the holiday.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from scipy.special import ndtr
 
+from options_pipeline.calendar import is_session, previous_session
 from options_pipeline.models import ChainSnapshot, OptionQuote
 from options_pipeline.providers.base import NotAvailable, ProviderConfigError
-from options_pipeline.providers.normalize import NYSE_HOLIDAYS, occ_symbol, raise_if_closed
+from options_pipeline.providers.normalize import occ_symbol, raise_if_closed
 
 NAME = "sample"
 DEFAULT_CONTRACTS = 6_000  # an SPY-like chain
@@ -148,7 +150,8 @@ def bs_greeks(s, k, t, r, q, vol, is_call) -> dict[str, np.ndarray]:  # type: ig
 
 
 def _expiry_friday(d: date) -> date:
-    return d - timedelta(days=1) if d in NYSE_HOLIDAYS else d
+    # an exchange holiday on Friday moves the expiry to the session before (e.g. Good Friday)
+    return d if is_session(d) else previous_session(d)
 
 
 def _third_friday(year: int, month: int) -> date:

@@ -9,12 +9,12 @@ import pytest
 
 from options_pipeline.providers.base import NoContracts, ProviderError
 from options_pipeline.providers.normalize import (
-    NYSE_HOLIDAYS,
     ChainBuilder,
     epoch_to_datetime,
     market_closed_reason,
     occ_symbol,
     parse_occ,
+    raise_if_closed,
 )
 
 D = date(2025, 3, 14)
@@ -121,11 +121,12 @@ def test_occ_round_trip() -> None:
 
 def test_calendar() -> None:
     assert market_closed_reason(date(2025, 3, 15)) == "weekend"
-    assert market_closed_reason(date(2026, 4, 3)) == "market holiday"  # Good Friday 2026
+    # Good Friday 2026 per NYSE's published 2026 calendar
+    assert market_closed_reason(date(2026, 4, 3)) == "market holiday (Good Friday)"
     assert market_closed_reason(date(2025, 3, 14)) is None
-    assert all(d.weekday() < 5 for d in NYSE_HOLIDAYS)
-    for year in (2024, 2025, 2026, 2027):
-        assert sum(d.year == year for d in NYSE_HOLIDAYS) == 10
+    with pytest.raises(NoContracts, match=r"no trading on 2025-01-09: market holiday"):
+        raise_if_closed(date(2025, 1, 9))  # unscheduled closure (national day of mourning)
+    raise_if_closed(date(2025, 1, 8))
 
 
 def test_epoch_units() -> None:
