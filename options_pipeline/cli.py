@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,40 +121,109 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+# --- help texts ------------------------------------------------------------------------------
+
+DB_ENV = ("DATABASE_URL (unset: the embedded PostgreSQL under the state directory), "
+          "OPTIONS_PIPELINE_HOME (state directory, default ./.options_pipeline), DAGSTER_HOME "
+          "(default $OPTIONS_PIPELINE_HOME/dagster_home), DAGSTER_PG_URL (Dagster's storage)")
+PROVIDER_ENV = ("OPTIONS_PIPELINE_PROVIDER, POLYGON_API_KEY, POLYGON_BASE_URL, "
+                "POLYGON_RATE_LIMIT_PER_MINUTE, POLYGON_READ_TIMEOUT, POLYGON_MAX_RETRIES, "
+                "SAMPLE_CONTRACTS_PER_SYMBOL, OPTIONS_PIPELINE_START_DATE")
+
+
+def default_provider() -> str:
+    return os.environ.get("OPTIONS_PIPELINE_PROVIDER", "sample")
+
+
+def help_epilog(codes: str, *, provider: bool = False) -> str:
+    """The footer of every --help: exit codes, environment read, the default provider."""
+    env = DB_ENV + (", " + PROVIDER_ENV if provider else "")
+    default = (f"{default_provider()} (sample unless OPTIONS_PIPELINE_PROVIDER is set; "
+               f"choices: {', '.join(PROVIDER_NAMES)})")
+
+    def block(title: str, text: str) -> str:
+        return f"{title}:\n" + textwrap.fill(text, 90, initial_indent="  ",
+                                             subsequent_indent="  ")
+
+    return "\n\n".join((block("exit codes", codes), block("environment read", env),
+                         block("default provider", default)))
+
+
+PLAIN_CODES = "0 done; 2 usage or environment error (one line on stderr)"
+REPORT_CODES = ("0 nothing missing; 1 something is missing (listed); 2 usage or environment "
+                "error (one line on stderr)")
+RUN_CODES = ("0 complete; 1 gaps remain (listed; re-run to retry); 2 usage or environment error "
+             "(one line on stderr, nothing written); 3 a Dagster run failed unexpectedly "
+             "(traceback in the run's event log)")
+
+
+def _sub(verbs, name: str, text: str, codes: str = PLAIN_CODES, *, provider: bool = False,
+         description: str | None = None) -> _Parser:
+    return verbs.add_parser(name, help=text, description=description or text,
+                            epilog=help_epilog(codes, provider=provider),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 # --- options-pipeline ------------------------------------------------------------------------
+
+OVERVIEW = """\
+Option-chain history in PostgreSQL and the dealer metrics computed from it.
+
+  options-pipeline db init                      start/prepare the database
+  options-pipeline watchlist add NAME SYM...    choose the symbols to ingest
+  ingest_options --start-date D --end-date E --dry-run    plan a backfill (requests, time)
+  ingest_options --start-date D --end-date E    ingest sessions (one Dagster run each)
+  options-pipeline gaps --start-date D --end-date E       what is missing, and why
+  options-pipeline metrics compute --start-date D --end-date E   dealer metrics (in Dagster)
+  options-pipeline metrics show D               one session's dealer metrics per symbol
+
+Run `options-pipeline COMMAND --help` for each command's options."""
 
 
 def _pipeline_parser() -> _Parser:
-    parser = _Parser(prog="options-pipeline", description=__doc__.splitlines()[0])
-    verbs = parser.add_subparsers(dest="area", required=True, parser_class=_Parser)
+    from options_pipeline import cli_gaps
 
-    db = verbs.add_parser("db", help="the PostgreSQL database").add_subparsers(
+    parser = _Parser(prog="options-pipeline", description=OVERVIEW,
+                     epilog=help_epilog(RUN_CODES, provider=True),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = parser.add_subparsers(dest="area", parser_class=_Parser, metavar="COMMAND")
+
+    db = _sub(verbs, "db", "the PostgreSQL database").add_subparsers(
         dest="verb", required=True, parser_class=_Parser)
-    db.add_parser("init", help="start the embedded server if used, apply the schema")
-    url = db.add_parser("url", help="print the DSN in use (password masked)")
+    _sub(db, "init", "start the embedded server if used, apply the schema (idempotent)")
+    url = _sub(db, "url", "print the DSN in use (password masked)")
     url.add_argument("--show-password", action="store_true")
-    db.add_parser("stop", help="stop the embedded PostgreSQL server")
+    _sub(db, "stop", "stop the embedded PostgreSQL server")
 
-    wl = verbs.add_parser("watchlist", help="watchlists of symbols to ingest").add_subparsers(
+    wl = _sub(verbs, "watchlist", "watchlists of symbols to ingest").add_subparsers(
         dest="verb", required=True, parser_class=_Parser)
-    for verb, text in (("add", "add symbols (registers their tickers)"),
+    for verb, text in (("add", "add symbols, active (registers their tickers); says which "
+                               "were added and which were already there"),
                        ("remove", "remove symbols"), ("activate", "mark symbols active"),
                        ("deactivate", "mark symbols inactive")):
-        sub = wl.add_parser(verb, help=text)
-        sub.add_argument("name", type=_watchlist_name)
-        sub.add_argument("symbols", nargs="+", type=_parse_symbol, metavar="SYMBOL")
-    show = wl.add_parser("list", help="list watchlists")
-    show.add_argument("name", nargs="?", type=_watchlist_name)
+        sub = _sub(wl, verb, text)
+        sub.add_argument("name", type=_watchlist_name, help="watchlist name")
+        sub.add_argument("symbols", nargs="+", type=_parse_symbol, metavar="SYMBOL",
+                         help="e.g. SPY, SPX (^SPX and I:SPX are stored as SPX)")
+    show = _sub(wl, "list", "list watchlists (tab-separated: watchlist, symbol, state)")
+    show.add_argument("name", nargs="?", type=_watchlist_name, help="only this watchlist")
 
-    metrics = verbs.add_parser("metrics", help="stored dealer metrics").add_subparsers(
+    metrics = _sub(verbs, "metrics", "dealer metrics: compute them, show them").add_subparsers(
         dest="verb", required=True, parser_class=_Parser)
-    shown = metrics.add_parser("show", help="dealer metrics of one trading day, per symbol")
+    shown = _sub(metrics, "show", "dealer metrics of one session, per symbol", REPORT_CODES)
     shown.add_argument("day", type=_parse_date, metavar="YYYY-MM-DD")
+
+    cli_gaps.register(verbs, parse_date=_parse_date, parse_symbol=_parse_symbol,
+                      watchlist_name=_watchlist_name, epilog=help_epilog(REPORT_CODES))
     return parser
 
 
 def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
-    args = _pipeline_parser().parse_args(argv)
+    parser = _pipeline_parser()
+    args = parser.parse_args(argv)
+    if args.area is None:
+        parser.print_help()
+        return EXIT_USAGE
     _configure_logging(logging.INFO)
     try:
         if args.area == "db" and args.verb == "stop":
@@ -169,8 +239,12 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.area == "metrics":
             return _show_metrics(url, args.day)
+        if args.area == "gaps":
+            from options_pipeline import cli_gaps
+
+            return cli_gaps.run(url, args, usage_error=UsageError)
         return _watchlist(url, args)
-    except (DatabaseUnavailable, UsageError) as exc:
+    except (DatabaseUnavailable, UsageError, NothingToIngest) as exc:
         print(f"options-pipeline: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -179,8 +253,11 @@ def _watchlist(url: str, args: argparse.Namespace) -> int:
     symbols = sorted(set(getattr(args, "symbols", None) or []))
     with connection(url) as conn:
         if args.verb == "add":
-            store.add_to_watchlist(conn, args.name, symbols)
-            print(f"{args.name}: added {' '.join(symbols)}")
+            states = store.add_to_watchlist(conn, args.name, symbols)
+            for state in ("added", "reactivated", "already active"):
+                chosen = [s for s in symbols if states[s] == state]
+                if chosen:
+                    print(f"{args.name}: {state} {' '.join(chosen)}")
         elif args.verb == "remove":
             n = store.remove_from_watchlist(conn, args.name, symbols)
             print(f"{args.name}: removed {n} symbol(s)")
@@ -228,7 +305,10 @@ def _ingest_parser() -> _Parser:
     parser = _Parser(
         prog="ingest_options",
         description="Ingest daily option-chain snapshots: one day (--as-of), a range "
-                    "(--start-date/--end-date, weekdays only), or today.",
+                    "(--start-date/--end-date, weekdays only), or today. --dry-run plans the "
+                    "range (pairs to fetch, provider requests, wall time) without fetching.",
+        epilog=help_epilog(RUN_CODES, provider=True),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--provider", choices=PROVIDER_NAMES,
                         default=os.environ.get("OPTIONS_PIPELINE_PROVIDER", "sample"))

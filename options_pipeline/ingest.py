@@ -88,6 +88,12 @@ def resolve_symbols(
     return sorted(set(symbols))
 
 
+def _record(conn: psycopg.Connection, day: date, provider: str, failure: SymbolFailure) -> None:
+    """Persist the failure so `options-pipeline gaps` can say why a pair is missing."""
+    store.record_failure(conn, day=day, symbol=failure.symbol, provider=provider,
+                         reason=failure.reason, message=failure.message)
+
+
 def ingest_day(
     *,
     database_url: str,
@@ -118,20 +124,26 @@ def ingest_day(
             for n, symbol in enumerate(selected, start=1):
                 ticker_id = ids.get(symbol)
                 if ticker_id is None:
-                    failed.append(SymbolFailure(symbol, MISSING_TICKER, "no row in public.tickers"))
+                    failure = SymbolFailure(symbol, MISSING_TICKER, "no row in public.tickers")
+                    _record(conn, day, provider.name, failure)
+                    failed.append(failure)
                 elif ticker_id in complete:
                     log.debug("%s %s: skipped, snapshot already complete", day, symbol)
                     skipped.append(symbol)
                 else:
                     try:
                         snapshot = provider.fetch_chain(symbol, day)
-                    except Unauthorized:
+                    except Unauthorized as exc:
+                        _record(conn, day, provider.name,
+                                SymbolFailure(symbol, exc.reason, str(exc)))
                         raise  # every other symbol would be refused the same way
                     except ProviderError as exc:
                         timeout = isinstance(exc, ProviderTimeout)
                         level = logging.WARNING if timeout else logging.INFO
                         log.log(level, "%s %s: failed (%s): %s", day, symbol, exc.reason, exc)
-                        failed.append(SymbolFailure(symbol, exc.reason, str(exc)))
+                        failure = SymbolFailure(symbol, exc.reason, str(exc))
+                        _record(conn, day, provider.name, failure)
+                        failed.append(failure)
                     else:
                         rows_written += store.write_chain(conn, ticker_id=ticker_id,
                                                           snapshot=snapshot)

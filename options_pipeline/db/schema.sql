@@ -105,3 +105,18 @@ CREATE TABLE IF NOT EXISTS public.dealer_metrics (
     computed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (time, ticker_id)
 );
+
+-- The last failed attempt per (session, symbol), upserted by ingest_day: what `options-pipeline
+-- gaps` reports for pairs the ledger does not hold. Keyed by symbol, not ticker_id, because a
+-- symbol without a tickers row fails too. A later success leaves the row (the ledger wins).
+CREATE TABLE IF NOT EXISTS public.option_chain_attempts (
+    as_of date NOT NULL,
+    symbol varchar(20) NOT NULL,
+    provider text NOT NULL,
+    reason text NOT NULL,
+    message text NOT NULL,
+    failures integer NOT NULL DEFAULT 1,
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (as_of, symbol)
+);

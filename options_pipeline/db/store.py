@@ -33,9 +33,19 @@ class WatchlistEntry:
     effective_date: date
 
 
-def add_to_watchlist(conn: psycopg.Connection, name: str, symbols: Sequence[str]) -> None:
-    """Register each symbol's ticker and add it (active) to watchlist `name`, in one transaction."""
+def add_to_watchlist(
+    conn: psycopg.Connection, name: str, symbols: Sequence[str]
+) -> dict[str, str]:
+    """Register each symbol's ticker and add it (active) to watchlist `name`, in one transaction.
+
+    Returns each symbol's prior state: "added", "already active" or "reactivated"."""
     with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "SELECT symbol, active FROM public.watchlists "
+            "WHERE watchlist_id = %s AND symbol = ANY(%s) FOR UPDATE",
+            (name, list(symbols)),
+        )
+        before = dict(cur.fetchall())
         cur.executemany(
             "INSERT INTO public.tickers (symbol) VALUES (%s) ON CONFLICT (symbol) DO NOTHING",
             [(s,) for s in symbols],
@@ -48,6 +58,8 @@ def add_to_watchlist(conn: psycopg.Connection, name: str, symbols: Sequence[str]
             """,
             [(name, s, SNAPSHOT_SOURCE) for s in symbols],
         )
+    return {s: "added" if s not in before else "already active" if before[s] else "reactivated"
+            for s in symbols}
 
 
 def remove_from_watchlist(conn: psycopg.Connection, name: str, symbols: Sequence[str]) -> int:
@@ -281,6 +293,87 @@ def missing_symbols(
         (list(days), watchlist, watchlist),
     ).fetchall()
     return [(row[0], row[1]) for row in rows]
+
+
+# --- failed attempts and gaps ------------------------------------------------------------------
+
+
+def record_failure(
+    conn: psycopg.Connection, *, day: date, symbol: str, provider: str, reason: str, message: str
+) -> None:
+    """Upsert the last failed attempt of (day, symbol); one statement, so atomic on its own."""
+    conn.execute(
+        """
+        INSERT INTO public.option_chain_attempts (as_of, symbol, provider, reason, message)
+        VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (as_of, symbol) DO UPDATE SET
+            provider = EXCLUDED.provider, reason = EXCLUDED.reason, message = EXCLUDED.message,
+            failures = public.option_chain_attempts.failures + 1, last_failed_at = now()
+        """,
+        (day, symbol, provider, reason, message[:2000]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A (session, symbol) with no ledger row, and its last recorded failure if any."""
+
+    as_of: date
+    symbol: str
+    reason: str | None  # None: never attempted (or attempted before failures were recorded)
+    message: str | None
+    provider: str | None
+    failures: int
+    last_failed_at: datetime | None
+
+
+def gaps(conn: psycopg.Connection, days: Sequence[date], symbols: Sequence[str]) -> list[Gap]:
+    """Every (day, symbol) of the cross product without a completed snapshot, ordered."""
+    rows = conn.execute(
+        """
+        SELECT d::date, sym, a.reason, a.message, a.provider, coalesce(a.failures, 0),
+               a.last_failed_at
+        FROM unnest(%s::date[]) AS d
+        CROSS JOIN unnest(%s::text[]) AS sym
+        LEFT JOIN public.tickers t ON t.symbol = sym
+        LEFT JOIN public.option_chain_snapshots s
+               ON s.ticker_id = t.id AND s.time = (d::date + time '23:59:59') AT TIME ZONE 'UTC'
+        LEFT JOIN public.option_chain_attempts a ON a.as_of = d::date AND a.symbol = sym
+        WHERE s.ticker_id IS NULL
+        ORDER BY 1, 2
+        """,
+        (list(days), list(symbols)),
+    ).fetchall()
+    return [Gap(*row) for row in rows]
+
+
+def last_contract_counts(conn: psycopg.Connection, symbols: Sequence[str]) -> dict[str, int]:
+    """Each symbol's contract_count in its latest ledger row (the chain-size hint for plans)."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT ON (t.symbol) t.symbol, s.contract_count
+        FROM public.option_chain_snapshots s JOIN public.tickers t ON t.id = s.ticker_id
+        WHERE t.symbol = ANY(%s)
+        ORDER BY t.symbol, s.time DESC
+        """,
+        (list(symbols),),
+    ).fetchall()
+    return dict(rows)
+
+
+def completed_pairs(
+    conn: psycopg.Connection, days: Sequence[date], symbols: Sequence[str]
+) -> set[tuple[date, str]]:
+    """The (day, symbol) pairs among `days` × `symbols` that the ledger holds."""
+    rows = conn.execute(
+        """
+        SELECT s.as_of, t.symbol
+        FROM public.option_chain_snapshots s JOIN public.tickers t ON t.id = s.ticker_id
+        WHERE s.time = ANY(%s) AND t.symbol = ANY(%s)
+        """,
+        ([snapshot_time(d) for d in days], list(symbols)),
+    ).fetchall()
+    return {(row[0], row[1]) for row in rows}
 
 
 # --- dealer metrics ----------------------------------------------------------------------------

@@ -59,3 +59,13 @@ def test_db_url_masks_the_password(pipeline_env, monkeypatch, capsys, database_u
 def test_unknown_verb_is_a_usage_error(pipeline_env, capsys):
     code, _, err = _run(capsys, "watchlist", "frobnicate")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_watchlist_add_says_what_was_added_and_what_was_already_there(pipeline_env, db, capsys):
+    assert _run(capsys, "watchlist", "add", "core", "SPY", "QQQ")[1] == "core: added QQQ SPY\n"
+    assert _run(capsys, "watchlist", "deactivate", "core", "QQQ")[0] == 0
+    code, out, _ = _run(capsys, "watchlist", "add", "core", "SPY", "QQQ", "IWM")
+    assert code == 0
+    assert out.splitlines() == ["core: added IWM", "core: reactivated QQQ",
+                                "core: already active SPY"]
+    assert _state(db)[1] == [("core", "IWM", True), ("core", "QQQ", True), ("core", "SPY", True)]
