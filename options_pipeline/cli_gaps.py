@@ -10,6 +10,7 @@ import argparse
 import json
 from datetime import UTC, date
 
+from options_pipeline.calendar import sessions_in_range
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
 from options_pipeline.ingest import resolve_symbols
@@ -39,16 +40,10 @@ def register(verbs, *, parse_date, parse_symbol, watchlist_name, epilog: str) ->
     gaps.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
-def sessions(start: date, end: date) -> list[date]:
-    from options_pipeline.partitions import weekdays_between
-
-    return weekdays_between(start, end)
-
-
 def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
     if args.end_date < args.start_date:
         raise usage_error(f"--end-date {args.end_date} is before --start-date {args.start_date}")
-    days = sessions(args.start_date, args.end_date)
+    days = sessions_in_range(args.start_date, args.end_date)
     if not days:
         raise usage_error(f"no sessions between {args.start_date} and {args.end_date}")
     with connection(url) as conn:
