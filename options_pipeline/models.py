@@ -48,6 +48,9 @@ class ChainSnapshot:
     provider_mark_time: datetime | None = None  # when the provider says the values were taken
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
     requests: int = 0  # HTTP requests spent on this snapshot (0 for offline providers)
+    # kept contracts a provider completed or left without a value, e.g. {"iv_solved": 812,
+    # "iv_outside_bounds": 37} (rows dropped are in `rejected`)
+    annotations: dict[str, int] = field(default_factory=dict)
 
     @property
     def rejected_count(self) -> int:
