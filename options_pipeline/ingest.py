@@ -121,6 +121,10 @@ def ingest_day(
             ids = store.ticker_ids(conn, selected)
             complete = store.completed_ticker_ids(conn, day)
             log.info("%s: %d symbols to check (provider %s)", day, len(selected), provider.name)
+            # providers reading one file per day for every symbol read it once, for these
+            prepare = getattr(provider, "prepare", None)
+            if prepare is not None:
+                prepare(day, [s for s in selected if ids.get(s) not in complete])
             for n, symbol in enumerate(selected, start=1):
                 ticker_id = ids.get(symbol)
                 if ticker_id is None:

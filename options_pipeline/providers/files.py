@@ -675,8 +675,18 @@ def scan_datashop(entry: DataShopFile, symbols: Iterable[str]) -> dict[str, _Dat
     """Stream the file once, keeping only rows whose underlying is one of `symbols`.
 
     Every column is read as text (so one bad number cannot break other symbols) and only the
-    columns used here; memory is bounded by the block size plus the kept rows.
+    columns used here; memory is bounded by the block size plus the kept rows. A file that
+    cannot be read at all raises FilesError naming it.
     """
+    try:
+        return _scan_datashop(entry, symbols)
+    except (OSError, ValueError, zipfile.BadZipFile, StopIteration) as exc:
+        # pyarrow's ArrowInvalid is a ValueError; ArrowIOError an OSError
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FilesError(f"{entry.source.label}: cannot be read ({first})") from None
+
+
+def _scan_datashop(entry: DataShopFile, symbols: Iterable[str]) -> dict[str, _DataShopPart]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
@@ -731,8 +741,7 @@ def scan_datashop(entry: DataShopFile, symbols: Iterable[str]) -> dict[str, _Dat
                 part = parts[wanted[raw]]
                 part.batches.append(sub)
                 part.rows += sub.num_rows
-    # rename to our spelling once
-    return {s: p for s, p in parts.items()}
+    return parts
 
 
 def _locate_bad_line(entry: DataShopFile, symbol: str, predicate_msg: Any) -> str:
@@ -910,7 +919,10 @@ class FilesProvider:
         if not symbols or not calendar.is_session(day):
             return
         for entry in self.catalog.datashop_on(day):
-            self._parts[entry.source.label] = scan_datashop(entry, symbols)
+            try:
+                self._parts[entry.source.label] = scan_datashop(entry, symbols)
+            except FilesError:
+                continue  # each symbol's fetch reports it (and fails only that symbol)
 
     def _datashop_part(self, entry: DataShopFile, symbol: str, day: date) -> _DataShopPart:
         label = entry.source.label
