@@ -215,6 +215,11 @@ def _pipeline_parser() -> _Parser:
 
     cli_gaps.register(verbs, parse_date=_parse_date, parse_symbol=_parse_symbol,
                       watchlist_name=_watchlist_name, epilog=help_epilog(REPORT_CODES))
+    from options_pipeline import cli_files
+
+    cli_files.register(verbs, parser_class=_Parser, watchlist_name=_watchlist_name,
+                       epilog=help_epilog("0 every file usable; 1 some file unreadable or "
+                                          "conflicting (listed); 2 usage or environment error"))
     return parser
 
 
@@ -230,6 +235,10 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
             stopped = embedded.stop(settings.state_dir())
             print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL not running")
             return EXIT_OK
+        if args.area == "files":
+            from options_pipeline import cli_files
+
+            return cli_files.run(args, database=prepare_database, usage_error=UsageError)
         url = prepare_database()
         if args.area == "db":
             if args.verb == "init":
