@@ -89,7 +89,7 @@ def test_real_ndx_quote_table_spot_session_contracts_and_open_interest(ndx_dir):
     assert [(f.symbol, f.session) for f in catalog.quote_tables] == [("NDX", date(2022, 2, 4))]
     snap = FilesProvider(ndx_dir).fetch_chain("NDX", date(2022, 2, 4))
     assert snap.underlying_price == pytest.approx(14694.35, abs=0.005)
-    contracts, total_oi, per_identity = _ndx_oracle(ndx_dir / "ndx_quotedata.csv")
+    contracts, total_oi, _ = _ndx_oracle(ndx_dir / "ndx_quotedata.csv")
     assert len(snap.quotes) == contracts
     assert sum(q.open_interest or 0 for q in snap.quotes) == total_oi
     roots = Counter(q.contract_symbol[:4] for q in snap.quotes)
