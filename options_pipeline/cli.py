@@ -331,7 +331,13 @@ def _ingest_parser() -> _Parser:
     parser.add_argument("--watchlist", type=_watchlist_name,
                         help="only this watchlist's symbols")
     parser.add_argument("--dry-run", action="store_true",
-                        help="resolve days and symbols; fetch and write nothing")
+                        help="plan: per session the pairs already complete and to fetch, the "
+                             "provider requests and the wall time; fetch and write nothing")
+    parser.add_argument("--contracts-hint", type=_positive_int, metavar="N",
+                        help="with --dry-run: contracts per chain to plan with (default: each "
+                             "symbol's last stored chain, else 5,000)")
+    parser.add_argument("--json", action="store_true",
+                        help="with --dry-run: the plan as one JSON document on stdout")
     parser.add_argument("--confirm-large-range", action="store_true",
                         help=f"allow ranges over {MAX_RANGE_TRADING_DAYS} trading days")
     level = parser.add_mutually_exclusive_group()
@@ -408,9 +414,16 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
         with connection(url) as conn:
             symbols = resolve_symbols(conn, watchlist=args.watchlist, symbols=args.symbols)
         if args.dry_run:
-            print(f"dry run: {len(days)} day(s) {days[0]}..{days[-1]}, provider {args.provider}, "
-                  f"{len(symbols)} symbol(s): {' '.join(symbols)}")
-            return EXIT_OK
+            from options_pipeline import cli_plan
+
+            chains = provider.process_config_and_initialize().build()
+            try:
+                return cli_plan.run(url, chains, days, symbols,
+                                    contracts_hint=args.contracts_hint, as_json=args.json)
+            finally:
+                chains.close()
+        if args.json or args.contracts_hint:
+            raise UsageError("--json and --contracts-hint go with --dry-run")
         from options_pipeline.cli_runner import run_days
 
         return run_days(days, database_url=url, provider=provider, watchlist=args.watchlist,

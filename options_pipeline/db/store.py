@@ -347,18 +347,20 @@ def gaps(conn: psycopg.Connection, days: Sequence[date], symbols: Sequence[str])
     return [Gap(*row) for row in rows]
 
 
-def last_contract_counts(conn: psycopg.Connection, symbols: Sequence[str]) -> dict[str, int]:
-    """Each symbol's contract_count in its latest ledger row (the chain-size hint for plans)."""
+def last_contract_counts(
+    conn: psycopg.Connection, symbols: Sequence[str]
+) -> dict[str, tuple[int, date]]:
+    """Each symbol's (contract_count, as_of) in its latest ledger row (plans' chain-size hint)."""
     rows = conn.execute(
         """
-        SELECT DISTINCT ON (t.symbol) t.symbol, s.contract_count
+        SELECT DISTINCT ON (t.symbol) t.symbol, s.contract_count, s.as_of
         FROM public.option_chain_snapshots s JOIN public.tickers t ON t.id = s.ticker_id
         WHERE t.symbol = ANY(%s)
         ORDER BY t.symbol, s.time DESC
         """,
         (list(symbols),),
     ).fetchall()
-    return dict(rows)
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 def completed_pairs(

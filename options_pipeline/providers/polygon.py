@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from options_pipeline.calendar import is_session
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.providers.base import NotAvailable, ProviderConfigError, ProviderError
 from options_pipeline.providers.normalize import (
@@ -54,6 +55,7 @@ _SYMBOL_RE = re.compile(r"^(I:)?[A-Z][A-Z0-9.]{0,9}$")
 SNAPSHOT_PATH = "/v3/snapshot/options/{symbol}"
 ANALYTICS_PATH = "/options/v1/analytics"
 OPEN_INTEREST_PATH = "/options/v1/open-interest"
+HISTORY_ENDPOINTS = (OPEN_INTEREST_PATH, ANALYTICS_PATH)  # one paged query each per past session
 
 # Field mapping of the two end-of-day endpoints: our name -> candidate JSON paths, first present
 # wins ("a.b" = nested). Doc pages:
@@ -193,6 +195,28 @@ class PolygonProvider:
 
     def close(self) -> None:
         self._http.close()
+
+    @property
+    def rate_limit_per_minute(self) -> float:
+        return self._http.limiter.per_minute
+
+    @property
+    def request_interval_seconds(self) -> float:
+        """The limiter's spacing between requests (the rate limit plus its headroom)."""
+        return self._http.limiter.interval
+
+    def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
+        """Requests fetch_chain(symbol, day) sends for a chain of about `contracts_hint`
+        contracts, retries aside: today the snapshot's pages, ceil(N / 250); a past session one
+        paged query per end-of-day endpoint (open interest, analytics), ceil(N / page) each;
+        a closed or future day none (refused before any request)."""
+        today = self._clock()
+        if day > today or not is_session(day):
+            return 0
+        n = max(contracts_hint, 1)
+        if day == today:
+            return math.ceil(n / self._snapshot_limit)
+        return len(HISTORY_ENDPOINTS) * math.ceil(n / self._history_limit)
 
     def __enter__(self) -> PolygonProvider:
         return self

@@ -340,5 +340,8 @@ class SampleProvider:
     def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
         return sample_chain(symbol, as_of, self.contracts_per_symbol)
 
+    def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
+        return 0  # offline: the sample market is computed locally
+
     def close(self) -> None:
         return None

@@ -56,7 +56,7 @@ def test_dry_run_resolves_and_writes_nothing(demo, db, capsys):
     result = ingest_options(capsys, "--start-date", "2025-12-15", "--end-date", "2025-12-22",
                             "--dry-run", "--symbols", "SPY")
     assert result.code == 0
-    assert "6 day(s) 2025-12-15..2025-12-22" in result.out and "SPY" in result.out
+    assert result.out.startswith("plan (sample): 6 sessions × 1 symbol, 6 pairs to fetch")
     assert _counts(db) == (0, 0)
 
 

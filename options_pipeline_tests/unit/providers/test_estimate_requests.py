@@ -1,0 +1,41 @@
+"""A provider's request estimate equals what fetch_chain then really sends (local server)."""
+
+import math
+from datetime import date
+
+import pytest
+
+from options_pipeline.providers.sample import SampleProvider
+
+PAST, HOLIDAY, SATURDAY = date(2025, 3, 12), date(2025, 1, 1), date(2025, 3, 8)
+
+
+@pytest.mark.parametrize(("history_page", "snapshot_page"), [(70, 50), (600, 250), (1, 250)])
+def test_polygon_estimate_matches_the_requests_sent(srv, history_page, snapshot_page):
+    n = srv.contracts_per_symbol
+    for day in (PAST, srv.today):
+        provider = srv.provider(history_page_limit=history_page, snapshot_page_limit=snapshot_page)
+        srv.reset()
+        snap = provider.fetch_chain("SPY", day)
+        assert len(snap.quotes) == n
+        expected = (math.ceil(n / snapshot_page) if day == srv.today
+                    else 2 * math.ceil(n / history_page))  # open interest + analytics
+        assert srv.count() == provider.requests_made == expected
+        assert provider.estimate_requests("SPY", day, n) == expected
+
+
+def test_polygon_estimate_is_zero_where_fetch_refuses_before_any_request(srv):
+    provider = srv.provider()
+    for day in (HOLIDAY, SATURDAY, date(2025, 3, 17)):  # closed, closed, after today
+        assert provider.estimate_requests("SPY", day, 5000) == 0
+    assert srv.count() == 0
+
+
+def test_polygon_exposes_its_rate_limit(srv):
+    provider = srv.provider(rate_limit_per_minute=5)
+    assert provider.rate_limit_per_minute == 5
+    assert provider.request_interval_seconds == pytest.approx(12 * 1.02)  # 2% limiter headroom
+
+
+def test_sample_provider_sends_nothing():
+    assert SampleProvider().estimate_requests("SPY", PAST, 6000) == 0
