@@ -33,7 +33,12 @@ from options_pipeline.db.connection import (
 from options_pipeline.ingest import NothingToIngest, resolve_symbols
 from options_pipeline.partitions import MARKET_TIMEZONE, partitions_start, weekdays_between
 from options_pipeline.providers.base import ProviderError
-from options_pipeline.providers.registry import PROVIDER_NAMES
+from options_pipeline.resources import (
+    PROVIDER_RESOURCES,
+    provider_name_from_env,
+    provider_resource_from_env,
+)
+from options_pipeline.resources.provider import LOG_REQUESTS_ENV
 from options_pipeline.symbols import normalize_symbol
 
 EXIT_OK, EXIT_GAPS, EXIT_USAGE = 0, 1, 2
@@ -319,8 +324,8 @@ def _ingest_parser() -> _Parser:
         epilog=help_epilog(RUN_CODES, provider=True),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--provider", choices=PROVIDER_NAMES,
-                        default=os.environ.get("OPTIONS_PIPELINE_PROVIDER", "sample"))
+    parser.add_argument("--provider", choices=sorted(PROVIDER_RESOURCES),
+                        default=provider_name_from_env())
     parser.add_argument("--as-of", type=_parse_date, help="single trading day YYYY-MM-DD")
     parser.add_argument("--start-date", type=_parse_date, help="range start YYYY-MM-DD")
     parser.add_argument("--end-date", type=_parse_date, help="range end YYYY-MM-DD (inclusive)")
@@ -405,11 +410,11 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
         if not days:
             print(f"no trading day on {today:%A} {today}; nothing to do")
             return EXIT_OK
-        from options_pipeline.resources import provider_resource_from_env
-
-        provider = provider_resource_from_env(args.provider, log_requests=level <= logging.DEBUG)
+        if level <= logging.DEBUG:
+            os.environ[LOG_REQUESTS_ENV] = "1"  # the provider's per-request lines as well
+        provider = provider_resource_from_env(args.provider)
         # configuration errors (e.g. a missing API key) surface here, before anything is written
-        provider.process_config_and_initialize().build().close()
+        provider.check_settings()
         url = prepare_database()
         with connection(url) as conn:
             symbols = resolve_symbols(conn, watchlist=args.watchlist, symbols=args.symbols)

@@ -13,21 +13,13 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 
-from dagster import (
-    DagsterInstance,
-    DagsterRunStatus,
-    Definitions,
-    Field,
-    InitLoggerContext,
-    JobDefinition,
-    RunsFilter,
-    logger,
-)
+from dagster import DagsterInstance, DagsterRunStatus, JobDefinition, RunsFilter
 
-from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL, options_chains
+from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL
 from options_pipeline.db.connection import connection
 from options_pipeline.db.store import ingestion_lock
-from options_pipeline.resources import ProviderResource, database_resource_from_env
+from options_pipeline.loggers import CLI_CONSOLE
+from options_pipeline.resources import ProviderResource
 from options_pipeline.schedules import options_chains_job
 
 EXIT_OK, EXIT_GAPS, EXIT_USAGE, EXIT_RUN_FAILED = 0, 1, 2, 3
@@ -60,13 +52,13 @@ def run_days(
     instance = DagsterInstance.get()
     _recover_dead_runs(instance)
     _ensure_pool(instance, database_url)
-    job = _job(provider)
-    op_config = {"heartbeat": heartbeat, "symbols": symbols or []}
+    job = options_chains_job_def()
+    op_config: dict[str, object] = {"heartbeat": heartbeat, "symbols": symbols or []}
     if watchlist:
         op_config["watchlist"] = watchlist
     run_config = {
         "ops": {"options_chains": {"config": op_config}},
-        "loggers": {"console": {"config": {"log_level": logging.getLevelName(log_level)}}},
+        "loggers": {CLI_CONSOLE: {"config": {"log_level": logging.getLevelName(log_level)}}},
     }
     lines: list[DayLine] = []
     _log.info("ingest_options: %d day(s) %s..%s", len(days), days[0], days[-1])
@@ -78,6 +70,7 @@ def run_days(
             tags={"options_pipeline/launched_by": "ingest_options",
                   HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
             raise_on_error=False,
+            resources={"provider": provider},  # --provider: the one binding the CLI chooses
         )
         if not result.success:
             failure = next((e for e in result.all_events if e.is_step_failure), None)
@@ -138,32 +131,10 @@ def _one_line(message: str) -> str:
     return lines[-1] if lines else "run failed"
 
 
-class _UserMessages(logging.Handler):
-    """Shows the run's own log lines ("LEVEL message"); Dagster's framework events, and the
-    tracebacks attached to failures, stay in the event log (the runner prints one line)."""
+def options_chains_job_def() -> JobDefinition:
+    """options_chains_job as the code location defines it (the UI runs the same one)."""
+    from options_pipeline.definitions import defs
 
-    def emit(self, record: logging.LogRecord) -> None:
-        meta = record.__dict__.get("dagster_meta", {})
-        if meta.get("dagster_event") is None:
-            message = meta.get("orig_message", record.getMessage())
-            sys.stderr.write(f"{record.levelname} {message}\n")
-
-
-@logger(config_schema={"log_level": Field(str, default_value="INFO")},
-        description="ingest_options' console: the run's own messages, one line each")
-def cli_console(init_context: InitLoggerContext) -> logging.Logger:
-    console = logging.Logger("ingest_options", level=init_context.logger_config["log_level"])
-    console.addHandler(_UserMessages())
-    return console
-
-
-def _job(provider: ProviderResource) -> JobDefinition:
-    defs = Definitions(
-        assets=[options_chains],
-        jobs=[options_chains_job],
-        resources={"database": database_resource_from_env(), "provider": provider},
-        loggers={"console": cli_console},
-    )
     return defs.resolve_job_def(options_chains_job.name)
 
 

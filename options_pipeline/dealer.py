@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import psycopg
+
 from options_pipeline.db import store
-from options_pipeline.db.connection import connection
 from options_pipeline.metrics.exposure import ChainArrays, DayMetrics, MetricsParams
 from options_pipeline.metrics.exposure import compute_day_metrics as compute_metrics
 from options_pipeline.metrics.window import WindowParams, WindowSummary, summarize_window
@@ -45,8 +46,8 @@ def window_days(day: date, n: int) -> list[date]:
 
 
 def compute_dealer_day(
+    conn: psycopg.Connection,
     *,
-    database_url: str,
     day: date,
     params: MetricsParams,
     window: WindowParams,
@@ -56,28 +57,27 @@ def compute_dealer_day(
     results: list[SymbolDealerMetrics] = []
     missing: list[str] = []
     rows: list[store.DealerMetricsRow] = []
-    with connection(database_url) as conn:
-        for symbol in store.active_symbols(conn, watchlist):
-            ledger = {row.as_of: row for row in store.ledger_rows(conn, days, symbol)}
-            if day not in ledger:
-                missing.append(symbol)
+    for symbol in store.active_symbols(conn, watchlist):
+        ledger = {row.as_of: row for row in store.ledger_rows(conn, days, symbol)}
+        if day not in ledger:
+            missing.append(symbol)
+            continue
+        per_day: dict[date, DayMetrics | None] = {}
+        for d in days:
+            row = ledger.get(d)
+            if row is None:
+                per_day[d] = None
                 continue
-            per_day: dict[date, DayMetrics | None] = {}
-            for d in days:
-                row = ledger.get(d)
-                if row is None:
-                    per_day[d] = None
-                    continue
-                columns = store.chain_columns(conn, ticker_id=row.ticker_id, day=d)
-                chain = ChainArrays.from_columns(as_of=d, spot=row.underlying_price,
-                                                 symbol=symbol, **columns)
-                per_day[d] = compute_metrics(chain, params)
-            own = per_day[day]
-            assert own is not None
-            summary = summarize_window(per_day, as_of=day, params=window)
-            results.append(SymbolDealerMetrics(symbol, own, summary))
-            rows.append(_row(ledger[day].ticker_id, own, summary))
-        store.replace_dealer_metrics(conn, rows)
+            columns = store.chain_columns(conn, ticker_id=row.ticker_id, day=d)
+            chain = ChainArrays.from_columns(as_of=d, spot=row.underlying_price,
+                                             symbol=symbol, **columns)
+            per_day[d] = compute_metrics(chain, params)
+        own = per_day[day]
+        assert own is not None
+        summary = summarize_window(per_day, as_of=day, params=window)
+        results.append(SymbolDealerMetrics(symbol, own, summary))
+        rows.append(_row(ledger[day].ticker_id, own, summary))
+    store.replace_dealer_metrics(conn, rows)
     return DealerDayReport(day, tuple(results), tuple(missing))
 
 

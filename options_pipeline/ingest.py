@@ -16,7 +16,7 @@ from datetime import date
 import psycopg
 
 from options_pipeline.db import store
-from options_pipeline.db.connection import DatabaseUnavailable, connection
+from options_pipeline.db.connection import DatabaseUnavailable
 from options_pipeline.providers.base import (
     OptionsProvider,
     ProviderError,
@@ -95,8 +95,8 @@ def _record(conn: psycopg.Connection, day: date, provider: str, failure: SymbolF
 
 
 def ingest_day(
+    conn: psycopg.Connection,
     *,
-    database_url: str,
     provider: OptionsProvider,
     day: date,
     watchlist: str | None = None,
@@ -104,7 +104,7 @@ def ingest_day(
     heartbeat: int = 25,
     log: logging.Logger | logging.LoggerAdapter = _log,
 ) -> DayReport:
-    """Ingest every active symbol of `day` that is not complete yet.
+    """Ingest every active symbol of `day` that is not complete yet, through `conn`.
 
     A provider error fails only its symbol, except Unauthorized (bad credentials), which stops
     the day; a lost database connection raises DatabaseUnavailable.
@@ -116,7 +116,7 @@ def ingest_day(
     failed: list[SymbolFailure] = []
     rows_written = rows_rejected = 0
     try:
-        with connection(database_url) as conn, store.ingestion_lock(conn):
+        with store.ingestion_lock(conn):
             selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
             ids = store.ticker_ids(conn, selected)
             complete = store.completed_ticker_ids(conn, day)

@@ -8,7 +8,7 @@ API
 
     with PolygonTestServer(today=date(2025, 3, 14), contracts_per_symbol=600) as srv:
         provider = srv.provider()                  # PolygonProvider wired to srv, fast settings
-        settings = srv.provider_settings()         # kwargs: build_provider("polygon", **settings)
+        resource = srv.resource()                  # PolygonProviderResource wired to srv
         srv.add_fault(Fault.rate_limited(3), symbol="SPY")        # 429 x3, then normal answers
         srv.add_fault(Fault.plan_error(), endpoint="analytics")   # any symbol, one endpoint
         srv.set_rate_limit(5, per_seconds=1.0)     # 429 when >5 requests in any 1 s (sliding)
@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -65,6 +65,9 @@ import pytest
 from options_pipeline.models import ChainSnapshot, OptionQuote
 from options_pipeline.providers.base import ProviderError
 from options_pipeline.providers.polygon import PolygonProvider
+
+if TYPE_CHECKING:
+    from options_pipeline.resources import PolygonProviderResource
 from options_pipeline.providers.sample import RISK_FREE, profile, sample_chain
 
 TEST_API_KEY = "pk-TEST-0123-never-log-this-key-9f8e7d"
@@ -413,18 +416,19 @@ class PolygonTestServer:
 
     # ------------------------------------------------------------------ client helpers
 
-    def provider_settings(self, **overrides: Any) -> dict[str, Any]:
-        """Keyword arguments for registry.build_provider("polygon", ...) against this server."""
-        settings: dict[str, Any] = {
-            "polygon_api_key": self.api_key,
-            "polygon_base_url": self.base_url,
-            "polygon_rate_limit_per_minute": 60_000.0,
-            "polygon_read_timeout": 5.0,
-            "polygon_max_retries": 3,
-            "clock": lambda: self.today,
+    def resource(self, **overrides: Any) -> PolygonProviderResource:
+        """A PolygonProviderResource on this server (the provider's real clock: ask past days)."""
+        from options_pipeline.resources import PolygonProviderResource
+
+        fields: dict[str, Any] = {
+            "api_key": self.api_key,
+            "base_url": self.base_url,
+            "rate_limit_per_minute": 60_000.0,
+            "read_timeout": 5.0,
+            "max_retries": 3,
         }
-        settings.update(overrides)
-        return settings
+        fields.update(overrides)
+        return PolygonProviderResource(**fields)
 
     def provider(self, **overrides: Any) -> PolygonProvider:
         """A PolygonProvider on this server with test-fast settings (overridable)."""

@@ -23,7 +23,6 @@ from dagster import (
 )
 
 from options_pipeline.charts import gex_by_strike_png
-from options_pipeline.db.connection import connection
 from options_pipeline.db.store import dealer_metrics_with_nan
 from options_pipeline.dealer import DealerDayReport, compute_dealer_day
 from options_pipeline.metrics.exposure import MetricsParams
@@ -81,16 +80,15 @@ def dealer_metrics(
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     day = date.fromisoformat(context.partition_key)
     params = config.metrics_params()
-    url = database.url()
-    report = compute_dealer_day(database_url=url, day=day, params=params,
-                                window=WindowParams(window=config.window),
-                                watchlist=config.watchlist)
+    with database.get_connection() as conn:
+        report = compute_dealer_day(conn, day=day, params=params,
+                                    window=WindowParams(window=config.window),
+                                    watchlist=config.watchlist)
+        nan_symbols = dealer_metrics_with_nan(conn, day)
     if report.missing_own_snapshot:
         missing = ", ".join(f"({day}, {s})" for s in report.missing_own_snapshot)
         raise Failure(f"options_chains snapshot missing for {missing}; backfill options_chains "
                       f"for {day} first", metadata={"computed": len(report.results)})
-    with connection(url) as conn:
-        nan_symbols = dealer_metrics_with_nan(conn, day)
     for name, passed, detail in _checks(report, params, nan_symbols):
         yield AssetCheckResult(check_name=name, passed=passed, metadata={"detail": detail})
     context.log.info("dealer_metrics %s: %d symbol(s)", day, len(report.results))

@@ -20,7 +20,7 @@ from dagster import (
     asset,
 )
 
-from options_pipeline.db.connection import DatabaseUnavailable, connection
+from options_pipeline.db.connection import DatabaseUnavailable
 from options_pipeline.db.store import missing_symbols
 from options_pipeline.ingest import DayReport, NothingToIngest, ingest_day
 from options_pipeline.partitions import trading_days
@@ -75,29 +75,25 @@ def options_chains(
     provider: ProviderResource,
 ) -> Iterator[AssetMaterialization | AssetCheckResult]:
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    url = database.url()
-    chains = provider.build()
+    chains = provider.client
     context.log.info("options_chains: %d day(s) %s..%s via %s", len(days), days[0], days[-1],
                      chains.name)
     reports: list[DayReport] = []
-    try:
-        for day in days:
-            try:
-                report = ingest_day(database_url=url, provider=chains, day=day,
-                                    watchlist=config.watchlist, symbols=config.symbols or None,
-                                    heartbeat=config.heartbeat, log=context.log)
-            except (Unauthorized, DatabaseUnavailable, NothingToIngest) as exc:
-                # expected conditions: a clear message, no stack trace to read through
-                raise Failure(description=f"{day}: {exc}",
-                              metadata={"reason": FATAL_REASONS[type(exc)]}) from None
-            reports.append(report)
-            if report.has_data:
-                yield AssetMaterialization(asset_key=context.asset_key,
-                                           partition=day.isoformat(),
-                                           metadata=day_metadata(report))
-    finally:
-        chains.close()
-    with connection(url) as conn:
+    for day in days:
+        try:
+            with database.get_connection() as conn:
+                report = ingest_day(conn, provider=chains, day=day, watchlist=config.watchlist,
+                                    symbols=config.symbols or None, heartbeat=config.heartbeat,
+                                    log=context.log)
+        except (Unauthorized, DatabaseUnavailable, NothingToIngest) as exc:
+            # expected conditions: a clear message, no stack trace to read through
+            reason = next(v for k, v in FATAL_REASONS.items() if isinstance(exc, k))
+            raise Failure(description=f"{day}: {exc}", metadata={"reason": reason}) from None
+        reports.append(report)
+        if report.has_data:
+            yield AssetMaterialization(asset_key=context.asset_key, partition=day.isoformat(),
+                                       metadata=day_metadata(report))
+    with database.get_connection() as conn:
         missing = missing_symbols(conn, days, config.watchlist)
     reasons = {(r.day, f.symbol): f"{f.reason}: {f.message}" for r in reports for f in r.failed}
     gaps = [{"date": d.isoformat(), "symbol": s, "reason": reasons.get((d, s), "not ingested")}

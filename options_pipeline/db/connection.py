@@ -22,11 +22,39 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL cannot be reached; the message is one line and never contains a password."""
 
 
+class DatabaseUrlInvalid(DatabaseUnavailable):
+    """DATABASE_URL is not a PostgreSQL DSN; the message never contains the password."""
+
+
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def check_database_url(url: str) -> str:
+    """`url` if libpq accepts it as a PostgreSQL URI or key=value DSN, else DatabaseUrlInvalid."""
+    text = url.strip()
+    scheme = text.split("://", 1)[0] if "://" in text else None
+    if scheme is not None and not text.lower().startswith(_URL_SCHEMES):
+        hint = " (use postgresql://, not a SQLAlchemy URL)" if scheme.startswith("postgres") \
+            else ""
+        raise DatabaseUrlInvalid(f"{DATABASE_URL_ENV} has scheme {scheme!r}, not postgresql://"
+                                 f"{hint}; expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+    if scheme is None and "=" not in text:
+        raise DatabaseUrlInvalid(f"{DATABASE_URL_ENV} is not a PostgreSQL URL; expected "
+                                 "postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+    try:
+        conninfo_to_dict(text)
+    except psycopg.ProgrammingError as exc:
+        detail = mask_password(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
+        raise DatabaseUrlInvalid(f"{DATABASE_URL_ENV} is not a valid PostgreSQL URL: "
+                                 f"{detail}") from None
+    return text
+
+
 def resolve_database_url(state_dir: Path, configured: str | None = None) -> str:
     """The DSN to use: `configured`, else $DATABASE_URL, else the embedded server (started)."""
     url = configured or os.environ.get(DATABASE_URL_ENV)
     if url:
-        return url
+        return check_database_url(url)
     try:
         return embedded.ensure_running(state_dir)
     except embedded.EmbeddedDatabaseError as exc:

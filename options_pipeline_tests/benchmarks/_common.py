@@ -32,7 +32,8 @@ import psycopg
 from psycopg import sql
 
 from options_pipeline.db import embedded, store
-from options_pipeline.db.connection import apply_schema, with_database
+from options_pipeline.db.connection import apply_schema, connection, with_database
+from options_pipeline.ingest import DayReport, ingest_day
 
 TEMPLATE_DB = "bench_template"
 
@@ -105,6 +106,12 @@ def run_standalone(run: Callable[[BenchPostgres], list[dict[str, Any]]]) -> None
         rows = run(pg)
     for row in rows:
         print(row)
+
+
+def ingest_at(url: str, **kwargs: Any) -> DayReport:
+    """`ingest_day` on a new connection to `url` (the connect is part of what is measured)."""
+    with connection(url) as conn:
+        return ingest_day(conn, **kwargs)
 
 
 @contextmanager

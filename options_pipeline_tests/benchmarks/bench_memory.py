@@ -53,14 +53,14 @@ def _child(url: str, base_url: str, api_key: str, today: str, preload: str) -> N
 
     if preload != "-":
         importlib.import_module(preload)
-    from options_pipeline.ingest import ingest_day
     from options_pipeline.providers.polygon import PolygonProvider
+    from options_pipeline_tests.benchmarks._common import ingest_at
 
     gc.collect()
     baseline = _vm("VmRSS")
     provider = PolygonProvider(api_key=api_key, base_url=base_url, rate_limit_per_minute=6e6,
                                clock=lambda: date.fromisoformat(today))
-    report = ingest_day(database_url=url, provider=provider, day=DAY)
+    report = ingest_at(url, provider=provider, day=DAY)
     provider.close()
     print(json.dumps({"baseline_mb": baseline, "peak_mb": _vm("VmHWM"),
                       "rows": report.rows_written, "requests": report.provider_requests,

@@ -32,22 +32,25 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from dagster import instance_for_test, materialize
 
 from options_pipeline.assets.options_chains import options_chains
-from options_pipeline.ingest import ingest_day
 from options_pipeline.instance import DAGSTER_PG_URL_ENV, write_instance_config
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.partitions import weekdays_between
 from options_pipeline.providers.base import OptionsProvider
-from options_pipeline.providers.registry import build_provider
 from options_pipeline.providers.sample import SampleProvider
-from options_pipeline.resources import PostgresResource, ProviderResource
+from options_pipeline.resources import (
+    PolygonProviderResource,
+    PostgresResource,
+    ProviderResource,
+)
 from options_pipeline_tests.benchmarks._common import (
     BenchPostgres,
+    ingest_at,
     median,
     quiet_gc,
     row,
@@ -105,12 +108,18 @@ class ModelledLatencyProvider:
 
 
 class ModelledLatencyResource(ProviderResource):
-    """The project's ProviderResource, building the provider above."""
+    """A ProviderResource building the provider above."""
 
+    provider_name = "modelled_latency"
+    contracts_per_symbol: int = CONTRACTS
     request_s: float = REQUEST_S
 
-    def build(self) -> OptionsProvider:
-        return ModelledLatencyProvider(self.sample_contracts_per_symbol, self.request_s)
+    def build_provider(self) -> OptionsProvider:
+        return ModelledLatencyProvider(self.contracts_per_symbol, self.request_s)
+
+    @classmethod
+    def from_env(cls) -> Self:
+        return cls()
 
 
 def _direct(url: str, provider: OptionsProvider) -> float:
@@ -118,7 +127,7 @@ def _direct(url: str, provider: OptionsProvider) -> float:
         t0 = time.perf_counter()
         try:
             for day in DAYS:
-                report = ingest_day(database_url=url, provider=provider, day=day)
+                report = ingest_at(url, provider=provider, day=day)
                 assert report.complete and len(report.ingested) == len(SYMBOLS), report.summary()
         finally:
             provider.close()
@@ -163,7 +172,7 @@ def _compare(
         materialize([options_chains], instance=instance, partition_key=DAYS[0].isoformat(),
                     resources={"database": PostgresResource(database_url=warm),
                                "provider": resource})
-    ingest_day(database_url=warm, provider=direct_provider(), day=DAYS[1])
+    ingest_at(warm, provider=direct_provider(), day=DAYS[1])
     direct_t: list[float] = []
     dagster_t: list[float] = []
     overheads: list[float] = []
@@ -199,7 +208,7 @@ def run(pg: BenchPostgres) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench_dagster_home_") as home, \
             instance_for_test(overrides=_instance_overrides(pg, Path(home))) as instance:
         # a) the sample market behind a modelled 100 req/s provider
-        resource = ModelledLatencyResource(sample_contracts_per_symbol=CONTRACTS)
+        resource = ModelledLatencyResource()
         direct_t, dagster_t, overheads = _compare(
             pg, instance, lambda: ModelledLatencyProvider(CONTRACTS, REQUEST_S), resource,
             REPEATS)
@@ -213,15 +222,14 @@ def run(pg: BenchPostgres) -> list[dict[str, Any]]:
 
         # b) the real Polygon provider over HTTP (local server in a subprocess, 429 above 100/s)
         with PolygonProcess(today=POLYGON_TODAY, contracts=POLYGON_CONTRACTS) as srv:
-            settings = {"polygon_api_key": srv.api_key, "polygon_base_url": srv.base_url,
-                        "polygon_rate_limit_per_minute": 6_000.0}
+            resource = PolygonProviderResource(api_key=srv.api_key, base_url=srv.base_url,
+                                               rate_limit_per_minute=6_000.0)
             for symbol in SYMBOLS:
                 for day in DAYS:
                     srv.call("warm", symbol=symbol, day=day.isoformat())
             srv.call("rate", limit=100, window=1.0)
             direct_t, dagster_t, overheads = _compare(
-                pg, instance, lambda: build_provider("polygon", **settings),
-                ProviderResource(name="polygon", **settings), POLYGON_REPEATS)
+                pg, instance, resource.build_provider, resource, POLYGON_REPEATS)
             log = srv.call("log")
         n429 = log["status"].count(429)
         rows.append(_row(

@@ -21,11 +21,11 @@ from typing import Any
 import psycopg
 
 from options_pipeline.db import store
-from options_pipeline.ingest import ingest_day
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.providers.sample import sample_chain
 from options_pipeline_tests.benchmarks._common import (
     BenchPostgres,
+    ingest_at,
     median,
     row,
     run_standalone,
@@ -148,10 +148,10 @@ def bench_skip(pg: BenchPostgres) -> list[dict[str, Any]]:
         for s in symbols:  # every symbol complete for DAY (small chains: only the ledger matters)
             store.write_chain(conn, ticker_id=ids[s], snapshot=sample_chain(s, DAY, 20))
     provider = _MustNotBeCalled()
-    ingest_day(database_url=url, provider=provider, day=DAY)  # warm-up
+    ingest_at(url, provider=provider, day=DAY)  # warm-up
     times = []
     for _ in range(SKIP_REPEATS):
-        elapsed, report = timed(lambda: ingest_day(database_url=url, provider=provider, day=DAY))
+        elapsed, report = timed(lambda: ingest_at(url, provider=provider, day=DAY))
         assert len(report.skipped) == SKIP_SYMBOLS and not report.ingested, report.summary()
         times.append(elapsed)
     t = median(times)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import inspect
 import itertools
 import re
 import shutil
@@ -30,7 +29,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from options_pipeline.providers.registry import build_provider
+from options_pipeline.resources import PolygonProviderResource
 from options_pipeline_tests.e2e.harness import (
     ARTIFACTS,
     BIN,
@@ -460,8 +459,8 @@ def test_partitions_page_renders_the_asset_in_headless_chromium(stack: Stack):
 
 FAULT_DAYS = [date(2025, 11, 3), date(2025, 11, 4)]  # no dealer_metrics window is complete here
 # attempts the provider makes before it gives up on a request (its retry budget + 1)
-ATTEMPTS = inspect.signature(build_provider).parameters["polygon_max_retries"].default + 1
-READ_TIMEOUT = inspect.signature(build_provider).parameters["polygon_read_timeout"].default
+ATTEMPTS = PolygonProviderResource.model_fields["max_retries"].default + 1
+READ_TIMEOUT = PolygonProviderResource.model_fields["read_timeout"].default
 FAULTS = {  # symbol -> (fault on the first day's first endpoint, reason in the report)
     "QQQ": (Fault.rate_limited(ATTEMPTS, retry_after=0.05), "rate_limited: rate limited on"),
     "IWM": (Fault.server_error(ATTEMPTS, status=503), "provider_error: server error 503"),

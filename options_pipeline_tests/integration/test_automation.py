@@ -14,14 +14,14 @@ from options_pipeline.assets.options_chains import options_chains
 from options_pipeline.automation import dealer_metrics_automation
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
-from options_pipeline.resources import PostgresResource, ProviderResource
+from options_pipeline.resources import PostgresResource, SampleProviderResource
 
 
 def test_backfilled_windows_request_dealer_metrics(database_url):
     with connection(database_url) as conn:
         store.add_to_watchlist(conn, "demo", ["SPY"])
     resources = {"database": PostgresResource(database_url=database_url),
-                 "provider": ProviderResource(name="sample", sample_contracts_per_symbol=200)}
+                 "provider": SampleProviderResource(contracts_per_symbol=200)}
     defs = Definitions(assets=[options_chains, dealer_metrics], resources=resources)
     with instance_for_test() as instance:
         # the sensor is already running (its first tick) when the backfill lands

@@ -9,7 +9,8 @@ from options_pipeline.assets.dealer_metrics import dealer_metrics
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
 from options_pipeline.ingest import ingest_day
-from options_pipeline.resources import PostgresResource, ProviderResource
+from options_pipeline.providers.sample import SampleProvider
+from options_pipeline.resources import PostgresResource
 
 WEEK = [date(2025, 12, d) for d in (15, 16, 17, 18, 19)]
 
@@ -25,9 +26,10 @@ def filled(database_url):
     """SPY and QQQ ingested from the sample market for the week of 2025-12-15."""
     with connection(database_url) as conn:
         store.add_to_watchlist(conn, "demo", ["SPY", "QQQ"])
-    provider = ProviderResource(name="sample", sample_contracts_per_symbol=400).build()
-    for day in WEEK:
-        assert ingest_day(database_url=database_url, provider=provider, day=day).complete
+    provider = SampleProvider(contracts_per_symbol=400)
+    with connection(database_url) as conn:
+        for day in WEEK:
+            assert ingest_day(conn, provider=provider, day=day).complete
     return database_url
 
 

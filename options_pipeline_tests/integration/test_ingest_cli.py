@@ -157,15 +157,14 @@ def test_a_dead_ingest_options_run_is_recovered_and_frees_the_pool(demo, db, cap
 
     from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRunStatus
 
-    from options_pipeline.cli_runner import HOST_TAG, PID_TAG, _job
-    from options_pipeline.resources import ProviderResource
+    from options_pipeline.cli_runner import HOST_TAG, PID_TAG, options_chains_job_def
 
     assert ingest_options(capsys, "--as-of", "2025-12-15").code == 0
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that no longer runs: the CLI that started the run was killed
     instance = DagsterInstance.get()
     orphan = instance.create_run_for_job(
-        job_def=_job(ProviderResource()),
+        job_def=options_chains_job_def(),
         tags={HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)})
     instance.handle_run_event(orphan.run_id, DagsterEvent(
         event_type_value=DagsterEventType.RUN_START.value, job_name=orphan.job_name))

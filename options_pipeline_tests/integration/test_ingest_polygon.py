@@ -50,15 +50,16 @@ def test_two_day_range_via_polygon_produces_two_snapshot_times(
 
 def test_failed_symbol_is_retried_and_nothing_else_is_refetched(watchlist, polygon):
     polygon.add_fault(Fault.server_error(times=None), symbol="QQQ")
-    first = ingest_day(database_url=watchlist, provider=polygon.provider(max_retries=1),
-                       day=DAY)
+    with connection(watchlist) as conn:
+        first = ingest_day(conn, provider=polygon.provider(max_retries=1), day=DAY)
     assert first.ingested == ("SPY",)
     assert [(f.symbol, f.reason) for f in first.failed] == [("QQQ", "provider_error")]
     assert first.provider_requests == polygon.count()
     spy_requests = polygon.count(symbol="SPY")
 
     polygon.reset()
-    second = ingest_day(database_url=watchlist, provider=polygon.provider(), day=DAY)
+    with connection(watchlist) as conn:
+        second = ingest_day(conn, provider=polygon.provider(), day=DAY)
     assert second.ingested == ("QQQ",) and second.skipped == ("SPY",) and second.complete
     assert polygon.count(symbol="SPY") == 0  # the complete symbol was not fetched again
     assert polygon.count(symbol="QQQ") > 0
@@ -68,8 +69,8 @@ def test_failed_symbol_is_retried_and_nothing_else_is_refetched(watchlist, polyg
 def test_provider_timeout_is_a_warning_and_the_day_goes_on(watchlist, polygon, caplog):
     polygon.add_fault(Fault.slow(1.0), symbol="QQQ")
     log = logging.getLogger("options_pipeline.test_timeout")
-    with caplog.at_level(logging.DEBUG):
-        report = ingest_day(database_url=watchlist, day=DAY, log=log,
+    with caplog.at_level(logging.DEBUG), connection(watchlist) as conn:
+        report = ingest_day(conn, day=DAY, log=log,
                             provider=polygon.provider(read_timeout=0.2, max_retries=1))
     assert report.ingested == ("SPY",)
     assert [(f.symbol, f.reason) for f in report.failed] == [("QQQ", "timeout")]
@@ -80,7 +81,8 @@ def test_provider_timeout_is_a_warning_and_the_day_goes_on(watchlist, polygon, c
 
 
 def test_rows_written_match_the_server_chain_and_rerun_is_idempotent(watchlist, polygon, db):
-    report = ingest_day(database_url=watchlist, provider=polygon.provider(), day=DAY)
+    with connection(watchlist) as conn:
+        report = ingest_day(conn, provider=polygon.provider(), day=DAY)
     assert report.complete
     ledger = dict(db.execute("SELECT t.symbol, s.contract_count FROM option_chain_snapshots s "
                              "JOIN tickers t ON t.id = s.ticker_id").fetchall())
@@ -88,7 +90,8 @@ def test_rows_written_match_the_server_chain_and_rerun_is_idempotent(watchlist, 
                            "JOIN tickers t ON t.id = c.ticker_id GROUP BY 1").fetchall())
     assert rows == ledger and set(rows) == {"QQQ", "SPY"}
     assert report.rows_written == sum(rows.values())
-    again = ingest_day(database_url=watchlist, provider=polygon.provider(), day=DAY)
+    with connection(watchlist) as conn:
+        again = ingest_day(conn, provider=polygon.provider(), day=DAY)
     assert again.rows_written == 0 and again.skipped == ("QQQ", "SPY")
 
 
@@ -112,13 +115,11 @@ def test_a_day_with_a_failed_symbol_shows_its_gap(watchlist, polygon):
     from dagster import instance_for_test, materialize
 
     from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, options_chains
-    from options_pipeline.resources import PostgresResource, ProviderResource
+    from options_pipeline.resources import PostgresResource
 
     polygon.add_fault(Fault.plan_error("Your plan doesn't include this data timeframe"),
                       symbol="QQQ")
-    provider = ProviderResource(name="polygon", polygon_api_key=polygon.api_key,
-                                polygon_base_url=polygon.base_url,
-                                polygon_rate_limit_per_minute=60_000)
+    provider = polygon.resource()
     resources = {"database": PostgresResource(database_url=watchlist), "provider": provider}
     with instance_for_test() as instance:
         result = materialize([options_chains], partition_key="2025-12-15", instance=instance,

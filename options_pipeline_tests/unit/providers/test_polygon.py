@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -15,7 +15,6 @@ from options_pipeline.providers.base import (
     Unauthorized,
 )
 from options_pipeline.providers.polygon import PolygonProvider
-from options_pipeline.providers.registry import build_provider
 from options_pipeline.providers.sample import sample_chain
 from options_pipeline_tests.polygon_server import (
     PLAN_MESSAGE,
@@ -191,10 +190,11 @@ def test_403_is_not_available_with_the_plan_message(srv: PolygonTestServer) -> N
     assert PLAN_MESSAGE in str(e.value) and e.value.reason == "not_available"
 
 
-def test_built_from_registry_settings(srv: PolygonTestServer) -> None:
-    provider = build_provider("polygon", **srv.provider_settings())
+def test_built_from_the_resource_settings(srv: PolygonTestServer) -> None:
+    provider = srv.resource().build_provider()
     assert isinstance(provider, PolygonProvider)
-    assert len(provider.fetch_chain("AAPL", srv.today).quotes) == 600
+    assert len(provider.fetch_chain("AAPL", srv.today - timedelta(days=1)).quotes) == 600
+    provider.close()
 
 
 def test_missing_key_fails_at_construction() -> None:

@@ -1,0 +1,49 @@
+"""Dagster resources: the PostgreSQL database and one resource class per options provider.
+
+Adding a provider = its resource module + one line in PROVIDER_RESOURCES.
+"""
+
+from __future__ import annotations
+
+import os
+
+from options_pipeline.providers.base import ProviderConfigError
+from options_pipeline.resources.database import PostgresResource
+from options_pipeline.resources.polygon import PolygonProviderResource
+from options_pipeline.resources.provider import PROVIDERS_LOGGER, ProviderResource
+from options_pipeline.resources.sample import SampleProviderResource
+
+PROVIDER_ENV = "OPTIONS_PIPELINE_PROVIDER"
+DEFAULT_PROVIDER = "sample"
+
+PROVIDER_RESOURCES: dict[str, type[ProviderResource]] = {
+    SampleProviderResource.provider_name: SampleProviderResource,
+    PolygonProviderResource.provider_name: PolygonProviderResource,
+}
+
+
+def provider_name_from_env() -> str:
+    return os.environ.get(PROVIDER_ENV, "").strip().lower() or DEFAULT_PROVIDER
+
+
+def provider_resource_from_env(name: str | None = None) -> ProviderResource:
+    """The resource of provider `name` (default: $OPTIONS_PIPELINE_PROVIDER, else "sample")."""
+    key = name or provider_name_from_env()
+    if key not in PROVIDER_RESOURCES:
+        raise ProviderConfigError(f"unknown provider {key!r} (choose from: "
+                                  f"{', '.join(PROVIDER_RESOURCES)})")
+    return PROVIDER_RESOURCES[key].from_env()
+
+
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "PROVIDERS_LOGGER",
+    "PROVIDER_ENV",
+    "PROVIDER_RESOURCES",
+    "PolygonProviderResource",
+    "PostgresResource",
+    "ProviderResource",
+    "SampleProviderResource",
+    "provider_name_from_env",
+    "provider_resource_from_env",
+]
