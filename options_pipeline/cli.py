@@ -132,19 +132,16 @@ DB_ENV = ("DATABASE_URL (unset: the embedded PostgreSQL under the state director
           "OPTIONS_PIPELINE_HOME (state directory, default ./.options_pipeline), DAGSTER_HOME "
           "(default $OPTIONS_PIPELINE_HOME/dagster_home), DAGSTER_PG_URL (Dagster's storage)")
 PROVIDER_ENV = ("OPTIONS_PIPELINE_PROVIDER, POLYGON_API_KEY, POLYGON_BASE_URL, "
-                "POLYGON_RATE_LIMIT_PER_MINUTE, POLYGON_READ_TIMEOUT, POLYGON_MAX_RETRIES, "
-                "SAMPLE_CONTRACTS_PER_SYMBOL, OPTIONS_PIPELINE_START_DATE")
-
-
-def default_provider() -> str:
-    return os.environ.get("OPTIONS_PIPELINE_PROVIDER", "sample")
+                "POLYGON_RATE_LIMIT_PER_MINUTE, POLYGON_CONNECT_TIMEOUT, POLYGON_READ_TIMEOUT, "
+                "POLYGON_MAX_RETRIES, SAMPLE_CONTRACTS_PER_SYMBOL, OPTIONS_PIPELINE_START_DATE, "
+                "OPTIONS_PIPELINE_LOG_REQUESTS")
 
 
 def help_epilog(codes: str, *, provider: bool = False) -> str:
     """The footer of every --help: exit codes, environment read, the default provider."""
     env = DB_ENV + (", " + PROVIDER_ENV if provider else "")
-    default = (f"{default_provider()} (sample unless OPTIONS_PIPELINE_PROVIDER is set; "
-               f"choices: {', '.join(PROVIDER_NAMES)})")
+    default = (f"{provider_name_from_env()} (sample unless OPTIONS_PIPELINE_PROVIDER is set; "
+               f"choices: {', '.join(PROVIDER_RESOURCES)})")
 
     def block(title: str, text: str) -> str:
         return f"{title}:\n" + textwrap.fill(text, 90, initial_indent="  ",

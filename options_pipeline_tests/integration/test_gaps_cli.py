@@ -40,8 +40,8 @@ def test_failure_reason_is_persisted_and_reported_until_the_pair_completes(core,
                       symbol="QQQ")
     before = datetime.now(UTC)
     for _ in range(2):  # two attempts: the count goes up, the row is not duplicated
-        report = ingest_day(database_url=core, provider=polygon.provider(), day=MON,
-                            watchlist="core")
+        with connection(core) as conn:
+            report = ingest_day(conn, provider=polygon.provider(), day=MON, watchlist="core")
         assert [f.symbol for f in report.failed] == ["QQQ"]
     assert db.execute("SELECT count(*), max(failures) FROM option_chain_attempts"
                       ).fetchone() == (1, 2)
@@ -73,9 +73,10 @@ def test_failure_reason_is_persisted_and_reported_until_the_pair_completes(core,
     assert lines[-1].startswith("3 gap(s) in 2 session(s) × 2 symbol(s), 2025-12-15..2025-12-16")
 
     polygon.clear_faults()
-    for day in (MON, TUE):
-        assert ingest_day(database_url=core, provider=polygon.provider(), day=day,
-                          watchlist="core").complete
+    with connection(core) as conn:
+        for day in (MON, TUE):
+            assert ingest_day(conn, provider=polygon.provider(), day=day,
+                              watchlist="core").complete
     done = _gaps(capsys, "--watchlist", "core")
     assert done.code == 0
     assert done.out.strip() == ("no gaps: 2 session(s) × 2 symbol(s), 2025-12-15..2025-12-16, "
@@ -92,8 +93,8 @@ def test_unauthorized_is_recorded_for_the_symbol_that_got_it(core, polygon, db):
     from options_pipeline.providers.base import Unauthorized
 
     polygon.add_fault(Fault.unauthorized(), symbol="QQQ")
-    with pytest.raises(Unauthorized):
-        ingest_day(database_url=core, provider=polygon.provider(), day=MON, watchlist="core")
+    with pytest.raises(Unauthorized), connection(core) as conn:
+        ingest_day(conn, provider=polygon.provider(), day=MON, watchlist="core")
     assert db.execute("SELECT symbol, reason FROM option_chain_attempts").fetchall() == [
         ("QQQ", "unauthorized")]
 
