@@ -418,12 +418,9 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             from options_pipeline import cli_plan
 
-            chains = provider.process_config_and_initialize().build()
-            try:
-                return cli_plan.run(url, chains, days, symbols,
+            with provider.process_config_and_initialize_cm() as ready:
+                return cli_plan.run(url, ready.client, days, symbols,
                                     contracts_hint=args.contracts_hint, as_json=args.json)
-            finally:
-                chains.close()
         if args.json or args.contracts_hint:
             raise UsageError("--json and --contracts-hint go with --dry-run")
         from options_pipeline.cli_runner import run_days
