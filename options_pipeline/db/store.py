@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from uuid import UUID
 
+import numpy as np
 import psycopg
+import psycopg.errors
 
+from options_pipeline.db import pgcopy
 from options_pipeline.models import ChainSnapshot
 
 SNAPSHOT_SOURCE = "options-pipeline"
@@ -142,7 +145,9 @@ def ingestion_lock(conn: psycopg.Connection) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (INGESTION_LOCK,))
 
 
-_LOAD_COLUMNS = (
+_CHAIN_COLUMNS = (
+    "time",
+    "ticker_id",
     "expiration_date",
     "strike_price",
     "option_type",
@@ -157,54 +162,83 @@ _LOAD_COLUMNS = (
     "theta",
     "vega",
 )
+_CONFLICT_KEY = "(time, ticker_id, expiration_date, strike_price, option_type)"
 
 
-def write_chain(conn: psycopg.Connection, *, ticker_id: UUID, snapshot: ChainSnapshot) -> int:
+def chain_copy_buffer(snapshot: ChainSnapshot, *, ticker_id: UUID) -> bytes:
+    """The snapshot's options_chains rows as one binary COPY stream (columns `_CHAIN_COLUMNS`),
+    built from its column arrays."""
+    c = snapshot.columns
+    numeric, int4 = "numeric", "int4"
+    return pgcopy.copy_buffer(
+        len(c),
+        constants=[("timestamptz", snapshot_time(snapshot.as_of)), ("uuid", ticker_id)],
+        columns=[
+            pgcopy.Column("date", c.expiration_date),
+            pgcopy.Column(numeric, c.strike),
+            pgcopy.Column("char1", np.where(c.is_call, b"C", b"P")),
+            pgcopy.Column(numeric, c.bid),
+            pgcopy.Column(numeric, c.ask),
+            pgcopy.Column(numeric, c.last),
+            pgcopy.Column(int4, c.volume),
+            pgcopy.Column(int4, c.open_interest),
+            pgcopy.Column(numeric, c.implied_volatility),
+            pgcopy.Column(numeric, c.delta),
+            pgcopy.Column(numeric, c.gamma),
+            pgcopy.Column(numeric, c.theta),
+            pgcopy.Column(numeric, c.vega),
+        ],
+    )
+
+
+def write_chain(
+    conn: psycopg.Connection, *, ticker_id: UUID, snapshot: ChainSnapshot,
+    buffer: bytes | None = None,
+) -> int:
     """Write one symbol's chain and its ledger row atomically; returns options_chains rows added.
 
-    Rows are COPYed into a temporary table and inserted with ON CONFLICT DO NOTHING, so rows
-    already present (e.g. from the user's older system) are kept, never duplicated.
+    The rows go in as one binary COPY (`buffer`, from `chain_copy_buffer`, may be built ahead,
+    e.g. on another thread). When the table holds no row of this (time, ticker) yet -- the
+    normal case -- straight into options_chains; otherwise (e.g. rows from the user's older
+    system), or when the COPY meets a row that appeared meanwhile, through a temporary table and
+    INSERT ... ON CONFLICT DO NOTHING, so rows already present are kept, never duplicated.
     """
     when = snapshot_time(snapshot.as_of)
+    if buffer is None:
+        buffer = chain_copy_buffer(snapshot, ticker_id=ticker_id)
+    columns = ", ".join(_CHAIN_COLUMNS)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(
-            """
-            CREATE TEMP TABLE options_chains_load (
-                expiration_date date, strike_price numeric(12, 4), option_type char(1),
-                bid numeric, ask numeric, last numeric, volume integer, open_interest integer,
-                implied_volatility numeric, delta numeric, gamma numeric, theta numeric,
-                vega numeric
-            ) ON COMMIT DROP
-            """
+            "SELECT EXISTS (SELECT 1 FROM public.options_chains "
+            "WHERE ticker_id = %s AND time = %s)",
+            (ticker_id, when),
         )
-        with cur.copy(f"COPY options_chains_load ({', '.join(_LOAD_COLUMNS)}) FROM STDIN") as copy:
-            for q in snapshot.quotes:
-                copy.write_row(
-                    (
-                        q.expiration_date,
-                        q.strike,
-                        q.option_type,
-                        q.bid,
-                        q.ask,
-                        q.last,
-                        q.volume,
-                        q.open_interest,
-                        q.implied_volatility,
-                        q.delta,
-                        q.gamma,
-                        q.theta,
-                        q.vega,
-                    )
-                )
-        cur.execute(
-            f"""
-            INSERT INTO public.options_chains (time, ticker_id, {", ".join(_LOAD_COLUMNS)})
-            SELECT %s, %s, {", ".join(_LOAD_COLUMNS)} FROM options_chains_load
-            ON CONFLICT (time, ticker_id, expiration_date, strike_price, option_type) DO NOTHING
-            """,
-            (when, ticker_id),
-        )
-        rows_written = cur.rowcount
+        rows_written = -1
+        if not cur.fetchone()[0]:
+            try:
+                with conn.transaction():  # a savepoint: a conflict falls back below
+                    with cur.copy(f"COPY public.options_chains ({columns}) FROM STDIN "
+                                  "(FORMAT BINARY)") as copy:
+                        copy.write(buffer)
+                    rows_written = cur.rowcount
+            except psycopg.errors.UniqueViolation:
+                rows_written = -1
+        if rows_written < 0:
+            cur.execute(
+                "CREATE TEMP TABLE options_chains_load ON COMMIT DROP AS "
+                f"SELECT {columns} FROM public.options_chains WITH NO DATA"
+            )
+            load = f"COPY options_chains_load ({columns}) FROM STDIN (FORMAT BINARY)"
+            with cur.copy(load) as copy:
+                copy.write(buffer)
+            cur.execute(
+                f"""
+                INSERT INTO public.options_chains ({columns})
+                SELECT {columns} FROM options_chains_load
+                ON CONFLICT {_CONFLICT_KEY} DO NOTHING
+                """
+            )
+            rows_written = cur.rowcount
         cur.execute(
             """
             INSERT INTO public.option_chain_snapshots (
@@ -222,7 +256,7 @@ def write_chain(conn: psycopg.Connection, *, ticker_id: UUID, snapshot: ChainSna
                 snapshot.underlying_price,
                 snapshot.underlying_price_source,
                 snapshot.provider_mark_time,
-                len(snapshot.quotes),
+                snapshot.contract_count,
                 rows_written,
                 snapshot.rejected_count,
                 json.dumps(snapshot.rejected, sort_keys=True),

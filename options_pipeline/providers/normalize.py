@@ -1,7 +1,8 @@
 """Provider-neutral normalisation: raw provider rows -> validated OptionQuote, with counted rejects.
 
 Every HTTP provider maps its JSON onto the keyword arguments of `ChainBuilder.add` and lets this
-module do the checks, so validation rules live in one place:
+module do the checks, so validation rules live in one place (`ChainBuilder.add_columns` applies
+the same rules to whole arrays at once, for providers that produce columns):
 
 - a row that fails validation is dropped and counted under a short reason code (below); it never
   fails the symbol;
@@ -22,8 +23,17 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from options_pipeline.calendar import closure_reason
-from options_pipeline.models import ChainSnapshot, OptionQuote, OptionType
+from options_pipeline.models import (
+    OPTIONAL_FIELDS,
+    SIZE_FIELDS,
+    ChainColumns,
+    ChainSnapshot,
+    OptionQuote,
+    OptionType,
+)
 from options_pipeline.providers.base import NoContracts, ProviderError
 
 # Reason codes for ChainSnapshot.rejected (stable: reports and metadata group by them).
@@ -199,10 +209,23 @@ class ChainBuilder:
         self.rows_seen = 0
         self.rejected: Counter[str] = Counter()
         self._quotes: dict[tuple[date, float, str], OptionQuote] = {}
+        self._batches: list[ChainColumns] = []  # from add_columns, already validated
         self._max_expiry = as_of + timedelta(days=MAX_EXPIRY_DAYS)
 
     def __len__(self) -> int:
-        return len(self._quotes)
+        return len(self._quotes) + sum(len(b) for b in self._batches)
+
+    def add_columns(self, columns: ChainColumns) -> int:
+        """Validate a whole batch of rows at once (the same rules as `add`, as array operations);
+        keeps the valid rows, counts the others by reason; returns the rows kept."""
+        self.rows_seen += len(columns)
+        keep, reasons = validate_columns(columns, self.as_of, self._max_expiry)
+        self.rejected.update(reasons)
+        if keep.all():
+            self._batches.append(columns)
+        elif keep.any():
+            self._batches.append(columns.take(keep))
+        return int(keep.sum())
 
     def reject(self, reason: str, count: int = 1) -> None:
         """Count rows dropped before they reached `add` (e.g. a row that is not an object)."""
@@ -306,7 +329,7 @@ class ChainBuilder:
     ) -> ChainSnapshot:
         """The snapshot, or NoContracts (nothing came back) / ProviderError (all rows rejected)."""
         where = f"{self.symbol} on {self.as_of.isoformat()}"
-        if not self._quotes:
+        if not len(self):
             if self.rows_seen == 0:
                 raise NoContracts(f"no contracts for {where} from {provider}")
             reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items()))
@@ -314,14 +337,102 @@ class ChainBuilder:
                 f"every one of the {self.rows_seen} rows for {where} from {provider} was "
                 f"rejected ({reasons})"
             )
+        quotes = tuple(self._quotes.values()) if not self._batches else None
+        parts = list(self._batches)
+        if self._quotes and self._batches:
+            parts.insert(0, ChainColumns.from_quotes(tuple(self._quotes.values())))
+        columns = parts[0] if parts else None
+        if len(parts) > 1:  # several batches: an identity seen again counts as a duplicate
+            columns = concat_columns(parts, root=self.symbol)
+            first = first_occurrences(columns)
+            if first.size < len(columns):
+                self.rejected[DUPLICATE] += len(columns) - first.size
+                columns = columns.take(first)
         return ChainSnapshot(
             symbol=self.symbol,
             as_of=self.as_of,
             provider=provider,
-            quotes=tuple(self._quotes.values()),
+            quotes=quotes,
+            columns=columns,
             underlying_price=underlying_price,
             underlying_price_source=underlying_price_source,
             provider_mark_time=provider_mark_time,
             rejected=dict(sorted(self.rejected.items())),
             requests=requests,
         )
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def concat_columns(parts: list[ChainColumns], *, root: str) -> ChainColumns:
+    names = ("expiration_date", "strike", "is_call", *OPTIONAL_FIELDS, "multiplier")
+    arrays = {n: np.concatenate([getattr(p, n) for p in parts]) for n in names}
+    symbols = np.concatenate([p.symbols() for p in parts])
+    return ChainColumns(**arrays, contract_symbol=symbols, root=root)
+
+
+def first_occurrences(columns: ChainColumns) -> np.ndarray:
+    """Ascending indices of the first row of each identity (expiration, strike, type)."""
+    keys = np.empty(len(columns), dtype=[("e", "i8"), ("k", "f8"), ("c", "?")])
+    keys["e"] = columns.expiration_date.astype("i8")
+    keys["k"] = columns.strike
+    keys["c"] = columns.is_call
+    _, first = np.unique(keys, return_index=True)
+    return np.sort(first)
+
+
+def validate_columns(
+    columns: ChainColumns, as_of: date, max_expiry: date
+) -> tuple[np.ndarray, Counter[str]]:
+    """(rows to keep, rejected counts by reason): `ChainBuilder.add`'s rules over arrays.
+
+    A row failing several rules counts under the first one `add` would have met (strike,
+    expiration, IV, multiplier, prices, sizes, greeks; expired last); a repeated identity keeps
+    its first row. NaN is an absent value; infinities are non-finite."""
+    n = len(columns)
+    reason = np.zeros(n, dtype=np.int8)  # 0 = keep; otherwise 1 + index into `codes`
+    codes: list[str] = []
+
+    def flag(bad: np.ndarray, code: str) -> None:
+        if code not in codes:
+            codes.append(code)
+        reason[(reason == 0) & bad] = codes.index(code) + 1
+
+    with np.errstate(invalid="ignore"):
+        k = columns.strike
+        flag(np.isnan(k), MISSING_STRIKE)
+        flag(np.isinf(k), NON_FINITE)
+        flag(k <= 0, BAD_STRIKE)
+        exp = columns.expiration_date
+        flag(np.isnat(exp), MISSING_EXPIRATION)
+        flag(exp > np.datetime64(max_expiry, "D"), BAD_EXPIRATION)
+        iv = columns.implied_volatility
+        flag(np.isinf(iv), NON_FINITE)
+        flag(iv < 0, NEGATIVE_IV)
+        flag(columns.multiplier <= 0, BAD_MULTIPLIER)
+        for name in ("bid", "ask", "last"):
+            v = getattr(columns, name)
+            flag(np.isinf(v), NON_FINITE)
+            flag(v < 0, NEGATIVE_PRICE)
+        for name in SIZE_FIELDS:
+            v = getattr(columns, name)
+            flag(np.isinf(v), NON_FINITE)
+            flag(v < 0, NEGATIVE_SIZE)
+            flag(np.abs(v - np.round(v)) > 1e-6, BAD_NUMBER)
+        for name in ("delta", "gamma", "theta", "vega"):
+            flag(np.isinf(getattr(columns, name)), NON_FINITE)
+        flag(exp < np.datetime64(as_of, "D"), EXPIRED)
+    keep = reason == 0
+    rejected: Counter[str] = Counter()
+    if not keep.all():
+        found = np.bincount(reason, minlength=len(codes) + 1)
+        rejected.update({codes[i - 1]: int(c) for i, c in enumerate(found) if i and c})
+    kept = np.flatnonzero(keep)
+    if kept.size:
+        first = first_occurrences(columns.take(kept))
+        if first.size < kept.size:
+            rejected[DUPLICATE] += int(kept.size - first.size)
+            keep = np.zeros(n, dtype=bool)
+            keep[kept[first]] = True
+    return keep, rejected

@@ -12,8 +12,8 @@ local Polygon test server can serve the very same market as JSON.
 - Strikes: around spot at listed-looking increments (0.5/1/2.5/5/10/...), wider for later expiries.
 - Implied volatility: per-symbol level x a per-day factor, gentle term structure, equity skew with
   a smile (puts richer), small per-contract noise.
-- Prices and greeks: Black-Scholes with dividend yield, written out here (scipy.special.ndtr for
-  the normal CDF). theta is per calendar day, vega per 1 vol point, like Polygon's.
+- Prices and greeks: Black-Scholes with dividend yield (`options_pipeline.pricing`). theta is per
+  calendar day, vega per 1 vol point, like Polygon's.
 - Open interest: concentrated near spot, on round strikes, near-dated and monthly/quarterly
   expiries, downside puts; volume a fraction of it; bid/ask around the model price at tick size.
 - NYSE weekends and closures (`options_pipeline.calendar`, every year it covers) raise
@@ -30,12 +30,12 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.special import ndtr
 
+from options_pipeline import pricing
 from options_pipeline.calendar import is_session, previous_session
-from options_pipeline.models import ChainSnapshot, OptionQuote
+from options_pipeline.models import ChainColumns, ChainSnapshot
 from options_pipeline.providers.base import NotAvailable, ProviderConfigError
-from options_pipeline.providers.normalize import occ_symbol, raise_if_closed
+from options_pipeline.providers.normalize import raise_if_closed
 
 NAME = "sample"
 DEFAULT_CONTRACTS = 6_000  # an SPY-like chain
@@ -103,6 +103,7 @@ def _cum_return(symbol: str, day: date) -> float:
     return total + float(_year_path(symbol, day.year)[day.timetuple().tm_yday - 1])
 
 
+@functools.lru_cache(maxsize=65_536)
 def spot_price(symbol: str, day: date) -> float:
     """Closing spot of the sample market on `day` (depends only on symbol and day)."""
     if day < EPOCH:
@@ -114,36 +115,16 @@ def spot_price(symbol: str, day: date) -> float:
 # --------------------------------------------------------------------------- Black-Scholes
 
 
-def _d1_d2(s, k, t, r, q, vol):  # type: ignore[no-untyped-def]
-    sqrt_t = np.sqrt(t)
-    d1 = (np.log(s / k) + (r - q + 0.5 * vol**2) * t) / (vol * sqrt_t)
-    return d1, d1 - vol * sqrt_t
-
-
 def bs_price(s, k, t, r, q, vol, is_call):  # type: ignore[no-untyped-def]
-    """Black-Scholes-Merton price (arrays broadcast; `is_call` boolean array or bool)."""
-    d1, d2 = _d1_d2(s, k, t, r, q, vol)
-    disc_q, disc_r = np.exp(-q * t), np.exp(-r * t)
-    call = s * disc_q * ndtr(d1) - k * disc_r * ndtr(d2)
-    put = k * disc_r * ndtr(-d2) - s * disc_q * ndtr(-d1)
-    return np.where(is_call, call, put)
+    """Black-Scholes-Merton price (`options_pipeline.pricing`, in this module's argument order)."""
+    return pricing.price(s, k, t, vol, is_call, r, q)
 
 
 def bs_greeks(s, k, t, r, q, vol, is_call) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
-    """delta, gamma, theta (per calendar day) and vega (per 1 vol point), closed form."""
-    d1, d2 = _d1_d2(s, k, t, r, q, vol)
-    sqrt_t = np.sqrt(t)
-    disc_q, disc_r = np.exp(-q * t), np.exp(-r * t)
-    pdf = np.exp(-0.5 * d1**2) / math.sqrt(2.0 * math.pi)
-    decay = -s * disc_q * pdf * vol / (2.0 * sqrt_t)
-    theta_call = decay - r * k * disc_r * ndtr(d2) + q * s * disc_q * ndtr(d1)
-    theta_put = decay + r * k * disc_r * ndtr(-d2) - q * s * disc_q * ndtr(-d1)
-    return {
-        "delta": np.where(is_call, disc_q * ndtr(d1), -disc_q * ndtr(-d1)),
-        "gamma": disc_q * pdf / (s * vol * sqrt_t),
-        "theta": np.where(is_call, theta_call, theta_put) / 365.0,
-        "vega": s * disc_q * pdf * sqrt_t / 100.0,
-    }
+    """delta, gamma, theta (per calendar day) and vega (per 1 vol point), from
+    `options_pipeline.pricing`."""
+    g = pricing.greeks(s, k, t, vol, is_call, r, q)
+    return {"delta": g.delta, "gamma": g.gamma, "theta": g.theta, "vega": g.vega}
 
 
 # --------------------------------------------------------------------------- chain layout
@@ -159,7 +140,8 @@ def _third_friday(year: int, month: int) -> date:
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
 
 
-def expirations(as_of: date, weeklies: int = 8, months: int = 12) -> list[tuple[date, bool]]:
+@functools.lru_cache(maxsize=512)
+def expirations(as_of: date, weeklies: int = 8, months: int = 12) -> tuple[tuple[date, bool], ...]:
     """(expiration, is_monthly) on or after `as_of`: weekly Fridays then monthlies to ~1 year."""
     out: dict[date, bool] = {}
     friday = as_of + timedelta(days=(4 - as_of.weekday()) % 7)
@@ -171,7 +153,7 @@ def expirations(as_of: date, weeklies: int = 8, months: int = 12) -> list[tuple[
         if as_of <= exp <= as_of + timedelta(days=380):
             out[exp] = True
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return sorted((d, monthly) for d, monthly in out.items() if d >= as_of)
+    return tuple(sorted((d, monthly) for d, monthly in out.items() if d >= as_of))
 
 
 _LADDER = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0)
@@ -186,10 +168,11 @@ def _increment(spot: float, span: float, count: int) -> float:
 
 def _round_boost(strikes: np.ndarray, spot: float) -> np.ndarray:
     unit = 10.0 ** (math.floor(math.log10(spot)) - 1)  # 600 -> 10, 50 -> 1
+    ticks = np.rint(strikes * 10_000).astype(np.int64)  # strikes carry 4 decimals: exact integers
     boost = np.ones_like(strikes)
     for mult, factor in ((1, 1.5), (5, 2.5), (10, 4.0)):
-        on = np.isclose(np.mod(strikes + 1e-9, unit * mult), 0.0, atol=1e-6)
-        boost = np.where(on, factor, boost)
+        step = max(round(unit * mult * 10_000), 1)
+        boost[ticks % step == 0] = factor
     return boost
 
 
@@ -197,7 +180,8 @@ def _round_boost(strikes: np.ndarray, spot: float) -> np.ndarray:
 
 
 def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -> ChainSnapshot:
-    """The sample market's chain of `symbol` on trading day `as_of` (about `contracts` rows)."""
+    """The sample market's chain of `symbol` on trading day `as_of` (about `contracts` rows),
+    generated as columns (no per-contract Python objects)."""
     symbol = symbol.strip().upper()
     if not MIN_CONTRACTS <= contracts <= MAX_CONTRACTS:
         raise ProviderConfigError(
@@ -216,24 +200,28 @@ def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -
     counts = np.maximum(np.floor(per_type * weights / weights.sum()).astype(int), 1)
     counts[np.argmax(weights)] += per_type - counts.sum()  # land exactly on the target
 
-    strikes_l, t_l, exp_l, monthly_l = [], [], [], []
-    for (exp, monthly), n in zip(exps, counts, strict=True):
-        dte = (exp - as_of).days
-        t = (dte + 0.3) / 365.0  # 0DTE keeps its last session hours
-        half_width = min(max(3.5 * day_vol * math.sqrt(t), 0.04), 1.2)
+    # per expiry (a few dozen): strike grid parameters; per contract: array arithmetic only
+    dte_e = np.array([(exp - as_of).days for exp, _ in exps], dtype=np.float64)
+    t_e = (dte_e + 0.3) / 365.0  # 0DTE keeps its last session hours
+    low_e = np.empty(len(exps))
+    inc_e = np.empty(len(exps))
+    for i, n_i in enumerate(counts.tolist()):
+        half_width = min(max(3.5 * day_vol * math.sqrt(t_e[i]), 0.04), 1.2)
         span = spot * (math.exp(half_width) - math.exp(-half_width))
-        inc = _increment(spot, span, int(n))
+        inc = _increment(spot, span, n_i)
         centre = round(spot / inc) * inc
-        low = max(centre - inc * (int(n) // 2), inc)  # huge chains: shift up rather than <= 0
-        k = np.round(low + inc * np.arange(int(n)), 4)
-        strikes_l.append(k)
-        t_l.append(np.full(k.size, t))
-        exp_l.extend([exp] * k.size)
-        monthly_l.append(np.full(k.size, monthly))
-    strikes = np.concatenate(strikes_l)
-    t = np.concatenate(t_l)
-    monthly_arr = np.concatenate(monthly_l)
-    dte = t * 365.0 - 0.3
+        inc_e[i] = inc
+        low_e[i] = max(centre - inc * (n_i // 2), inc)  # huge chains: shift up rather than <= 0
+    which = np.repeat(np.arange(len(exps)), counts)
+    starts = np.cumsum(counts) - counts
+    position = np.arange(which.size) - starts[which]
+    strikes = np.round(low_e[which] + inc_e[which] * position, 4)
+    t = t_e[which]
+    dte = dte_e[which]
+    exp_days = np.array([exp for exp, _ in exps], dtype="datetime64[D]")[which]
+    monthly_arr = np.array([monthly for _, monthly in exps], dtype=bool)[which]
+    quarterly_e = np.array([monthly and exp.month in (3, 6, 9, 12) for exp, monthly in exps],
+                           dtype=bool)
 
     # both types for every (expiry, strike)
     n = strikes.size
@@ -241,7 +229,8 @@ def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -
     t = np.concatenate([t, t])
     dte = np.concatenate([dte, dte])
     monthly_arr = np.concatenate([monthly_arr, monthly_arr])
-    exp_dates = exp_l + exp_l
+    exp_days = np.concatenate([exp_days, exp_days])
+    quarterly = np.concatenate([quarterly_e[which], quarterly_e[which]])
     is_call = np.concatenate([np.ones(n, bool), np.zeros(n, bool)])
 
     r, q = RISK_FREE, p.dividend_yield
@@ -251,14 +240,12 @@ def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -
     iv = atm * (1.0 - 0.35 * x + 0.25 * x**2) * np.exp(rng.normal(0.0, 0.01, 2 * n))
     iv = np.clip(iv, 0.03, 2.5)
 
-    price = bs_price(spot, strikes, t, r, q, iv, is_call)
-    greeks = bs_greeks(spot, strikes, t, r, q, iv, is_call)
+    price, greeks = pricing.price_and_greeks(spot, strikes, t, iv, is_call, r, q)
 
     # open interest and volume
     z = np.log(strikes / forward) / (iv * np.sqrt(t))  # distance in standard deviations
     near = np.exp(-0.5 * (z / 1.2) ** 2) + 0.02
     expiry_w = (1.0 / (1.0 + dte / 20.0)) ** 0.8 * np.where(monthly_arr, 2.0, 1.0)
-    quarterly = np.array([d.month in (3, 6, 9, 12) for d in exp_dates]) & monthly_arr
     expiry_w = expiry_w * np.where(quarterly, 1.5, 1.0)
     otm_put, otm_call = ~is_call & (strikes < spot), is_call & (strikes > spot)
     side = np.where(otm_put, 1.4, np.where(otm_call, 1.1, 0.8))
@@ -275,43 +262,32 @@ def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -
     ask = np.maximum(np.ceil((price + spread / 2) / tick) * tick, bid + tick)
     last = np.maximum(np.round(price * np.exp(rng.normal(0.0, 0.01, 2 * n)), 2), 0.01)
 
-    order = np.lexsort((~is_call, strikes, np.array([d.toordinal() for d in exp_dates])))
-    cols = {
-        "strike": strikes, "bid": np.round(bid, 2), "ask": np.round(ask, 2),
-        "last": last, "volume": volume, "oi": open_interest, "iv": np.round(iv, 6),
-        "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
-        "vega": greeks["vega"], "call": is_call,
-    }  # fmt: skip
-    lists = {k: v[order].tolist() for k, v in cols.items()}
-    exp_sorted = [exp_dates[i] for i in order.tolist()]
-    quotes = tuple(
-        OptionQuote(
-            contract_symbol=occ_symbol(symbol, e, "C" if c else "P", k),
-            expiration_date=e,
-            strike=k,
-            option_type="C" if c else "P",
-            bid=b,
-            ask=a,
-            last=la if v > 0 else None,
-            volume=v,
-            open_interest=oi,
-            implied_volatility=vol,
-            delta=de,
-            gamma=ga,
-            theta=th,
-            vega=ve,
-        )
-        for e, k, b, a, la, v, oi, vol, de, ga, th, ve, c in zip(
-            exp_sorted, lists["strike"], lists["bid"], lists["ask"], lists["last"],
-            lists["volume"], lists["oi"], lists["iv"], lists["delta"], lists["gamma"],
-            lists["theta"], lists["vega"], lists["call"], strict=True,
-        )
+    # rows ordered by (expiration, strike, call before put): strikes ascend within each expiry
+    # and expiries ascend, so that order is calls and puts interleaved
+    order = np.stack([np.arange(n), np.arange(n) + n], axis=1).ravel()
+    volume_f = volume[order].astype(np.float64)
+    columns = ChainColumns(
+        expiration_date=exp_days[order],
+        strike=strikes[order],
+        is_call=is_call[order],
+        bid=np.round(bid, 2)[order],
+        ask=np.round(ask, 2)[order],
+        last=np.where(volume_f > 0, last[order], np.nan),  # no trade, no last price
+        volume=volume_f,
+        open_interest=open_interest[order].astype(np.float64),
+        implied_volatility=np.round(iv, 6)[order],
+        delta=greeks.delta[order],
+        gamma=greeks.gamma[order],
+        theta=greeks.theta[order],
+        vega=greeks.vega[order],
+        multiplier=np.full(2 * n, 100, dtype=np.int64),
+        root=symbol,
     )
     return ChainSnapshot(
         symbol=symbol,
         as_of=as_of,
         provider=NAME,
-        quotes=quotes,
+        columns=columns,
         underlying_price=spot,
         underlying_price_source="sample",
         provider_mark_time=datetime.combine(as_of, time(16, 0), tzinfo=_NY),
