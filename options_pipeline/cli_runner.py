@@ -17,8 +17,10 @@ from dagster import DagsterInstance, DagsterRunStatus, JobDefinition, RunsFilter
 
 from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL
 from options_pipeline.db.connection import connection
-from options_pipeline.db.store import ingestion_lock
-from options_pipeline.loggers import CLI_CONSOLE
+from options_pipeline.db.store import completed_pairs, ingestion_lock
+from options_pipeline.ingest import resolve_symbols
+from options_pipeline.loggers import CLI_CONSOLE, show_progress
+from options_pipeline.progress import Progress
 from options_pipeline.resources import ProviderResource
 from options_pipeline.schedules import options_chains_job
 
@@ -35,6 +37,7 @@ class DayLine:
     failed: int
     rows: int
     gaps: tuple[str, ...]  # "SYMBOL (reason)"
+    requests: int
     run_id: str
 
 
@@ -62,6 +65,27 @@ def run_days(
     }
     lines: list[DayLine] = []
     _log.info("ingest_options: %d day(s) %s..%s", len(days), days[0], days[-1])
+    progress = _start_progress(days, database_url, watchlist, symbols)
+    try:
+        return _run_each(days, job, instance, run_config, provider, lines, progress)
+    finally:
+        progress.close()
+        show_progress(None)
+
+
+def _start_progress(days: list[date], database_url: str, watchlist: str | None,
+                    symbols: list[str] | None) -> Progress:
+    with connection(database_url) as conn:
+        selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
+        done = len(completed_pairs(conn, days, selected))
+    pairs = len(days) * len(selected)
+    progress = Progress(sessions=len(days), pairs=pairs, pairs_to_fetch=pairs - done)
+    show_progress(progress)
+    return progress
+
+
+def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, run_config: dict,
+              provider: ProviderResource, lines: list[DayLine], progress: Progress) -> int:
     for day in days:
         result = job.execute_in_process(
             partition_key=day.isoformat(),
@@ -80,10 +104,16 @@ def run_days(
                 message = user_failure.description
             else:
                 message = _one_line(error.message) if error else "run failed"
+            progress.close()
             print(f"ingest_options: error: {message} (run {result.run_id})", file=sys.stderr)
             _print_report(lines)
             return EXIT_USAGE if user_failure is not None else EXIT_RUN_FAILED
-        lines.append(_day_line(day, result))
+        line = _day_line(day, result)
+        lines.append(line)
+        progress.session_done(pairs=line.ingested + line.skipped + line.failed,
+                              fetched=line.ingested + line.failed, rows=line.rows,
+                              requests=line.requests)
+    progress.close()
     _print_report(lines)
     _log.info("ingest_options: done")
     return EXIT_OK if not any(line.gaps for line in lines) else EXIT_GAPS
@@ -150,7 +180,7 @@ def _day_line(day: date, result) -> DayLine:
     return DayLine(day=day, ingested=int(metadata.get("symbols_ingested", 0)),
                    skipped=int(metadata.get("symbols_skipped", 0)),
                    failed=len(gaps), rows=int(metadata.get("rows_written", 0)), gaps=gaps,
-                   run_id=result.run_id)
+                   requests=int(metadata.get("provider_requests", 0)), run_id=result.run_id)
 
 
 def _print_report(lines: list[DayLine]) -> None:

@@ -67,7 +67,8 @@ class DayReport:
     def summary(self) -> str:
         return (
             f"{self.day}: {len(self.ingested)} ingested, {len(self.skipped)} skipped, "
-            f"{len(self.failed)} failed, {self.rows_written} rows"
+            f"{len(self.failed)} failed, {self.rows_written} rows, "
+            f"{self.provider_requests} requests, {self.duration_s:.1f} s"
         )
 
 
@@ -120,7 +121,7 @@ def ingest_day(
             selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
             ids = store.ticker_ids(conn, selected)
             complete = store.completed_ticker_ids(conn, day)
-            log.info("%s: %d symbols to check (provider %s)", day, len(selected), provider.name)
+            log.debug("%s: %d symbols to check (provider %s)", day, len(selected), provider.name)
             # providers reading one file per day for every symbol read it once, for these
             prepare = getattr(provider, "prepare", None)
             if prepare is not None:

@@ -11,18 +11,31 @@ import sys
 
 from dagster import Field, InitLoggerContext, logger
 
+from options_pipeline.progress import Progress
+
 CLI_CONSOLE = "cli_console"
 
 
 class _UserMessages(logging.Handler):
     """Shows the run's own log lines ("LEVEL message"); Dagster's framework events, and the
-    tracebacks attached to failures, stay in the event log (the runner prints one line)."""
+    tracebacks attached to failures, stay in the event log (the runner prints one line).
+    While ingest_options shows a progress line, lines are written above it."""
+
+    progress: Progress | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = record.__dict__.get("dagster_meta", {})
         if meta.get("dagster_event") is None:
             message = meta.get("orig_message", record.getMessage())
-            sys.stderr.write(f"{record.levelname} {message}\n")
+            if _UserMessages.progress is not None:
+                _UserMessages.progress.log(f"{record.levelname} {message}")
+            else:
+                sys.stderr.write(f"{record.levelname} {message}\n")
+
+
+def show_progress(progress: Progress | None) -> None:
+    """Route the console's lines through `progress` (None: plain stderr again)."""
+    _UserMessages.progress = progress
 
 
 @logger(config_schema={"log_level": Field(str, default_value="INFO")},

@@ -4,6 +4,7 @@ Thin: the work is `ingest_day`. Each finished day is recorded as its own materia
 as it completes, so a range run that fails half-way still shows exactly the days that are done.
 """
 
+import logging
 from collections.abc import Iterator
 from datetime import date
 
@@ -76,8 +77,9 @@ def options_chains(
 ) -> Iterator[AssetMaterialization | AssetCheckResult]:
     days = [date.fromisoformat(key) for key in context.partition_keys]
     chains = provider.client
-    context.log.info("options_chains: %d day(s) %s..%s via %s", len(days), days[0], days[-1],
-                     chains.name)
+    # one INFO line per session is ingest_day's summary; the run's frame is DEBUG
+    context.log.debug("options_chains: %d day(s) %s..%s via %s", len(days), days[0], days[-1],
+                      chains.name)
     reports: list[DayReport] = []
     for day in days:
         try:
@@ -98,8 +100,9 @@ def options_chains(
     reasons = {(r.day, f.symbol): f"{f.reason}: {f.message}" for r in reports for f in r.failed}
     gaps = [{"date": d.isoformat(), "symbol": s, "reason": reasons.get((d, s), "not ingested")}
             for d, s in missing]
-    context.log.info("options_chains done: %d day(s), %d rows written, %d gap(s)", len(reports),
-                     sum(r.rows_written for r in reports), len(gaps))
+    context.log.log(logging.INFO if len(days) > 1 else logging.DEBUG,
+                    "options_chains done: %d day(s), %d rows written, %d gap(s)", len(reports),
+                    sum(r.rows_written for r in reports), len(gaps))
     yield AssetCheckResult(
         check_name=COMPLETENESS_CHECK,
         passed=not gaps,
