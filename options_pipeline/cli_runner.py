@@ -81,6 +81,7 @@ def _start_progress(days: list[date], database_url: str, watchlist: str | None,
     pairs = len(days) * len(selected)
     progress = Progress(sessions=len(days), pairs=pairs, pairs_to_fetch=pairs - done)
     show_progress(progress)
+    progress.start_ticking()
     return progress
 
 

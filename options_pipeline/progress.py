@@ -44,6 +44,7 @@ class Progress:
         self._start = clock()
         self._last_plain = -float("inf")
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._shown = ""  # what the live line shows now
         self.sessions_done = self.pairs_done = self.fetched = self.rows = self.requests = 0
         self._recent: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW + 1)
@@ -77,8 +78,25 @@ class Progress:
                 self.stream.write(self._shown)
             self.stream.flush()
 
+    def tick(self) -> None:
+        """Redraw the live line (the ETA counts down during a long session)."""
+        with self._lock:
+            if self.live and self._shown:
+                self._draw(self.line())
+
+    def start_ticking(self, every: float = 1.0) -> None:
+        if not self.live:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(every):
+                self.tick()
+
+        threading.Thread(target=loop, name="progress", daemon=True).start()
+
     def close(self) -> None:
         """End the live line (the final state stays on screen)."""
+        self._stop.set()
         with self._lock:
             if self.live and self._shown:
                 self.stream.write("\n")
@@ -96,8 +114,8 @@ class Progress:
         (t0, r0), (t1, r1) = self._recent[0], self._recent[-1]
         return None if t1 <= t0 else (r1 - r0) * 60.0 / (t1 - t0)
 
-    def eta_seconds(self) -> float | None:
-        elapsed = self._clock() - self._start
+    def _remaining_at_last_session(self) -> float | None:
+        elapsed = self._recent[-1][0] - self._start
         if self.finished:
             return 0.0
         if self.fetched:
@@ -106,14 +124,22 @@ class Progress:
             return elapsed / self.sessions_done * (self.sessions - self.sessions_done)
         return None
 
+    def eta_seconds(self) -> float | None:
+        """Counts down between sessions from the estimate made at the last one."""
+        remaining = self._remaining_at_last_session()
+        if remaining is None:
+            return None
+        return max(remaining - (self._clock() - self._recent[-1][0]), 0.0)
+
     def line(self) -> str:
         rate = self.rate_per_minute()
         eta = self.eta_seconds()
+        elapsed = format_duration(self._clock() - self._start)
         return (f"sessions {self.sessions_done}/{self.sessions}, "
                 f"pairs {self.pairs_done}/{self.pairs} ({self.fetched} fetched), "
                 f"rows {self.rows:,}, requests {self.requests:,}, "
                 f"rate {'-' if rate is None else f'{rate:,.1f}'} req/min, "
-                f"ETA {'-' if eta is None else format_duration(eta)}")
+                f"elapsed {elapsed}, ETA {'-' if eta is None else format_duration(eta)}")
 
     def _draw(self, text: str) -> None:
         self._shown = text
