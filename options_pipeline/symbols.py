@@ -15,3 +15,12 @@ def normalize_symbol(raw: str) -> str:
         raise ValueError(f"invalid symbol {shown!r}: use A-Z, 0-9, '.', '-', '^', at most 20 "
                          "characters")
     return symbol
+
+
+# Cash-settled index option underlyings watchlists accept (aliases ^SPX and I:SPX are stored plain).
+INDEX_SYMBOLS: frozenset[str] = frozenset({"SPX", "NDX", "RUT", "VIX", "XSP", "DJX"})
+
+
+def is_index(symbol: str) -> bool:
+    """True for an index underlying (SPX, ^SPX, I:SPX, ...), whose options have no shares."""
+    return symbol.strip().upper().removeprefix("I:").removeprefix("^") in INDEX_SYMBOLS

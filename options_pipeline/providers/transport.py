@@ -10,11 +10,19 @@ every attempt is rate limited, counted and logged:
 - 5xx, dropped connections, truncated bodies -> backoff and retry; then ProviderError;
 - read timeout -> WARNING, backoff and retry; then ProviderTimeout;
 - 401 -> Unauthorized; 403 -> NotAvailable (Polygon's "your plan doesn't include ..."); other 4xx
-  -> ProviderError. Errors carry the provider's `error`/`message` and `request_id`.
+  -> ProviderError. Errors carry the provider's `error`/`message` (or the first line of a plain-text
+  body) and `request_id`. A provider can map its own statuses (`status_errors`, e.g. ThetaData's
+  471/472), retry more of them (`retry_statuses`), and flag 200 answers that are really a rate
+  limit (`inspect` raising RetryableAnswer, e.g. Alpha Vantage's "Note").
+- `max_concurrent` bounds the requests in flight across threads (ThetaData's tiers limit
+  outstanding requests, not a rate); `rate_limit_per_minute=None` means no rate limit.
 
-The API key travels only in `Authorization: Bearer`. It never appears in a URL we send (an
-`apiKey` parameter in a `next_url` is removed), and `scrub()` is applied to every log line and
-error message we produce.
+By default the API key travels only in `Authorization: Bearer`. It never appears in a URL we send
+(an `apiKey` parameter in a `next_url` is removed). Providers whose key must be a query parameter
+(`auth="query:token"`) get it added to the prepared request only, so it is in no params dict we
+log; urllib3's own DEBUG request lines are scrubbed by a logging filter, exceptions from requests
+(whose text names the URL) are never chained, and `scrub()` is applied to every log line and error
+message we produce.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -49,7 +57,7 @@ from options_pipeline.providers.base import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "options-pipeline/0.1 (+requests)"
-_APIKEY_PARAM_RE = re.compile(r"(?i)(apikey=)[^&#\s]+")
+_APIKEY_PARAM_RE = re.compile(r"(?i)((?:apikey|token)=)[^&#\s]+")
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)\S+")
 
 
@@ -71,10 +79,12 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        ok = isinstance(per_minute, int | float) and math.isfinite(per_minute) and per_minute > 0
+        ok = (isinstance(per_minute, int | float) and not math.isnan(per_minute)
+              and per_minute > 0)  # fmt: skip
         if not ok:
             raise ProviderConfigError(f"rate limit must be positive (per minute): {per_minute!r}")
         self.per_minute = float(per_minute)
+        # math.inf = no rate limit; the limiter still serves defer() after a 429
         self.interval = 60.0 / self.per_minute * (1.0 + headroom)
         self._clock = clock
         self._sleep = sleep
@@ -106,6 +116,47 @@ class RequestStats:
     requests: int = 0
 
 
+class RetryableAnswer(Exception):
+    """Raised by an `inspect` callback: a 200 answer that says "slow down" (retried like 429)."""
+
+
+class _SecretFilter(logging.Filter):
+    """Scrubs registered secrets from urllib3's DEBUG lines (they carry the full request URL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            scrubbed = _APIKEY_PARAM_RE.sub(r"\1***", message)
+            for secret in self.secrets:
+                scrubbed = scrubbed.replace(secret, "***")
+            if scrubbed != message:
+                record.msg, record.args = scrubbed, None
+        return True
+
+
+_URLLIB3_FILTER = _SecretFilter()
+logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_FILTER)
+
+
+class _QueryAuth(requests.auth.AuthBase):
+    """Adds the key as a query parameter to the prepared request only (for APIs that need it)."""
+
+    def __init__(self, param: str, key: str) -> None:
+        self._param = param
+        self._key = key
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.prepare_url(r.url, {self._param: self._key})
+        return r
+
+    def __repr__(self) -> str:
+        return f"_QueryAuth({self._param}=***)"
+
+
 class _BearerAuth(requests.auth.AuthBase):
     """Sets the Authorization header (as an auth object, so ~/.netrc can never override it)."""
 
@@ -127,8 +178,8 @@ class HttpTransport:
         self,
         *,
         base_url: str,
-        api_key: str,
-        rate_limit_per_minute: float,
+        api_key: str | None,
+        rate_limit_per_minute: float | None,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_retries: int = 4,
@@ -139,6 +190,11 @@ class HttpTransport:
         max_pages: int = 10_000,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        auth: str = "bearer",
+        max_concurrent: int | None = None,
+        retry_statuses: Collection[int] = (),
+        status_errors: Mapping[int, type[ProviderError]] | None = None,
+        accept: str = "application/json",
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -147,9 +203,19 @@ class HttpTransport:
             raise ProviderConfigError(f"max_retries must be >= 0: {max_retries}")
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ProviderConfigError("timeouts must be positive")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ProviderConfigError(f"max_concurrent must be >= 1: {max_concurrent}")
+        if auth != "bearer" and auth != "none" and not auth.startswith("query:"):
+            raise ProviderConfigError(f"auth must be bearer, none or query:<param>: {auth!r}")
         self.base_url = base_url.rstrip("/")
         self._origin = (parts.scheme, parts.netloc)
-        self._key = api_key
+        self._key = api_key or ""
+        # an exception from requests names the URL; with the key in the query it must not chain
+        self._key_in_url = auth.startswith("query:")
+        self._retry_statuses = frozenset(retry_statuses)
+        self._status_errors = dict(status_errors or {})
+        self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
+        self.max_concurrent = max_concurrent
         self._timeout = (connect_timeout, read_timeout)
         self._max_retries = max_retries
         self._backoff_base = backoff_base
@@ -158,14 +224,20 @@ class HttpTransport:
         self._max_pages = max_pages
         self._sleep = sleep
         self.limiter = RateLimiter(
-            rate_limit_per_minute, headroom=headroom, clock=clock, sleep=sleep
+            math.inf if rate_limit_per_minute is None else rate_limit_per_minute,
+            headroom=headroom, clock=clock, sleep=sleep,
         )
         self._count_lock = threading.Lock()
         self._requests = 0
 
         self._session = requests.Session()
-        self._session.auth = _BearerAuth(api_key)
-        self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        if auth == "bearer":
+            self._session.auth = _BearerAuth(self._key)
+        elif self._key_in_url:
+            self._session.auth = _QueryAuth(auth.removeprefix("query:"), self._key)
+            if self._key:
+                _URLLIB3_FILTER.secrets.add(self._key)
+        self._session.headers.update({"Accept": accept, "User-Agent": USER_AGENT})
         # urllib3 retries connection *establishment* only; read errors and statuses are ours.
         connect_retry = Retry(
             total=None,
@@ -192,6 +264,8 @@ class HttpTransport:
 
     def close(self) -> None:
         self._session.close()
+        if self._key_in_url and self._key:
+            _URLLIB3_FILTER.secrets.discard(self._key)
 
     def scrub(self, text: str) -> str:
         """Remove the API key (and anything that looks like a key parameter) from text."""
@@ -206,9 +280,24 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         *,
         stats: RequestStats | None = None,
+        inspect: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """One GET (with retries) of `path` below the base URL; the decoded JSON object."""
-        return self._request(self.base_url + path, params, stats, path)
+        """One GET (with retries) of `path` below the base URL; the decoded JSON object.
+
+        `inspect(body)` may raise a ProviderError (the answer is an error in a 200 envelope) or
+        RetryableAnswer (it says "slow down": backed off and retried like a 429).
+        """
+        return self._request(self.base_url + path, params, stats, path, inspect=inspect)
+
+    def get_text(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stats: RequestStats | None = None,
+    ) -> str:
+        """One GET (with retries) of `path`; the body as text (e.g. CSV)."""
+        return self._request(self.base_url + path, params, stats, path, text=True)
 
     def iter_pages(
         self,
@@ -292,23 +381,33 @@ class HttpTransport:
             return None
         return min(max(seconds, 0.0), self._retry_after_max)
 
+    def _cause(self, exc: BaseException) -> BaseException | None:
+        return None if self._key_in_url else exc
+
+    def _get(self, url: str, params: Mapping[str, Any] | None) -> requests.Response:
+        if self._slots is None:
+            return self._session.get(url, params=params, timeout=self._timeout)
+        with self._slots:  # held while the request is outstanding, not while backing off
+            return self._session.get(url, params=params, timeout=self._timeout)
+
     def _request(
-        self, url: str, params: Mapping[str, Any] | None, stats: RequestStats | None, what: str
-    ) -> dict[str, Any]:
+        self, url: str, params: Mapping[str, Any] | None, stats: RequestStats | None, what: str,
+        *, text: bool = False, inspect: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:  # fmt: skip
         attempt = 0
         while True:
             self.limiter.acquire()
             self._count(stats)
             retry_reason: str
             try:
-                resp = self._session.get(url, params=params, timeout=self._timeout)
+                resp = self._get(url, params)
             except requests.ReadTimeout as exc:
                 if attempt >= self._max_retries:
                     log.warning("read timeout on %s; giving up after %d attempts",
                                 what, attempt + 1)  # fmt: skip
                     raise ProviderTimeout(
                         f"read timeout ({self._timeout[1]}s) on {what} after {attempt + 1} attempts"
-                    ) from exc
+                    ) from self._cause(exc)
                 delay = self._backoff(attempt)
                 log.warning(
                     "read timeout on %s (attempt %d/%d); retrying in %.2fs",
@@ -321,10 +420,11 @@ class HttpTransport:
                 log.warning("connect timeout on %s", what)
                 raise ProviderTimeout(
                     f"connect timeout ({self._timeout[0]}s) on {what} after retries"
-                ) from exc
+                ) from self._cause(exc)
             except requests.ConnectionError as exc:
                 if exc.args and isinstance(exc.args[0], MaxRetryError):  # connect retries spent
-                    raise ProviderError(f"cannot connect to the provider for {what}") from exc
+                    raise ProviderError(
+                        f"cannot connect to the provider for {what}") from self._cause(exc)
                 retry_reason = f"connection dropped ({type(exc).__name__})"
                 resp = None
             except (requests.exceptions.ChunkedEncodingError,
@@ -332,14 +432,31 @@ class HttpTransport:
                 retry_reason = f"truncated response body ({type(exc).__name__})"
                 resp = None
             except requests.RequestException as exc:
-                raise ProviderError(f"request to {what} failed: {type(exc).__name__}") from exc
+                raise ProviderError(
+                    f"request to {what} failed: {type(exc).__name__}") from self._cause(exc)
 
             if resp is not None:
                 status = resp.status_code
+                slow_down: str | None = None
                 if status == 200:
-                    return self._decode(resp, what)
-                message, request_id = self._error_details(resp)
-                if status == 429:
+                    if text:
+                        return self._text(resp, what)
+                    body = self._decode(resp, what)
+                    if inspect is None:
+                        return body
+                    try:
+                        inspect(body)
+                        return body
+                    except RetryableAnswer as answer:
+                        slow_down = self.scrub(str(answer))[:500]
+                message, request_id = (
+                    (slow_down, None) if slow_down is not None else self._error_details(resp)
+                )
+                if status in self._status_errors and slow_down is None:
+                    raise self._status_errors[status](
+                        f"HTTP {status} from {what}: {message}", request_id=request_id
+                    )
+                if status == 429 or slow_down is not None:
                     if attempt >= self._max_retries:
                         raise RateLimited(
                             f"rate limited on {what} after {attempt + 1} attempts: {message}",
@@ -362,7 +479,7 @@ class HttpTransport:
                 if status == 403:
                     raise NotAvailable(f"not available on this plan ({what}): {message}",
                                        request_id=request_id)  # fmt: skip
-                if status < 500:
+                if status < 500 and status not in self._retry_statuses:
                     raise ProviderError(f"HTTP {status} from {what}: {message}",
                                         request_id=request_id)  # fmt: skip
                 if attempt >= self._max_retries:
@@ -382,6 +499,13 @@ class HttpTransport:
             )  # fmt: skip
             self._sleep(delay)
             attempt += 1
+
+    def _text(self, resp: requests.Response, what: str) -> str:
+        try:
+            return resp.content.decode(resp.encoding or "utf-8")
+        except (LookupError, UnicodeDecodeError):
+            raise ProviderError(f"undecodable text body from {what} "
+                                f"({len(resp.content)} bytes)") from None  # fmt: skip
 
     def _decode(self, resp: requests.Response, what: str) -> dict[str, Any]:
         try:
@@ -415,6 +539,10 @@ class HttpTransport:
             body = None
         if isinstance(body, dict):
             return self._message(body), _request_id(body)
+        # plain-text error bodies (ThetaData's terminal): the first line says what went wrong
+        first = resp.content[:300].decode("utf-8", "replace").strip().splitlines()
+        if first and first[0].strip() and not first[0].lstrip().startswith("<"):
+            return self.scrub(first[0].strip())[:200], None
         return self.scrub(f"HTTP {resp.status_code} {resp.reason or ''}".strip()), None
 
 

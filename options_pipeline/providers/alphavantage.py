@@ -1,0 +1,342 @@
+"""Alpha Vantage provider ("alphavantage"): `function=HISTORICAL_OPTIONS&symbol=S&date=D`.
+
+One request per symbol-day returns the whole chain with every value a string. Alpha Vantage answers
+errors with HTTP 200: a body keyed `Error Message` (bad request or key), `Information` or `Note`
+(rate limit, premium-only). A premium-gated call may also come back as a normal-looking envelope
+full of artificial sample data whose `message` says so, so only `message == "success"` is accepted.
+
+There is no underlying price in the payload: spot is the session's close from `TIME_SERIES_DAILY`
+(one request covers ~100 sessions - `outputsize=full` on premium keys - and is cached per symbol),
+or, when that is unavailable, put-call parity on the nearest expiration; `underlying_price_source`
+records which. Open interest in a D row is stored for D (UNVERIFIED when Alpha Vantage takes it).
+Alpha Vantage documents equity options only: index underlyings are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from datetime import time as dtime
+from typing import Any
+
+from options_pipeline.models import ChainSnapshot, OptionQuote
+from options_pipeline.providers.base import (
+    NoContracts,
+    NotAvailable,
+    ProviderConfigError,
+    ProviderError,
+    RateLimited,
+    Unauthorized,
+)
+from options_pipeline.providers.history import now_in_new_york, plain_symbol
+from options_pipeline.providers.history import refuse_unservable as _refuse
+from options_pipeline.providers.normalize import MALFORMED_ROW, WRONG_DATE, ChainBuilder, parse_day
+from options_pipeline.providers.transport import HttpTransport, RequestStats, RetryableAnswer
+from options_pipeline.symbols import is_index
+
+log = logging.getLogger(__name__)
+
+NAME = "alphavantage"
+DEFAULT_BASE_URL = "https://www.alphavantage.co"
+QUERY_PATH = "/query"
+# Free keys: 25 requests a day [P]; premium plans start at 75 a minute [P]. The default suits the
+# smallest premium plan; set ALPHAVANTAGE_RATE_LIMIT_PER_MINUTE to yours.
+DEFAULT_RATE_LIMIT_PER_MINUTE = 75.0
+HISTORY_START = date(2008, 1, 2)  # "any date later than 2008-01-01 is accepted"
+# UNVERIFIED: when a session's history exists. Without `date` the API serves "the previous trading
+# session", so a session is only asked for from the next calendar day on.
+PUBLISHED, PUBLISHED_DAYS_AFTER = dtime(0, 0), 1
+PARITY_STRIKES = 5  # strikes nearest the money averaged (median) for the parity spot
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+
+# The field map: our name -> (Alpha Vantage field, verification). Sources: the documentation page
+# https://www.alphavantage.co/documentation/#options (HISTORICAL_OPTIONS: parameters symbol, date,
+# datatype, apikey; whole chain sorted by expiration then strike) and its linked demo JSON (the
+# envelope and the row fields below, every value a string); alphavantage/alpha_vantage_mcp
+# api/src/av_api/tools/options_data_apis.py (the official client: same parameters). Error keys:
+# the community client RomelTorres/alpha_vantage (`Error Message`, `Information`, `Note`) [V].
+# TIME_SERIES_DAILY: https://www.alphavantage.co/documentation/#daily [V].
+FIELD_MAP: dict[str, tuple[str, str]] = {
+    "envelope": ('{"endpoint", "message", "data": [...]}', "[V] demo; message 'success'"),
+    "contract_symbol": ("contractID", "[V] OCC without padding"),
+    "root": ("symbol", "[V]"),
+    "expiration_date": ("expiration", "[V] YYYY-MM-DD"),
+    "strike": ("strike", "[V] string dollars"),
+    "option_type": ("type", "[V] call / put"),
+    "last": ("last", "[V]; stored only when the day's volume > 0"),
+    "bid": ("bid", "[V]"),
+    "ask": ("ask", "[V]"),
+    "volume": ("volume", "[V]"),
+    "open_interest": ("open_interest", "[V] field; its as-of time [U]"),
+    "session": ("date", "[V] YYYY-MM-DD"),
+    "implied_volatility": ("implied_volatility", "[V] decimal; 0 = not solved -> not stored"),
+    "delta": ("delta", "[V]"),
+    "gamma": ("gamma", "[V]"),
+    "theta": ("theta", "[V] field; unit (per day) [U]"),
+    "vega": ("vega", "[V] field; unit (per vol point) [U]"),
+    "underlying_price": ('TIME_SERIES_DAILY "Time Series (Daily)".<date>."4. close"',
+                         "[V]; else put-call parity on mids"),
+    "multiplier": ("(none)", "[V] not in the payload: 100 assumed"),
+}
+DAILY_SERIES_KEY = "Time Series (Daily)"
+DAILY_CLOSE_KEY = "4. close"
+
+
+def _float(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and abs(v) != float("inf") else None
+
+
+def _answer_errors(body: Mapping[str, Any], what: str, scrub: Callable[[str], str]) -> None:
+    """Alpha Vantage's HTTP-200 errors -> typed errors (or RetryableAnswer for "slow down")."""
+    if "Error Message" in body:
+        message = scrub(str(body["Error Message"]))[:300]
+        if "apikey" in message.lower():
+            raise Unauthorized(f"Alpha Vantage rejected the API key on {what}: {message}")
+        raise ProviderError(f"Alpha Vantage error on {what}: {message}")
+    for key in ("Information", "Note"):
+        if key in body:
+            message = scrub(str(body[key]))[:300]
+            lowered = message.lower()
+            if "premium" in lowered:
+                raise NotAvailable(f"not available on this Alpha Vantage plan ({what}): {message}")
+            if "per day" in lowered or "daily" in lowered:
+                raise RateLimited(f"Alpha Vantage daily request budget spent ({what}): {message}")
+            raise RetryableAnswer(message)
+
+
+class AlphaVantageProvider:
+    """Provider "alphavantage". `requests_made` counts every HTTP request this instance sent."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str = DEFAULT_BASE_URL,
+        rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff_base: float = 2.0,
+        backoff_max: float = 60.0,
+        now: Callable[[], datetime] = now_in_new_york,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if api_key is None or not api_key.strip():
+            raise ProviderConfigError(
+                "ALPHAVANTAGE_API_KEY is not set: export ALPHAVANTAGE_API_KEY to use the "
+                "'alphavantage' provider"
+            )
+        self._http = HttpTransport(
+            base_url=base_url,
+            api_key=api_key.strip(),
+            auth="query:apikey",
+            rate_limit_per_minute=rate_limit_per_minute,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            sleep=sleep,
+        )
+        self._now = now
+        self._spot_lock = threading.Lock()
+        # symbol -> (closes by session, whether the full history was asked for)
+        self._closes: dict[str, tuple[dict[date, float], bool]] = {}
+
+    @property
+    def requests_made(self) -> int:
+        return self._http.requests
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AlphaVantageProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ contract
+
+    def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
+        sym = plain_symbol(symbol)
+        if not _SYMBOL_RE.match(sym):
+            raise ProviderError(f"invalid underlying symbol {symbol!r}")
+        if is_index(sym):
+            raise NotAvailable(
+                f"{sym} is an index: Alpha Vantage documents options on US equities only"
+            )
+        _refuse(NAME, as_of, now=self._now, earliest=HISTORY_START, published=PUBLISHED,
+                published_days_after=PUBLISHED_DAYS_AFTER)  # fmt: skip
+        stats = RequestStats()
+        rows = self._chain_rows(sym, as_of, stats)
+        if not rows:
+            raise NoContracts(
+                f"no contracts for {sym} on {as_of.isoformat()} from alphavantage (empty 'data')"
+            )
+        builder = ChainBuilder(sym, as_of)
+        added: list[OptionQuote] = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                builder.reject(MALFORMED_ROW)
+                continue
+            row_day = parse_day(row.get("date"))
+            if row_day != as_of:
+                builder.reject(WRONG_DATE if row_day else MALFORMED_ROW)
+                continue
+            quote = self._add(builder, row)
+            if quote is not None:
+                added.append(quote)
+        if not builder and builder.rejected.get(WRONG_DATE):
+            raise ProviderError(
+                f"Alpha Vantage answered {sym} on {as_of.isoformat()} with rows of another "
+                "session only; refusing to substitute them"
+            )
+        spot, source = self._spot(sym, as_of, stats, added)
+        snap = builder.build(
+            provider=NAME,
+            underlying_price=spot,
+            underlying_price_source=source,
+            provider_mark_time=None,  # the payload carries no time of day
+            requests=stats.requests,
+        )
+        log.debug("%s %s: %d quotes, %d rejected, %d requests, spot from %s",
+                  sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests,
+                  source)  # fmt: skip
+        return snap
+
+    # ------------------------------------------------------------------ requests
+
+    def _chain_rows(self, sym: str, as_of: date, stats: RequestStats) -> list[Any]:
+        what = "HISTORICAL_OPTIONS"
+
+        def inspect(body: dict[str, Any]) -> None:
+            _answer_errors(body, what, self._http.scrub)
+            message = body.get("message")
+            if message != "success":
+                shown = self._http.scrub(str(message))[:200]
+                raise NotAvailable(
+                    f"Alpha Vantage answered {sym} on {as_of.isoformat()} with message {shown!r} "
+                    "instead of 'success' (a premium-gated answer carries artificial sample "
+                    "data); refusing it"
+                )
+
+        params = {"function": "HISTORICAL_OPTIONS", "symbol": sym, "date": as_of.isoformat(),
+                  "datatype": "json"}  # fmt: skip
+        body = self._http.get_json(QUERY_PATH, params, stats=stats, inspect=inspect)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise ProviderError(
+                f"unexpected response shape from {what}: 'data' is "
+                f"{'missing' if data is None else type(data).__name__}"
+            )
+        return data
+
+    def _daily_closes(self, sym: str, full: bool, stats: RequestStats) -> dict[date, float]:
+        what = "TIME_SERIES_DAILY"
+        params = {"function": what, "symbol": sym, "outputsize": "full" if full else "compact"}
+        body = self._http.get_json(
+            QUERY_PATH, params, stats=stats,
+            inspect=lambda b: _answer_errors(b, what, self._http.scrub),
+        )  # fmt: skip
+        series = body.get(DAILY_SERIES_KEY)
+        if not isinstance(series, Mapping):
+            raise ProviderError(f"unexpected response shape from {what}: no '{DAILY_SERIES_KEY}'")
+        closes: dict[date, float] = {}
+        for day, bar in series.items():
+            session = parse_day(day)
+            close = _float(bar.get(DAILY_CLOSE_KEY)) if isinstance(bar, Mapping) else None
+            if session is not None and close is not None and close > 0:
+                closes[session] = close
+        return closes
+
+    # ------------------------------------------------------------------ spot
+
+    def _spot(self, sym: str, as_of: date, stats: RequestStats,
+              quotes: list[OptionQuote]) -> tuple[float | None, str]:  # fmt: skip
+        try:
+            close = self._cached_close(sym, as_of, stats)
+        except Unauthorized:
+            raise
+        except ProviderError as exc:
+            log.debug("%s %s: no daily close (%s); using put-call parity", sym, as_of, exc)
+            close = None
+        if close is not None:
+            return close, f"alphavantage:TIME_SERIES_DAILY.{DAILY_CLOSE_KEY}"
+        parity = parity_spot(quotes, as_of)
+        if parity is None:
+            return None, "alphavantage:unavailable"
+        value, expiration, n = parity
+        return value, f"alphavantage:put-call parity ({expiration.isoformat()}, {n} strikes)"
+
+    def _cached_close(self, sym: str, as_of: date, stats: RequestStats) -> float | None:
+        with self._spot_lock:  # one daily-series request per symbol, whichever thread asks
+            closes, full = self._closes.get(sym, ({}, False))
+            if as_of in closes:
+                return closes[as_of]
+            if not closes or as_of > max(closes):
+                closes = {**closes, **self._daily_closes(sym, False, stats)}
+                self._closes[sym] = (closes, full)
+            if as_of not in closes and closes and as_of < min(closes) and not full:
+                try:
+                    closes = {**closes, **self._daily_closes(sym, True, stats)}
+                finally:
+                    self._closes[sym] = (closes, True)
+            return closes.get(as_of)
+
+    def _add(self, builder: ChainBuilder, row: Mapping[str, Any]) -> OptionQuote | None:
+        volume = _float(row.get("volume"))
+        iv = _float(row.get("implied_volatility"))
+        return builder.add(
+            contract_symbol=row.get("contractID"),
+            expiration_date=row.get("expiration"),
+            strike=row.get("strike"),
+            option_type=row.get("type"),
+            bid=row.get("bid"),
+            ask=row.get("ask"),
+            last=row.get("last") if volume and volume > 0 else None,
+            volume=row.get("volume"),
+            open_interest=row.get("open_interest"),
+            implied_volatility=row.get("implied_volatility") if iv and iv > 0 else None,
+            delta=row.get("delta"),
+            gamma=row.get("gamma"),
+            theta=row.get("theta"),
+            vega=row.get("vega"),
+        )
+
+
+def parity_spot(quotes: list[OptionQuote], as_of: date) -> tuple[float, date, int] | None:
+    """Spot from put-call parity, S = K + C - P, on the nearest expiration with two-sided quotes.
+
+    The carry term (K*(1 - e^-rT) less dividends) is ignored: on the nearest expiration it is a
+    few cents; the median over the strikes nearest the money (smallest |C - P|) damps bad quotes.
+    """
+    mids: dict[date, dict[float, dict[str, float]]] = {}
+    for q in quotes:
+        if q.bid is None or q.ask is None or q.bid <= 0 or q.ask < q.bid:
+            continue
+        mids.setdefault(q.expiration_date, {}).setdefault(q.strike, {})[q.option_type] = (
+            (q.bid + q.ask) / 2.0
+        )
+    for expiration in sorted(e for e in mids if e >= as_of):
+        pairs = [(k, s["C"] - s["P"]) for k, s in mids[expiration].items() if len(s) == 2]
+        if len(pairs) < 3:
+            continue
+        nearest = sorted(pairs, key=lambda p: abs(p[1]))[:PARITY_STRIKES]
+        return statistics.median(k + d for k, d in nearest), expiration, len(nearest)
+    return None

@@ -1,0 +1,63 @@
+"""What an end-of-day history provider can serve, decided before any request is sent.
+
+The honest-history rule: a session a provider cannot serve (closed market, before its history
+starts, in the future, or not published yet) is refused with a reason that names the date and the
+publication time; nothing else is ever substituted for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from options_pipeline.providers.base import NotAvailable
+from options_pipeline.providers.normalize import raise_if_closed
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def now_in_new_york() -> datetime:
+    return datetime.now(NEW_YORK)
+
+
+def refuse_unservable(
+    provider: str,
+    as_of: date,
+    *,
+    now: Callable[[], datetime] = now_in_new_york,
+    earliest: date | None = None,
+    published: time | None = None,
+    published_days_after: int = 0,
+) -> None:
+    """Raise NoContracts (market closed) or NotAvailable (cannot be served yet / at all).
+
+    `published` is the New York time at which the provider's data for a session exist, on the
+    session day itself or `published_days_after` calendar days later.
+    """
+    raise_if_closed(as_of)
+    if earliest is not None and as_of < earliest:
+        raise NotAvailable(
+            f"{provider} history starts on {earliest.isoformat()}: {as_of.isoformat()} cannot be "
+            "served"
+        )
+    current = now().astimezone(NEW_YORK)
+    if as_of > current.date():
+        raise NotAvailable(
+            f"{as_of.isoformat()} is after today ({current.date().isoformat()}, America/New_York):"
+            " no data exists yet"
+        )
+    if published is not None:
+        ready = datetime.combine(as_of + timedelta(days=published_days_after), published,
+                                 tzinfo=NEW_YORK)  # fmt: skip
+        if current < ready:
+            raise NotAvailable(
+                f"{provider} publishes the end-of-day data for {as_of.isoformat()} at "
+                f"{ready:%Y-%m-%d %H:%M} America/New_York; it is {current:%Y-%m-%d %H:%M} now"
+            )
+
+
+def plain_symbol(symbol: str) -> str:
+    """SPX from ^SPX or I:SPX (index aliases are stored plain); upper-case, stripped."""
+    sym = symbol.strip().upper()
+    return sym.removeprefix("I:").removeprefix("^")

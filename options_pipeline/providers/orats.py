@@ -1,0 +1,279 @@
+"""ORATS provider ("orats"): end-of-day chains from `GET /datav2/hist/strikes` (history from 2007).
+
+One request per symbol-day returns one row per (expiration, strike) with the call and the put side
+by side; each row becomes two contracts. IV is the side's mid IV (`callMidIv` / `putMidIv`), the
+smoothed `smvVol` where the mid IV is 0 (no two-sided market); the row's greeks are the call's, so
+the put's delta is `delta - 1` and the put's theta is left empty (it needs the carry). Spot is the
+row's `stockPrice`. 1,000 requests a minute (documented); the token is a query parameter, added to
+the prepared request only and scrubbed from every log line and error.
+
+Open interest: ORATS snapshots the chain shortly before the close; the open interest in a D row is
+the OCC figure published that morning, i.e. the end of the previous session = the figure known at
+D's open (UNVERIFIED: ORATS does not say when its OI is taken). It is stored for D as is.
+
+A request that comes back with exactly `row_cap` rows may have been cut: it is re-asked in `dte`
+windows (documented filter, e.g. dte=30,45) until every window is below the cap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from datetime import time as dtime
+from typing import Any
+
+from options_pipeline.models import ChainSnapshot
+from options_pipeline.providers.base import NoContracts, ProviderConfigError, ProviderError
+from options_pipeline.providers.history import now_in_new_york, plain_symbol
+from options_pipeline.providers.history import refuse_unservable as _refuse
+from options_pipeline.providers.normalize import (
+    MALFORMED_ROW,
+    WRONG_DATE,
+    ChainBuilder,
+    occ_symbol,
+    parse_day,
+)
+from options_pipeline.providers.transport import HttpTransport, RequestStats
+
+log = logging.getLogger(__name__)
+
+NAME = "orats"
+DEFAULT_BASE_URL = "https://api.orats.io"
+STRIKES_PATH = "/datav2/hist/strikes"
+DEFAULT_RATE_LIMIT_PER_MINUTE = 1000.0  # documented for the data API
+HISTORY_START = date(2007, 1, 3)  # the earliest tradeDate ORATS lists (its /tickers example)
+PUBLISHED = dtime(18, 0)  # UNVERIFIED: when a session's history rows exist; conservative
+# UNVERIFIED for /datav2: ORATS' older data API documents a 6,000-row cap on strikes per request.
+DEFAULT_ROW_CAP = 6000
+DTE_WINDOWS = ((0, 7), (8, 30), (31, 90), (91, 365), (366, 100_000))
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+
+# The field map: our name -> (ORATS field(s), verification). Source: ORATS' historical data API
+# page https://orats.com/docs/historical-data-api ("Strikes History", GET /datav2/hist/strikes:
+# parameters ticker, tradeDate (YYYY-MM-DD), fields, dte ("30,45"), delta; response example) and
+# https://docs.orats.io/datav2-api-guide/data.html (the same row layout for /datav2/strikes, the
+# 1,000 requests/minute limit, the `token` query parameter). [V] = named there.
+FIELD_MAP: dict[str, tuple[str, str]] = {
+    "envelope": ('{"data": [...]}', "[V]"),
+    "root": ("ticker", "[V]"),
+    "session": ("tradeDate", "[V] YYYY-MM-DD"),
+    "expiration_date": ("expirDate", "[V] YYYY-MM-DD"),
+    "strike": ("strike", "[V]"),
+    "underlying_price": ("stockPrice", "[V]"),
+    "call.bid / put.bid": ("callBidPrice / putBidPrice", "[V]"),
+    "call.ask / put.ask": ("callAskPrice / putAskPrice", "[V]"),
+    "call.volume / put.volume": ("callVolume / putVolume", "[V]"),
+    "call.open_interest / put.open_interest": ("callOpenInterest / putOpenInterest",
+                                               "[V] field; its as-of time [U]"),
+    "call.implied_volatility / put.implied_volatility": (
+        "callMidIv / putMidIv, else smvVol", "[V] fields; 0 = no two-sided market [P]"),
+    "call.delta": ("delta", "[V] field; that it is the call's [P] (1 on deep ITM call rows)"),
+    "put.delta": ("delta - 1", "[P] derived"),
+    "gamma / vega (both sides)": ("gamma / vega", "[V] fields; shared by call and put [P]"),
+    "call.theta": ("theta", "[V] field; the call's [P]; put theta not stored"),
+    "provider_mark_time": ("updatedAt", "[V] ISO-8601 UTC"),
+    "last": ("(none)", "[V] ORATS has no last price: callValue/putValue are theoretical"),
+}
+
+
+def _positive(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value > 0 else None
+
+
+def _utc(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+class OratsProvider:
+    """Provider "orats". `requests_made` counts every HTTP request this instance sent."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        api_token: str | None,
+        base_url: str = DEFAULT_BASE_URL,
+        rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        row_cap: int = DEFAULT_ROW_CAP,
+        now: Callable[[], datetime] = now_in_new_york,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if api_token is None or not api_token.strip():
+            raise ProviderConfigError(
+                "ORATS_API_TOKEN is not set: export ORATS_API_TOKEN to use the 'orats' provider"
+            )
+        if row_cap < 1:
+            raise ProviderConfigError(f"row_cap must be >= 1: {row_cap}")
+        self._http = HttpTransport(
+            base_url=base_url,
+            api_key=api_token.strip(),
+            auth="query:token",
+            rate_limit_per_minute=rate_limit_per_minute,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            sleep=sleep,
+        )
+        self._row_cap = row_cap
+        self._now = now
+
+    @property
+    def requests_made(self) -> int:
+        return self._http.requests
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OratsProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ contract
+
+    def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
+        sym = plain_symbol(symbol)
+        if not _SYMBOL_RE.match(sym):
+            raise ProviderError(f"invalid underlying symbol {symbol!r}")
+        _refuse(NAME, as_of, now=self._now, earliest=HISTORY_START, published=PUBLISHED)
+        stats = RequestStats()
+        rows = self._all_rows(sym, as_of, stats)
+        if not rows:
+            raise NoContracts(
+                f"no contracts for {sym} on {as_of.isoformat()} from orats (empty 'data')"
+            )
+        builder = ChainBuilder(sym, as_of)
+        spot: float | None = None
+        mark: datetime | None = None
+        smoothed = 0
+        for row in rows:
+            if not isinstance(row, Mapping):
+                builder.reject(MALFORMED_ROW, 2)
+                continue
+            row_day = parse_day(row.get("tradeDate"))
+            if row_day != as_of:
+                builder.reject(WRONG_DATE if row_day else MALFORMED_ROW, 2)
+                continue
+            smoothed += self._add_pair(builder, sym, row)
+            spot = spot or _positive(row.get("stockPrice"))
+            when = _utc(row.get("updatedAt"))
+            if when is not None and (mark is None or when > mark):
+                mark = when
+        if not builder and builder.rejected.get(WRONG_DATE):
+            raise ProviderError(
+                f"ORATS answered {sym} on {as_of.isoformat()} with rows of other dates only; "
+                "refusing to substitute them"
+            )
+        snap = builder.build(
+            provider=NAME,
+            underlying_price=spot,
+            underlying_price_source=(
+                "orats:hist/strikes.stockPrice" if spot else "orats:unavailable"
+            ),
+            provider_mark_time=mark,
+            requests=stats.requests,
+        )
+        log.debug("%s %s: %d quotes (%d with smvVol as IV), %d rejected, %d requests",
+                  sym, as_of, len(snap.quotes), smoothed, snap.rejected_count,
+                  snap.requests)  # fmt: skip
+        return snap
+
+    # ------------------------------------------------------------------ requests
+
+    def _rows(self, sym: str, as_of: date, stats: RequestStats,
+              dte: tuple[int, int] | None = None) -> list[Any]:  # fmt: skip
+        params = {"ticker": sym, "tradeDate": as_of.isoformat()}
+        if dte is not None:
+            params["dte"] = f"{dte[0]},{dte[1]}"
+        body = self._http.get_json(STRIKES_PATH, params, stats=stats)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise ProviderError(
+                f"unexpected response shape from {STRIKES_PATH}: 'data' is "
+                f"{'missing' if data is None else type(data).__name__}"
+            )
+        return data
+
+    def _all_rows(self, sym: str, as_of: date, stats: RequestStats) -> list[Any]:
+        rows = self._rows(sym, as_of, stats)
+        if len(rows) < self._row_cap:
+            return rows
+        log.debug("%s %s: %d rows = the cap; asking again by dte window", sym, as_of, len(rows))
+        out: list[Any] = []
+        pending = list(DTE_WINDOWS)
+        while pending:
+            lo, hi = pending.pop(0)
+            part = self._rows(sym, as_of, stats, (lo, hi))
+            if len(part) < self._row_cap:
+                out.extend(part)
+            elif lo == hi:
+                raise ProviderError(
+                    f"ORATS returned the row cap ({self._row_cap}) for {sym} on "
+                    f"{as_of.isoformat()} even for dte={lo}; the chain would be incomplete"
+                )
+            else:
+                mid = (lo + hi) // 2
+                pending[:0] = [(lo, mid), (mid + 1, hi)]
+        return out
+
+    # ------------------------------------------------------------------ rows
+
+    @staticmethod
+    def _add_pair(builder: ChainBuilder, root: str, row: Mapping[str, Any]) -> int:
+        """Adds the call and the put of one row; returns how many took smvVol as their IV."""
+        expiration, strike = row.get("expirDate"), row.get("strike")
+        try:
+            exp = date.fromisoformat(expiration) if isinstance(expiration, str) else None
+        except ValueError:
+            exp = None
+        k = _positive(strike)
+        delta = row.get("delta")
+        put_delta = delta - 1.0 if isinstance(delta, int | float) and not isinstance(
+            delta, bool) else delta  # fmt: skip
+        smoothed = 0
+        for side, cp, side_delta, theta in (("call", "C", delta, row.get("theta")),
+                                            ("put", "P", put_delta, None)):  # fmt: skip
+            iv = row.get(f"{side}MidIv")
+            if not _positive(iv):
+                iv = _positive(row.get("smvVol"))
+                smoothed += iv is not None
+            builder.add(
+                contract_symbol=occ_symbol(root, exp, cp, k) if exp and k else None,
+                expiration_date=expiration,
+                strike=strike,
+                option_type=cp,
+                bid=row.get(f"{side}BidPrice"),
+                ask=row.get(f"{side}AskPrice"),
+                volume=row.get(f"{side}Volume"),
+                open_interest=row.get(f"{side}OpenInterest"),
+                implied_volatility=iv,
+                delta=side_delta,
+                gamma=row.get("gamma"),
+                theta=theta,
+                vega=row.get("vega"),
+            )
+        return smoothed
