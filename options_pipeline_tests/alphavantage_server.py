@@ -83,6 +83,7 @@ class AlphaVantageTestServer(StandInServer):
         self.premium = premium
         self.rate_limit = rate_limit
         self.daily_limit = daily_limit
+        self.full_series = True  # outputsize=full allowed (premium)
         self._window: deque[float] = deque()
         self._calls = 0
 
@@ -176,7 +177,7 @@ class AlphaVantageTestServer(StandInServer):
             return self._json({"Error Message": "Invalid API call. Please retry or visit the "
                                "documentation (https://www.alphavantage.co/documentation/) for "
                                "TIME_SERIES_DAILY."})
-        if outputsize == "full" and not self.premium:
+        if outputsize == "full" and not (self.premium and self.full_series):
             return self._json({"Information": PREMIUM_INFO})
         days = self.sessions(self.today, None if outputsize == "full" else 100)
         series = {}

@@ -9,7 +9,8 @@ the endpoint -> 403 (seen in users' reports), a day without data -> {"data": []}
 `rate_limit` requests in any minute -> 429, more than `row_cap` rows -> the first `row_cap` only.
 
 Faults: "plan" (403), "slow" (delay), "zero_mid_iv" (callMidIv/putMidIv 0), "wrong_date"
-(tradeDate of the previous day), "wrong_shape" ({"data": {}}), "server_error" (500).
+(tradeDate of the previous day), "wrong_shape" ({"data": {}}), "server_error" (500), "empty"
+({"data": []}).
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ class OratsTestServer(StandInServer):
             return self._json(500, {"message": "Internal Server Error"})
         if kind == "wrong_shape":
             return self._json(200, {"data": {}})
-        chain = self.chain(asked.symbol, asked.day) if asked.day <= self.today else None
+        served = asked.day <= self.today and kind != "empty"
+        chain = self.chain(asked.symbol, asked.day) if served else None
         trade_date = asked.day - timedelta(days=1) if kind == "wrong_date" else asked.day
         rows = strike_rows(chain, trade_date) if chain else []
         if "dte" in query:

@@ -84,6 +84,7 @@ FIELD_MAP: dict[str, tuple[str, str]] = {
     "multiplier": ("(none)", "[V] not in the payload: 100 assumed"),
 }
 DAILY_SERIES_KEY = "Time Series (Daily)"
+_SLOW_DOWN_WORDS = ("frequency", "per minute", "rate limit", "spreading out", "burst")
 DAILY_CLOSE_KEY = "4. close"
 
 
@@ -106,11 +107,14 @@ def _answer_errors(body: Mapping[str, Any], what: str, scrub: Callable[[str], st
         if key in body:
             message = scrub(str(body[key]))[:300]
             lowered = message.lower()
-            if "premium" in lowered:
-                raise NotAvailable(f"not available on this Alpha Vantage plan ({what}): {message}")
+            # rate-limit texts link the premium page too, so they are recognised first
             if "per day" in lowered or "daily" in lowered:
                 raise RateLimited(f"Alpha Vantage daily request budget spent ({what}): {message}")
-            raise RetryableAnswer(message)
+            if key == "Note" or any(w in lowered for w in _SLOW_DOWN_WORDS):
+                raise RetryableAnswer(message)
+            if "premium" in lowered:
+                raise NotAvailable(f"not available on this Alpha Vantage plan ({what}): {message}")
+            raise ProviderError(f"Alpha Vantage answered {what} with {key!r}: {message}")
 
 
 class AlphaVantageProvider:

@@ -35,13 +35,15 @@ def test_whole_chain_matches_the_served_market_field_by_field(theta: ThetaTestSe
         g = got[q.contract_symbol]
         assert (g.expiration_date, g.strike, g.option_type) == (
             q.expiration_date, q.strike, q.option_type)  # fmt: skip
-        assert (g.bid, g.ask, g.volume, g.open_interest) == (q.bid, q.ask, q.volume, q.open_interest)
+        assert (g.bid, g.ask, g.volume, g.open_interest) == (
+            q.bid, q.ask, q.volume, q.open_interest)  # fmt: skip
         assert g.last == (q.last if q.volume else None)  # a close of 0 with no trades is no price
         assert g.implied_volatility == pytest.approx(q.implied_volatility, abs=1e-8)
         assert g.delta == pytest.approx(q.delta, abs=1e-7)
         assert g.vega == pytest.approx(q.vega, abs=1e-7)  # served per 1.00 vol, stored per point
     assert snap.underlying_price == expected.underlying_price
-    assert snap.underlying_price_source == "thetadata:/v3/option/history/greeks/eod.underlying_price"
+    assert snap.underlying_price_source == (
+        "thetadata:/v3/option/history/greeks/eod.underlying_price")
     assert snap.provider_mark_time == datetime(2025, 12, 18, 17, 15, 28, 710000, tzinfo=NEW_YORK)
     # one request per endpoint, the whole chain day by day, OI dated D (= end of D-1, OPRA)
     assert snap.requests == 2 == len(theta.requests)
@@ -120,10 +122,10 @@ def test_thetadata_status_codes(theta: ThetaTestServer) -> None:
     with pytest.raises(NoContracts, match="472 NO_DATA"):
         provider.fetch_chain("SPY", DAY)
     theta.add_fault(Fault("no_data"), endpoint="open_interest", symbol="SPY")
-    with pytest.raises(NotAvailable, match="open interest .* not available"):
+    with pytest.raises(NotAvailable, match=r"open interest .* not available"):
         provider.fetch_chain("SPY", DAY)
     theta.add_fault(Fault("permission"), endpoint="greeks")
-    with pytest.raises(NotAvailable, match="471.*PERMISSION"):
+    with pytest.raises(NotAvailable, match=r"471.*PERMISSION"):
         provider.fetch_chain("SPY", DAY)
     with pytest.raises(NotAvailable, match="471"):  # before the plan's history depth
         provider.fetch_chain("SPY", date(2015, 12, 17))
