@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
+from options_pipeline.calendar import NEW_YORK, now_in_new_york
 from options_pipeline.providers.base import NotAvailable
 from options_pipeline.providers.normalize import raise_if_closed
 
-NEW_YORK = ZoneInfo("America/New_York")
-
-
-def now_in_new_york() -> datetime:
-    return datetime.now(NEW_YORK)
+__all__ = ["NEW_YORK", "now_in_new_york", "plain_symbol", "refuse_unservable"]
 
 
 def refuse_unservable(
