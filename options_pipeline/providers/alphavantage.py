@@ -166,6 +166,29 @@ class AlphaVantageProvider:
     def base_url(self) -> str:
         return self._http.base_url
 
+    @property
+    def rate_limit_per_minute(self) -> float:
+        return self._http.limiter.per_minute
+
+    @property
+    def request_interval_seconds(self) -> float:
+        return self._http.limiter.interval
+
+    def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
+        """One unpaged request, plus the symbol's daily series the first time it is needed;
+        0 when the day is refused before any request."""
+        sym = plain_symbol(symbol)
+        try:
+            if is_index(sym):
+                return 0
+            _refuse(NAME, day, now=self._now, earliest=HISTORY_START, published=PUBLISHED,
+                    published_days_after=PUBLISHED_DAYS_AFTER)  # fmt: skip
+        except ProviderError:
+            return 0
+        with self._spot_lock:
+            cached = day in self._closes.get(sym, ({}, False))[0]
+        return 1 if cached else 2
+
     def close(self) -> None:
         self._http.close()
 

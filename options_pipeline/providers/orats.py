@@ -144,6 +144,24 @@ class OratsProvider:
     def base_url(self) -> str:
         return self._http.base_url
 
+    @property
+    def rate_limit_per_minute(self) -> float:
+        return self._http.limiter.per_minute
+
+    @property
+    def request_interval_seconds(self) -> float:
+        return self._http.limiter.interval
+
+    def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
+        """One request (a row holds a call and a put); a chain at the row cap is asked again in
+        the dte windows; 0 when the day is refused before any request."""
+        try:
+            _refuse(NAME, day, now=self._now, earliest=HISTORY_START, published=PUBLISHED)
+        except ProviderError:
+            return 0
+        rows = max(contracts_hint, 1) / 2
+        return 1 if rows < self._row_cap else 1 + len(DTE_WINDOWS)
+
     def close(self) -> None:
         self._http.close()
 

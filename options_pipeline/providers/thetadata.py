@@ -223,6 +223,18 @@ class ThetaDataProvider:
     def base_url(self) -> str:
         return self._http.base_url
 
+    @property
+    def rate_limit_per_minute(self) -> float | None:
+        return None  # tiers bound requests in flight, not a rate
+
+    def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
+        """Two unpaged requests (EOD greeks, open interest) per option root; 0 when refused."""
+        try:
+            _refuse(NAME, day, now=self._now, published=EOD_REPORT_TIME)
+        except ProviderError:
+            return 0
+        return 2 * len(self.roots(symbol))
+
     def close(self) -> None:
         self._http.close()
 

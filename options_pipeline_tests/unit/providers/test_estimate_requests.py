@@ -39,3 +39,18 @@ def test_polygon_exposes_its_rate_limit(srv):
 
 def test_sample_provider_sends_nothing():
     assert SampleProvider().estimate_requests("SPY", PAST, 6000) == 0
+
+
+def test_vendor_estimates_match_the_requests_sent(theta, orats, av):
+    day, closed = date(2025, 12, 18), date(2025, 12, 25)
+    for srv, symbols in ((theta, ("SPY", "SPX")), (orats, ("SPY",)), (av, ("SPY",))):
+        provider = srv.provider()
+        for symbol in symbols:
+            expected = provider.estimate_requests(symbol, day, 300)
+            before = srv.count()
+            provider.fetch_chain(symbol, day)
+            assert srv.count() - before == expected > 0
+            assert provider.estimate_requests(symbol, closed, 300) == 0
+    assert av.provider().estimate_requests("SPX", day, 300) == 0  # indexes are refused
+    # ORATS: a chain at the row cap costs the first answer plus one request per dte window
+    assert orats.provider(row_cap=100).estimate_requests("SPY", day, 200) == 6
