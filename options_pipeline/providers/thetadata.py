@@ -105,7 +105,8 @@ class _NoData(NoContracts):
     """472 NO_DATA; what it means depends on the endpoint (see fetch_chain)."""
 
 
-def _tier_concurrency(value: int | str) -> int:
+def tier_concurrency(value: int | str) -> int:
+    """Requests in flight from a number or a tier name (free 1, value 2, standard 4, pro 8)."""
     if isinstance(value, str):
         key = value.strip().lower()
         if key in TIER_CONCURRENCY:
@@ -195,7 +196,7 @@ class ThetaDataProvider:
     ) -> None:
         if response_format not in ("csv", "json"):
             raise ProviderConfigError(f"response_format must be csv or json: {response_format!r}")
-        self.concurrency = _tier_concurrency(concurrency)
+        self.concurrency = tier_concurrency(concurrency)
         self._http = HttpTransport(
             base_url=base_url,
             api_key=None,

@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 
 from options_pipeline.providers.base import ProviderConfigError
+from options_pipeline.resources.alphavantage import AlphaVantageProviderResource
 from options_pipeline.resources.database import PostgresResource
+from options_pipeline.resources.orats import OratsProviderResource
 from options_pipeline.resources.polygon import PolygonProviderResource
 from options_pipeline.resources.provider import PROVIDERS_LOGGER, ProviderResource
 from options_pipeline.resources.sample import SampleProviderResource
+from options_pipeline.resources.thetadata import ThetaDataProviderResource
 
 PROVIDER_ENV = "OPTIONS_PIPELINE_PROVIDER"
 DEFAULT_PROVIDER = "sample"
@@ -19,6 +22,9 @@ DEFAULT_PROVIDER = "sample"
 PROVIDER_RESOURCES: dict[str, type[ProviderResource]] = {
     SampleProviderResource.provider_name: SampleProviderResource,
     PolygonProviderResource.provider_name: PolygonProviderResource,
+    ThetaDataProviderResource.provider_name: ThetaDataProviderResource,
+    OratsProviderResource.provider_name: OratsProviderResource,
+    AlphaVantageProviderResource.provider_name: AlphaVantageProviderResource,
 }
 
 
