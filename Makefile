@@ -25,6 +25,7 @@ demo: install
 	$(BIN)/python -m scripts.ingest_options --provider sample \
 		--start-date 2025-12-15 --end-date 2025-12-22
 	@echo "Dealer metrics for 2025-12-22 (its 5-day window is now complete):"
+	DAGSTER_PG_URL="$${DAGSTER_PG_URL:-$$($(BIN)/options-pipeline db dagster-url --show-password)}" \
 	$(BIN)/dagster asset materialize -m options_pipeline.definitions --select dealer_metrics \
 		--partition 2025-12-22 > $(STATE)/demo-dealer-metrics.log 2>&1 \
 		|| { tail -20 $(STATE)/demo-dealer-metrics.log; exit 1; }
@@ -50,6 +51,7 @@ lint: install
 ## The Dagster UI (webserver + daemon) on the project's instance.
 ui: install
 	$(BIN)/options-pipeline db init
+	DAGSTER_PG_URL="$${DAGSTER_PG_URL:-$$($(BIN)/options-pipeline db dagster-url --show-password)}" \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 db-stop: install

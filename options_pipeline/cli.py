@@ -31,6 +31,7 @@ from options_pipeline.db.connection import (
     resolve_database_url,
 )
 from options_pipeline.ingest import NothingToIngest, resolve_symbols
+from options_pipeline.instance import DAGSTER_PG_URL_ENV
 from options_pipeline.partitions import MARKET_TIMEZONE, partitions_start, weekdays_between
 from options_pipeline.providers.base import ProviderError
 from options_pipeline.resources import (
@@ -85,13 +86,15 @@ def _watchlist_name(text: str) -> str:
 
 def prepare_database() -> str:
     """The DSN in use, with the schema applied and DAGSTER_HOME's instance config written."""
-    from options_pipeline.instance import write_instance_config
+    from options_pipeline.instance import export_storage_url, write_instance_config
+
 
     state = settings.state_dir()
     url = resolve_database_url(state)
     apply_schema(url)
     home = settings.dagster_home()
-    write_instance_config(home, url)
+    write_instance_config(home)
+    export_storage_url(url)
     os.environ["DAGSTER_HOME"] = str(home)
     return url
 
@@ -198,6 +201,12 @@ def _pipeline_parser() -> _Parser:
     _sub(db, "init", "start the embedded server if used, apply the schema (idempotent)")
     url = _sub(db, "url", "print the DSN in use (password masked)")
     url.add_argument("--show-password", action="store_true")
+    dagster_url = _sub(db, "dagster-url", "print DAGSTER_PG_URL, the Dagster storage URL that "
+                       "dagster.yaml reads from the environment (password masked)",
+                       description="print DAGSTER_PG_URL for processes started outside this "
+                       "command, e.g. export DAGSTER_PG_URL=\"$(options-pipeline db dagster-url "
+                       "--show-password)\" before `dagster dev`")
+    dagster_url.add_argument("--show-password", action="store_true")
     _sub(db, "stop", "stop the embedded PostgreSQL server")
 
     wl = _sub(verbs, "watchlist", "watchlists of symbols to ingest").add_subparsers(
@@ -249,7 +258,8 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
             if args.verb == "init":
                 print(f"schema applied on {mask_password(url)}")
             else:
-                print(url if args.show_password else mask_password(url))
+                shown = os.environ[DAGSTER_PG_URL_ENV] if args.verb == "dagster-url" else url
+                print(shown if args.show_password else mask_password(shown))
             return EXIT_OK
         if args.area == "metrics":
             return _show_metrics(url, args.day)

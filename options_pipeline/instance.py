@@ -1,7 +1,9 @@
-"""The Dagster instance's configuration: storage on the same PostgreSQL server, pools, logging.
+"""The Dagster instance's configuration: storage on the same PostgreSQL server, pools, monitoring.
 
-Written to $DAGSTER_HOME/dagster.yaml (default `<state dir>/dagster_home`) so that the UI, the
-daemon, `dagster asset materialize` and the `ingest_options` CLI share one run history.
+`$DAGSTER_HOME/dagster.yaml` (default `<state dir>/dagster_home`) is written once, when absent, and
+never overwritten: it is the operator's file (run queue, run launcher, retention...). It holds no
+secret: the storage URL is an `{env: DAGSTER_PG_URL}` reference that Dagster resolves when the
+instance loads, and the project's commands set DAGSTER_PG_URL from DATABASE_URL when it is unset.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import psycopg
 from psycopg import sql
@@ -17,17 +20,37 @@ from options_pipeline.db.connection import connection, with_database
 
 DAGSTER_DATABASE = "dagster"
 DAGSTER_PG_URL_ENV = "DAGSTER_PG_URL"
+INSTANCE_FILE = "dagster.yaml"
 
-_TEMPLATE = """\
-# Written by options-pipeline; re-written on `options-pipeline instance init`.
+# Run monitoring (the daemon): the default run launcher cannot see a dead run worker, so a run
+# whose process died stays STARTED until it exceeds MAX_RUNTIME_SECONDS; it is then marked failed
+# and, FREE_SLOTS_AFTER_SECONDS later, its options_chains pool slot is freed. A longer backfill
+# run can carry the `dagster/max_runtime` tag; a cut-off run is re-run idempotently.
+MAX_RUNTIME_SECONDS = 6 * 3600
+FREE_SLOTS_AFTER_SECONDS = 60
+
+TEMPLATE = f"""\
+# The options_pipeline Dagster instance. Written once by options-pipeline when absent and never
+# overwritten: edit it (run queue, run launcher, monitoring); delete it to get the default back.
 storage:
   postgres:
-    postgres_url: "{postgres_url}"
+    # read from the environment when the instance loads: no password in this file. The
+    # options-pipeline / ingest_options commands set DAGSTER_PG_URL from DATABASE_URL (or the
+    # embedded server) when it is unset; `options-pipeline db dagster-url` prints that value.
+    postgres_url:
+      env: {DAGSTER_PG_URL_ENV}
 concurrency:
   pools:
     # options_chains runs in the "options_chains" pool: one day at a time, across UI backfills,
     # CLI runs and schedules alike.
     default_limit: 1
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  # a run whose worker died is failed after this long and its pool slot freed without any
+  # manual step; tag a longer run with dagster/max_runtime
+  max_runtime_seconds: {MAX_RUNTIME_SECONDS}
+  free_slots_after_run_end_seconds: {FREE_SLOTS_AFTER_SECONDS}
 python_logs:
   managed_python_loggers: [options_pipeline]
   # DEBUG keeps per-symbol skip reasons; the providers' per-request DEBUG lines are off unless
@@ -38,23 +61,22 @@ telemetry:
 """
 
 
-def dagster_storage_url(database_url: str) -> str:
-    """The SQLAlchemy URL dagster-postgres needs (the psycopg2 driver, see the README)."""
-    configured = os.environ.get(DAGSTER_PG_URL_ENV)
-    if configured:
-        return configured
-    dsn = with_database(database_url, DAGSTER_DATABASE)
-    ensure_database(database_url, DAGSTER_DATABASE)
-    params = psycopg.conninfo.conninfo_to_dict(dsn)
-    user = params.get("user", "postgres")
-    password = f":{params['password']}" if params.get("password") else ""
-    host = params.get("host", "")
-    port = params.get("port")
-    if str(host).startswith("/"):  # Unix socket (the embedded server)
-        query = f"?host={host}" + (f"&port={port}" if port else "")
-        return f"postgresql+psycopg2://{user}{password}@/{DAGSTER_DATABASE}{query}"
-    netloc = f"{host}:{port}" if port else host
-    return f"postgresql+psycopg2://{user}{password}@{netloc}/{DAGSTER_DATABASE}"
+def dagster_storage_url(database_url: str, database: str = DAGSTER_DATABASE) -> str:
+    """The SQLAlchemy URL of `database` on `database_url`'s server (psycopg2 driver), user and
+    password percent-encoded so any character survives."""
+    params = psycopg.conninfo.conninfo_to_dict(with_database(database_url, database))
+    user = quote(str(params.get("user", "postgres")), safe="")
+    password = f":{quote(str(params['password']), safe='')}" if params.get("password") else ""
+    host, port = str(params.get("host", "")), params.get("port")
+    query = {k: str(v) for k, v in params.items()
+             if k not in ("user", "password", "host", "port", "dbname")}
+    if host.startswith("/"):  # a Unix socket (the embedded server)
+        netloc = ""
+        query = {"host": host, **({"port": str(port)} if port else {}), **query}
+    else:
+        netloc = f"{host}:{port}" if port else host
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"postgresql+psycopg2://{user}{password}@{netloc}/{quote(database)}{suffix}"
 
 
 def ensure_database(database_url: str, name: str) -> None:
@@ -65,11 +87,27 @@ def ensure_database(database_url: str, name: str) -> None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def write_instance_config(home: Path, database_url: str) -> Path:
+def export_storage_url(database_url: str) -> None:
+    """Set DAGSTER_PG_URL for this process and its children, unless the operator set it; the
+    `dagster` database is created on first use."""
+    if not os.environ.get(DAGSTER_PG_URL_ENV):
+        ensure_database(database_url, DAGSTER_DATABASE)
+        os.environ[DAGSTER_PG_URL_ENV] = dagster_storage_url(database_url)
+
+
+def write_instance_config(home: Path) -> Path:
+    """`home/dagster.yaml` with the default configuration if it does not exist; an existing file
+    (the operator's edits) is never touched. Created atomically: concurrent first runs agree."""
     home.mkdir(parents=True, exist_ok=True)
-    path = home / "dagster.yaml"
-    content = _TEMPLATE.format(postgres_url=dagster_storage_url(database_url))
-    if not path.exists() or path.read_text() != content:
-        path.write_text(content)
-        path.chmod(0o600)  # it may hold a database password
+    path = home / INSTANCE_FILE
+    if path.exists():
+        return path
+    partial = home / f".{INSTANCE_FILE}.{os.getpid()}"
+    partial.write_text(TEMPLATE)
+    try:
+        os.link(partial, path)  # fails if another process created it first: theirs stays
+    except FileExistsError:
+        pass
+    finally:
+        partial.unlink()
     return path

@@ -6,8 +6,10 @@ so tests need no DSN and never skip.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -18,6 +20,22 @@ from options_pipeline.db import embedded
 from options_pipeline.db.connection import apply_schema, with_database
 
 TEMPLATE_DB = "options_pipeline_template"
+DAGSTER_TEMPLATE_DB = "dagster_template"
+
+
+# Variables the commands set for themselves and their children; restored after every test.
+COMMAND_ENVIRONMENT = ("DAGSTER_HOME", "DAGSTER_PG_URL", "OPTIONS_PIPELINE_LOG_REQUESTS")
+
+
+@pytest.fixture(autouse=True)
+def _restore_command_environment() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in COMMAND_ENVIRONMENT}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -43,17 +61,51 @@ def template_url(server_url: str) -> str:
     return url
 
 
-@pytest.fixture
-def database_url(server_url: str, template_url: str) -> Iterator[str]:
-    """A fresh database with the schema applied, dropped after the test."""
+@contextmanager
+def cloned_database(server_url: str, template: str) -> Iterator[str]:
+    """A new database copied from `template` (cheap: a file copy), dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(TEMPLATE_DB)))
-    yield with_database(server_url, name)
+            sql.Identifier(name), sql.Identifier(template)))
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A fresh database with the schema applied, dropped after the test."""
+    with cloned_database(server_url, TEMPLATE_DB) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def dagster_template(server_url: str) -> str:
+    """A database holding Dagster's empty storage schema, created once per session."""
+    from dagster import instance_for_test
+
+    from options_pipeline.instance import dagster_storage_url
+
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DAGSTER_TEMPLATE_DB)))
+    storage = dagster_storage_url(server_url, DAGSTER_TEMPLATE_DB)
+    with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": storage}}}):
+        pass  # creating the instance creates the tables
+    return DAGSTER_TEMPLATE_DB
+
+
+@pytest.fixture
+def dagster_pg_url(server_url: str, dagster_template: str) -> Iterator[str]:
+    """This test's own Dagster storage (run history, pools), as a DAGSTER_PG_URL value."""
+    from options_pipeline.instance import dagster_storage_url
+
+    with cloned_database(server_url, dagster_template) as url:
+        name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        yield dagster_storage_url(server_url, name)
 
 
 @pytest.fixture
@@ -63,10 +115,14 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
-def pipeline_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
-    """Environment of a user running the CLI against this test's database; returns the state dir."""
+def pipeline_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, dagster_pg_url: str
+) -> Path:
+    """Environment of a user running the CLI against this test's database and its own Dagster
+    storage; returns the state dir."""
     state = tmp_path / "state"
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_pg_url)
     monkeypatch.setenv("OPTIONS_PIPELINE_HOME", str(state))
     monkeypatch.setenv("DAGSTER_HOME", str(state / "dagster_home"))
     monkeypatch.delenv("POLYGON_API_KEY", raising=False)

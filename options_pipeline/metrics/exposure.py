@@ -20,11 +20,11 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from options_pipeline import pricing
 from options_pipeline.metrics.gamma import (
     DEFAULT_CHUNK_ELEMENTS,
     ONE_HOUR_YEARS,
     PCT_MOVE,
-    bs_gamma,
     days_to_expiry,
     gex_profile,
     year_fractions,
@@ -436,7 +436,7 @@ class _Book:
 
     def per_contract(self, spot: float) -> NDArray[np.float64]:
         p = self.params
-        gamma = bs_gamma(spot, self.strike, self.t, self.iv, r=p.rate, q=p.dividend_yield)
+        gamma = pricing.gamma(spot, self.strike, self.t, self.iv, r=p.rate, q=p.dividend_yield)
         return gamma * self.weight * spot * spot * PCT_MOVE
 
 

@@ -1,8 +1,9 @@
-"""Closed-form Black–Scholes gamma and the vectorised dollar-gamma profile built on it.
+"""Time to expiry and the vectorised dollar-gamma profile, on `options_pipeline.pricing`'s gamma.
 
-One formula serves both the spot GEX and the re-priced profile, so the profile evaluated at the
-spot equals the spot GEX up to rounding. Vendor gammas are never mixed in: they come from
-different models, times and rates per vendor and would make the two disagree.
+The profile is pricing.gamma(x)·x²·0.01 rewritten for speed (tested against a per-contract loop
+of pricing.gamma), so the profile evaluated at the spot equals the spot GEX up to rounding.
+Vendor gammas are never mixed in: they come from different models, times and rates per vendor
+and would make the two disagree.
 """
 
 from __future__ import annotations
@@ -32,28 +33,6 @@ def year_fractions(dte: ArrayLike, *, floor_years: float = ONE_HOUR_YEARS) -> ND
     """Calendar days / 365, floored so a same-day expiry keeps a finite (large) gamma."""
     t = np.asarray(dte, dtype=np.float64) / DAYS_PER_YEAR
     return np.maximum(t, floor_years)
-
-
-def bs_gamma(
-    spot: ArrayLike,
-    strike: ArrayLike,
-    t: ArrayLike,
-    iv: ArrayLike,
-    *,
-    r: float = 0.0,
-    q: float = 0.0,
-) -> NDArray[np.float64]:
-    """Black–Scholes gamma (same for calls and puts), broadcasting over all arguments.
-
-    Γ = e^{-qT} φ(d1) / (S σ √T),  d1 = (ln(S/K) + (r − q + σ²/2) T) / (σ √T).
-    """
-    s = np.asarray(spot, dtype=np.float64)
-    k = np.asarray(strike, dtype=np.float64)
-    t_ = np.asarray(t, dtype=np.float64)
-    sig = np.asarray(iv, dtype=np.float64)
-    vol_sqrt_t = sig * np.sqrt(t_)
-    d1 = (np.log(s / k) + (r - q + 0.5 * sig * sig) * t_) / vol_sqrt_t
-    return np.exp(-q * t_) * np.exp(-0.5 * d1 * d1) / (SQRT_2PI * s * vol_sqrt_t)
 
 
 def gex_profile(

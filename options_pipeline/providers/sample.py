@@ -112,21 +112,6 @@ def spot_price(symbol: str, day: date) -> float:
     return round(p.start * math.exp(_cum_return(symbol, day) - _cum_return(symbol, ANCHOR)), 2)
 
 
-# --------------------------------------------------------------------------- Black-Scholes
-
-
-def bs_price(s, k, t, r, q, vol, is_call):  # type: ignore[no-untyped-def]
-    """Black-Scholes-Merton price (`options_pipeline.pricing`, in this module's argument order)."""
-    return pricing.price(s, k, t, vol, is_call, r, q)
-
-
-def bs_greeks(s, k, t, r, q, vol, is_call) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
-    """delta, gamma, theta (per calendar day) and vega (per 1 vol point), from
-    `options_pipeline.pricing`."""
-    g = pricing.greeks(s, k, t, vol, is_call, r, q)
-    return {"delta": g.delta, "gamma": g.gamma, "theta": g.theta, "vega": g.vega}
-
-
 # --------------------------------------------------------------------------- chain layout
 
 

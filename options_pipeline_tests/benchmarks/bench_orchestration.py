@@ -38,7 +38,12 @@ import yaml
 from dagster import instance_for_test, materialize
 
 from options_pipeline.assets.options_chains import options_chains
-from options_pipeline.instance import DAGSTER_PG_URL_ENV, write_instance_config
+from options_pipeline.instance import (
+    DAGSTER_DATABASE,
+    TEMPLATE,
+    dagster_storage_url,
+    ensure_database,
+)
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.partitions import weekdays_between
 from options_pipeline.providers.base import OptionsProvider
@@ -150,13 +155,12 @@ def _dagster(url: str, instance: Any, provider: ProviderResource) -> float:
 
 
 def _instance_overrides(pg: BenchPostgres, home: Path) -> dict[str, Any]:
-    """The project's dagster.yaml (storage on the benchmark server) as instance overrides."""
-    saved = os.environ.pop(DAGSTER_PG_URL_ENV, None)  # never the user's own Dagster storage
-    try:
-        return yaml.safe_load(write_instance_config(home, pg.server_url).read_text())
-    finally:
-        if saved is not None:
-            os.environ[DAGSTER_PG_URL_ENV] = saved
+    """The project's dagster.yaml with its storage on the benchmark server (never the user's own
+    Dagster storage) as instance overrides."""
+    overrides = yaml.safe_load(TEMPLATE)
+    ensure_database(pg.server_url, DAGSTER_DATABASE)
+    overrides["storage"]["postgres"]["postgres_url"] = dagster_storage_url(pg.server_url)
+    return overrides
 
 
 def _compare(

@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from options_pipeline.db.connection import with_database
+from options_pipeline.instance import dagster_storage_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -96,14 +97,7 @@ def drop_database(url: str) -> None:
 
 def sqlalchemy_url(url: str) -> str:
     """The `postgresql+psycopg2://` URL dagster-postgres needs for the same database."""
-    p = conninfo_to_dict(url)
-    user = p.get("user", "postgres")
-    password = f":{p['password']}" if p.get("password") else ""
-    host, port, name = p.get("host", ""), p.get("port"), p["dbname"]
-    if str(host).startswith("/"):  # a Unix socket
-        query = f"?host={host}" + (f"&port={port}" if port else "")
-        return f"postgresql+psycopg2://{user}{password}@/{name}{query}"
-    return f"postgresql+psycopg2://{user}{password}@{host}{f':{port}' if port else ''}/{name}"
+    return dagster_storage_url(url, conninfo_to_dict(url)["dbname"])
 
 
 # --- environments ------------------------------------------------------------------------------

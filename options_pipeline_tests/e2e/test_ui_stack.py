@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from options_pipeline.resources import PolygonProviderResource
 from options_pipeline_tests.e2e.harness import (
@@ -64,6 +64,7 @@ from options_pipeline_tests.polygon_server import Fault, PolygonTestServer
 pytestmark = pytest.mark.e2e
 
 SYMBOLS = ["IWM", "QQQ", "SPY"]
+STORAGE_PASSWORD = "e2e/p@ss:w#rd-SECRET"
 DAYS = [date(2025, 12, d) for d in (15, 16, 17, 18, 19, 22)]  # the weekdays of 15..22
 WINDOW_DAYS = {"2025-12-19", "2025-12-22"}  # the days whose 5-day window lies inside DAYS
 CLI_RANGE = "2025-12-01...2025-12-03"
@@ -108,8 +109,14 @@ def stack(server_url: str, template_url: str, tmp_path_factory: pytest.TempPathF
     template = conninfo_to_dict(template_url)["dbname"]
     data_url = create_database(server_url, template=template)
     dagster_db = create_database(server_url)
+    # Dagster's storage through a role with a password: the process checks look for it
+    role = f"e2e_{root.name[-6:]}".replace("-", "_")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+            psycopg.sql.Identifier(role), psycopg.sql.Literal(STORAGE_PASSWORD)))
+    dagster_login = make_conninfo(dagster_db, user=role, password=STORAGE_PASSWORD)
     env = pipeline_environment(state=root / "state", database_url=data_url,
-                               dagster_pg_url=sqlalchemy_url(dagster_db),
+                               dagster_pg_url=sqlalchemy_url(dagster_login),
                                POLYGON_API_KEY=FAKE_API_KEY)
     try:
         added = options_pipeline(env, "watchlist", "add", "ui", *SYMBOLS)
@@ -602,13 +609,24 @@ def test_api_key_never_reaches_output_event_log_run_records_or_the_ui(stack: Sta
                    user_dir=stack.root / "chromium-run")
     assert failed_run[:8] in visible_text(dom) and key not in dom
 
+    # the command lines of every process (dagster dev passes --instance-ref to its children)
+    secrets = (key, STORAGE_PASSWORD, quote(STORAGE_PASSWORD, safe=""))
+    argvs = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            argvs.append(cmdline.read_bytes().decode(errors="replace"))
+    assert any("--instance-ref" in argv for argv in argvs), "dagster dev's children not found"
+    for argv in argvs:
+        assert not any(s in argv for s in secrets), argv[:300]
+
     # logs and files: the webserver/daemon log; both DAGSTER_HOMEs (dagster.yaml, compute logs)
     assert key not in stack.dev.log_path.read_text(errors="replace")
     assert stack.fault_run is not None
     for home in (stack.env["DAGSTER_HOME"], stack.fault_run.env["DAGSTER_HOME"]):
         for path in Path(home).rglob("*"):
             if path.is_file():
-                assert key not in path.read_text(errors="replace"), path
+                text = path.read_text(errors="replace")
+                assert not any(s in text for s in secrets), path
     figure("security: runs / events / GraphQL responses checked",
            f"{len(runs)} / {events} / {len(responses)}")
 

@@ -26,4 +26,7 @@ def test_database_url_points_at_an_externally_started_server(
     listed = options_pipeline(capsys, "watchlist", "list")
     assert "core\tSPY\tactive" in listed.out
     assert not (state / "pgdata").exists()  # the embedded server was never started
-    assert "127.0.0.1" in (state / "dagster_home" / "dagster.yaml").read_text()
+    # Dagster's storage follows DATABASE_URL through the environment, not the file
+    assert "127.0.0.1" not in (state / "dagster_home" / "dagster.yaml").read_text()
+    shown = options_pipeline(capsys, "db", "dagster-url")
+    assert "127.0.0.1" in shown.out and "/dagster" in shown.out

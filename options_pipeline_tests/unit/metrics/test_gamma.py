@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from options_pipeline import pricing
 from options_pipeline.metrics.gamma import (
     ONE_HOUR_YEARS,
-    bs_gamma,
     days_to_expiry,
     gex_profile,
     year_fractions,
@@ -50,7 +50,7 @@ def test_gamma_matches_finite_difference_of_price(s, k, t, sigma, r, q, call):
         - 2 * _bs_price(s, k, t, sigma, r, q, call)
         + _bs_price(s - h, k, t, sigma, r, q, call)
     ) / (h * h)
-    got = float(bs_gamma(s, k, t, sigma, r=r, q=q))
+    got = float(pricing.gamma(s, k, t, sigma, r=r, q=q))
     assert got == pytest.approx(fd, rel=2e-4)
 
 
@@ -58,15 +58,15 @@ def test_gamma_matches_finite_difference_of_price(s, k, t, sigma, r, q, call):
 def test_gamma_matches_scipy_formula(s, k, t, sigma, r, q):
     d1 = (np.log(s / k) + (r - q + sigma**2 / 2) * t) / (sigma * np.sqrt(t))
     expected = np.exp(-q * t) * norm.pdf(d1) / (s * sigma * np.sqrt(t))
-    assert float(bs_gamma(s, k, t, sigma, r=r, q=q)) == pytest.approx(expected, rel=1e-12)
+    assert float(pricing.gamma(s, k, t, sigma, r=r, q=q)) == pytest.approx(expected, rel=1e-12)
 
 
 def test_gamma_broadcasts():
     spots = np.array([[90.0], [100.0], [110.0]])
     strikes = np.array([95.0, 100.0, 105.0, 120.0])
-    g = bs_gamma(spots, strikes, 0.1, 0.25)
+    g = pricing.gamma(spots, strikes, 0.1, 0.25)
     assert g.shape == (3, 4)
-    assert g[1, 1] == pytest.approx(float(bs_gamma(100.0, 100.0, 0.1, 0.25)))
+    assert g[1, 1] == pytest.approx(float(pricing.gamma(100.0, 100.0, 0.1, 0.25)))
 
 
 def test_year_fractions_floor_and_dte():

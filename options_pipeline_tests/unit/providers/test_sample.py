@@ -14,8 +14,6 @@ from options_pipeline.providers.base import NoContracts, ProviderConfigError
 from options_pipeline.providers.sample import (
     RISK_FREE,
     SampleProvider,
-    bs_greeks,
-    bs_price,
     profile,
     sample_chain,
     spot_price,
@@ -104,36 +102,6 @@ def test_size_is_configurable() -> None:
         assert abs(len(snap.quotes) - n) <= max(2, n // 100)
 
 
-def test_greeks_match_an_independent_computation() -> None:
-    s, r, q = 600.0, 0.04, 0.013
-    k = np.array([480.0, 570.0, 600.0, 630.0, 720.0])
-    t = np.array([7, 30, 90, 180, 365]) / 365.0
-    vol = np.array([0.25, 0.19, 0.16, 0.15, 0.17])
-    for is_call in (True, False):
-        g = bs_greeks(s, k, t, r, q, vol, is_call)
-        h = 0.001 * s
-        up, mid, dn = (bs_price(x, k, t, r, q, vol, is_call) for x in (s + h, s, s - h))
-        np.testing.assert_allclose(g["gamma"], (up - 2 * mid + dn) / h**2, rtol=2e-3, atol=1e-8)
-        np.testing.assert_allclose(g["delta"], (up - dn) / (2 * h), rtol=2e-3, atol=1e-6)
-        dv = 1e-4
-        fd_vega = (bs_price(s, k, t, r, q, vol + dv, is_call) - bs_price(s, k, t, r, q, vol - dv,
-                                                                         is_call)) / (2 * dv)
-        np.testing.assert_allclose(g["vega"] * 100, fd_vega, rtol=1e-4, atol=1e-6)
-        dt = 1e-5
-        fd_theta = (bs_price(s, k, t - dt, r, q, vol, is_call) - mid) / dt / 365.0
-        np.testing.assert_allclose(g["theta"], fd_theta, rtol=2e-3, atol=1e-8)
-        # scipy.stats.norm as the independent reference for delta and gamma
-        d1 = (np.log(s / k) + (r - q + vol**2 / 2) * t) / (vol * np.sqrt(t))
-        ref_delta = np.exp(-q * t) * (norm.cdf(d1) if is_call else -norm.sf(d1))
-        np.testing.assert_allclose(g["delta"], ref_delta, rtol=1e-9)
-        ref_gamma = np.exp(-q * t) * norm.pdf(d1) / (s * vol * np.sqrt(t))
-        np.testing.assert_allclose(g["gamma"], ref_gamma, rtol=1e-9)
-    # put-call parity
-    c = bs_price(s, k, t, r, q, vol, True)
-    p = bs_price(s, k, t, r, q, vol, False)
-    np.testing.assert_allclose(c - p, s * np.exp(-q * t) - k * np.exp(-r * t), atol=1e-9)
-
-
 def test_chain_greeks_are_the_bs_greeks_of_its_iv() -> None:
     snap = sample_chain("AAPL", D, 400)
     spot = snap.underlying_price
@@ -141,12 +109,16 @@ def test_chain_greeks_are_the_bs_greeks_of_its_iv() -> None:
     q_div = profile("AAPL").dividend_yield
     for quote in snap.quotes[::37]:
         t = ((quote.expiration_date - D).days + 0.3) / 365.0
-        g = bs_greeks(spot, quote.strike, t, RISK_FREE, q_div, quote.implied_volatility,
-                      quote.option_type == "C")  # fmt: skip
-        assert quote.gamma is not None and math.isclose(quote.gamma, float(g["gamma"]),
-                                                        rel_tol=1e-4)  # fmt: skip
-        assert quote.delta is not None and math.isclose(quote.delta, float(g["delta"]),
-                                                        rel_tol=1e-4, abs_tol=1e-9)  # fmt: skip
+        # the textbook closed form, with scipy's normal distribution as the reference
+        vol, k = quote.implied_volatility, quote.strike
+        assert vol is not None
+        d1 = (math.log(spot / k) + (RISK_FREE - q_div + vol**2 / 2) * t) / (vol * math.sqrt(t))
+        gamma = math.exp(-q_div * t) * norm.pdf(d1) / (spot * vol * math.sqrt(t))
+        delta = math.exp(-q_div * t) * (norm.cdf(d1) if quote.option_type == "C"
+                                        else -norm.sf(d1))
+        assert quote.gamma is not None and math.isclose(quote.gamma, gamma, rel_tol=1e-4)
+        assert quote.delta is not None
+        assert math.isclose(quote.delta, delta, rel_tol=1e-4, abs_tol=1e-9)
 
 
 # NYSE's published closures, incl. 2022-23 (before the old hand-typed list) and 2025-01-09
