@@ -157,6 +157,11 @@ class ChainSnapshot:
     # kept contracts a provider completed or left without a value, e.g. {"iv_solved": 812,
     # "iv_outside_bounds": 37} (rows dropped are in `rejected`)
     annotations: dict[str, int]
+    # Open interest of session D is the figure known at D's open, i.e. for the end of the previous
+    # session (OPRA publishes it overnight): which session the stored OI is for, and from where.
+    open_interest_as_of: date | None
+    open_interest_source: str | None
+    merged: int  # rows folded into another root's row of the same identity (e.g. SPX+SPXW)
     _quotes: tuple[OptionQuote, ...] | None = field(init=False, repr=False)
 
     def __init__(
@@ -173,6 +178,9 @@ class ChainSnapshot:
         rejected: dict[str, int] | None = None,
         requests: int = 0,
         annotations: dict[str, int] | None = None,
+        open_interest_as_of: date | None = None,
+        open_interest_source: str | None = None,
+        merged: int = 0,
     ) -> None:
         if (quotes is None) == (columns is None):
             raise TypeError("ChainSnapshot needs exactly one of quotes= or columns=")
@@ -184,6 +192,8 @@ class ChainSnapshot:
                   "underlying_price_source": underlying_price_source,
                   "provider_mark_time": provider_mark_time, "rejected": dict(rejected or {}),
                   "requests": requests, "annotations": dict(annotations or {}),
+                  "open_interest_as_of": open_interest_as_of,
+                  "open_interest_source": open_interest_source, "merged": merged,
                   "_quotes": quotes}
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -207,7 +217,8 @@ class ChainSnapshot:
         if not isinstance(other, ChainSnapshot):
             return NotImplemented
         scalars = ("symbol", "as_of", "provider", "underlying_price", "underlying_price_source",
-                   "provider_mark_time", "rejected", "requests", "annotations")
+                   "provider_mark_time", "rejected", "requests", "annotations",
+                   "open_interest_as_of", "open_interest_source", "merged")
         return (all(getattr(self, n) == getattr(other, n) for n in scalars)
                 and self.columns.equals(other.columns))
 

@@ -126,6 +126,7 @@ def pipeline_env(
     monkeypatch.setenv("OPTIONS_PIPELINE_HOME", str(state))
     monkeypatch.setenv("DAGSTER_HOME", str(state / "dagster_home"))
     monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
     monkeypatch.delenv("OPTIONS_PIPELINE_PROVIDER", raising=False)
     monkeypatch.setenv("SAMPLE_CONTRACTS_PER_SYMBOL", "300")
     return state

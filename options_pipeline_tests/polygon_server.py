@@ -25,9 +25,17 @@ Endpoints (auth: `Authorization: Bearer <key>` or `apiKey=` query; else 401 Poly
 - GET /v3/snapshot/options/{symbol}?limit=N (default 10, max 250) - the sample market on
   `srv.today` (the snapshot has no date parameter, as on Polygon), paginated by `next_url` with an
   opaque `cursor` that carries everything (the other parameters are not repeated).
-- GET /options/v1/analytics?underlying_ticker=S&date=D[&limit=N] - greeks/IV rows of the sample
-  market on D (D < today; today or closed days -> empty results), default limit 100, max 5000.
-- GET /options/v1/open-interest?root=S&date=D[&limit=N] - open-interest rows, same rules.
+  Index underlyings are asked as `I:SPX` (a plain `SPX` or `I:SPY` finds nothing).
+- GET /options/v1/analytics?underlying_ticker=S&date=D[&limit=N] - greeks/IV rows of every root
+  of S on D (D < today; today or closed days -> empty results). S is plain: `I:SPX` finds nothing.
+- GET /options/v1/open-interest?root=R&date=D[&limit=N] - open-interest rows of the OCC root R
+  only (SPX and SPXW are separate), `date` = the session the figure is for (D < today: it is
+  published the next morning); the figure is the sample market's OI of session D.
+  Both: default limit 100; above `history_limit_cap` (default 999) -> 400 about `limit`.
+- Every listing pages with an opaque `next_url`.
+Roots: SPX, NDX and RUT have a second root (SPXW, NDXP, RUTW) holding every expiry; their
+monthly (third-Friday) expiries are listed under both roots, with the OI split between them and
+slightly different IV and quotes, so (expiration, strike, type) collides as on the real chain.
 The /options/v1 JSON field names are the provider's assumed ones (polygon.HISTORY_FIELDS first
 candidates): these tests prove the plumbing, not Massive's real field names.
 
@@ -53,7 +61,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -64,11 +72,13 @@ import pytest
 
 from options_pipeline.models import ChainSnapshot, OptionQuote
 from options_pipeline.providers.base import ProviderError
+from options_pipeline.providers.normalize import market_closed_reason, occ_symbol, parse_occ
 from options_pipeline.providers.polygon import PolygonProvider
 
 if TYPE_CHECKING:
     from options_pipeline.resources import PolygonProviderResource
 from options_pipeline.providers.sample import RISK_FREE, profile, sample_chain
+from options_pipeline.symbols import INDEX_SYMBOLS as _INDEX_SYMBOLS
 
 TEST_API_KEY = "pk-TEST-0123-never-log-this-key-9f8e7d"
 DEFAULT_TODAY = date(2025, 3, 14)  # a Friday, NYSE open
@@ -79,7 +89,46 @@ PLAN_MESSAGE = (
 SNAPSHOT_PREFIX = "/v3/snapshot/options/"
 ANALYTICS = "/options/v1/analytics"
 OPEN_INTEREST = "/options/v1/open-interest"
+HISTORY_LIMIT_CAP = 999  # the documented cap of the /options/v1 family
+SECOND_ROOTS = {"SPX": "SPXW", "NDX": "NDXP", "RUT": "RUTW"}  # underlying -> PM/weekly root
+_UNDERLYING_OF_ROOT = {v: k for k, v in SECOND_ROOTS.items()}
 _NY = ZoneInfo("America/New_York")
+
+
+def underlying_of_root(root: str) -> str:
+    return _UNDERLYING_OF_ROOT.get(root, root)
+
+
+def is_monthly(expiration: date) -> bool:
+    """Third-Friday expiry (or the Thursday before when that Friday is a holiday)."""
+    friday = expiration + timedelta(days=1) if expiration.weekday() == 3 else expiration
+    if friday != expiration and market_closed_reason(friday) is None:
+        return False  # an ordinary Thursday
+    return friday.weekday() == 4 and 15 <= friday.day <= 21
+
+
+def split_roots(chain: ChainSnapshot) -> list[OptionQuote]:
+    """The chain as listed by OCC root: one root, or (for SECOND_ROOTS) weeklies under the
+    second root and monthlies under both, with OI, volume, IV and quotes split/shifted."""
+    second = SECOND_ROOTS.get(chain.symbol)
+    if second is None:
+        return list(chain.quotes)
+    out: list[OptionQuote] = []
+    for q in chain.quotes:
+        pm = replace(q, contract_symbol=occ_symbol(second, q.expiration_date, q.option_type,
+                                                   q.strike))  # fmt: skip
+        if not is_monthly(q.expiration_date):
+            out.append(pm)
+            continue
+        oi, vol = q.open_interest or 0, q.volume or 0
+        out.append(replace(q, open_interest=oi - oi // 3, volume=vol - vol // 3))  # AM: SPX
+        out.append(replace(
+            pm, open_interest=oi // 3, volume=vol // 3,
+            implied_volatility=round((q.implied_volatility or 0.2) * 1.006, 6),
+            bid=None if q.bid is None else round(q.bid + 0.05, 2),
+            ask=None if q.ask is None else round(q.ask + 0.05, 2),
+        ))  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,13 +313,19 @@ def open_interest_row(q: OptionQuote, chain: ChainSnapshot) -> dict[str, Any]:
     return {
         "ticker": f"O:{q.contract_symbol}",
         "underlying_ticker": chain.symbol,
-        "root": chain.symbol,
+        "root": _root(q),
         "date": chain.as_of.isoformat(),
         "contract_type": "call" if q.option_type == "C" else "put",
         "expiration_date": q.expiration_date.isoformat(),
         "strike_price": q.strike,
         "open_interest": q.open_interest,
     }
+
+
+def _root(q: OptionQuote) -> str:
+    occ = parse_occ(q.contract_symbol)
+    assert occ is not None
+    return occ[0]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -318,10 +373,12 @@ class PolygonTestServer:
         api_key: str = TEST_API_KEY,
         today: date = DEFAULT_TODAY,
         contracts_per_symbol: int = 600,
+        history_limit_cap: int = HISTORY_LIMIT_CAP,
     ) -> None:
         self.api_key = api_key
         self.today = today
         self.contracts_per_symbol = contracts_per_symbol
+        self.history_limit_cap = history_limit_cap
         self._lock = threading.Lock()
         self._log: list[RecordedRequest] = []
         self._faults: list[Fault] = []
@@ -460,6 +517,11 @@ class PolygonTestServer:
             self._chains[key] = chain
         return chain
 
+    def listed(self, underlying: str, day: date) -> list[OptionQuote]:
+        """The contracts of `underlying` on `day` by OCC root (see split_roots); [] if closed."""
+        chain = self.chain(underlying, day)
+        return split_roots(chain) if chain is not None else []
+
     # ------------------------------------------------------------------ request handling
 
     def _body(self, status: str, request_id: str, **extra: Any) -> bytes:
@@ -573,19 +635,33 @@ class PolygonTestServer:
         if endpoint == "snapshot":
             default_limit, max_limit, to_row = 10, 250, snapshot_row
         elif endpoint == "analytics":
-            default_limit, max_limit, to_row = 100, 5000, analytics_row
+            default_limit, max_limit, to_row = 100, self.history_limit_cap, analytics_row
         else:
-            default_limit, max_limit, to_row = 100, 5000, open_interest_row
+            default_limit, max_limit, to_row = 100, self.history_limit_cap, open_interest_row
         try:
             limit = int(cur.get("l") or query.get("limit") or default_limit)
         except ValueError:
             return _Answer(400, self._body("ERROR", rid, error="limit must be an integer"))
-        limit = max(1, min(limit, max_limit))
+        if endpoint != "snapshot" and limit > max_limit:
+            return _Answer(400, self._body(
+                "ERROR", rid, error=f"limit must be less than or equal to {max_limit}"))
+        limit = max(1, min(limit, max_limit))  # the snapshot clamps
         offset = int(cur.get("o", 0))
         assert symbol is not None and day is not None
         published = endpoint == "snapshot" or day < self.today  # EOD data: only past sessions
-        chain = self.chain(symbol, day) if published and kind != "empty" else None
-        quotes = chain.quotes if chain is not None else ()
+        underlying: str | None = symbol
+        if endpoint == "snapshot":  # indices only as I:SPX; nothing else has a prefix
+            plain = symbol.removeprefix("I:")
+            underlying = plain if (plain in _INDEX_SYMBOLS) == symbol.startswith("I:") else None
+        elif endpoint == "analytics":
+            underlying = None if ":" in symbol else symbol  # plain underlying_ticker only
+        else:
+            underlying = underlying_of_root(symbol)
+        chain = (self.chain(underlying, day)
+                 if underlying and published and kind != "empty" else None)  # fmt: skip
+        quotes: list[OptionQuote] = split_roots(chain) if chain is not None else []
+        if endpoint == "open_interest":
+            quotes = [q for q in quotes if _root(q) == symbol]  # one OCC root per request
         rows: list[Any] = [to_row(q, chain) for q in quotes[offset : offset + limit] if chain]
 
         if kind == "extra_rows" and fault:

@@ -78,6 +78,12 @@ CREATE TABLE IF NOT EXISTS public.option_chain_snapshots (
     PRIMARY KEY (time, ticker_id)
 );
 
+-- Which session the stored open interest is for (the previous session: the figure known at D's
+-- open) and where it came from. rejected_reasons also counts `merged_identity`: rows of another
+-- root folded into a stored row of the same identity (not rejected; not in rejected_count).
+ALTER TABLE public.option_chain_snapshots ADD COLUMN IF NOT EXISTS open_interest_as_of date;
+ALTER TABLE public.option_chain_snapshots ADD COLUMN IF NOT EXISTS open_interest_source text;
+
 -- Dealer metrics per (time, ticker_id), replaced idempotently.
 CREATE TABLE IF NOT EXISTS public.dealer_metrics (
     time timestamptz NOT NULL,

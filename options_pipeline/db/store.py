@@ -244,8 +244,8 @@ def write_chain(
             INSERT INTO public.option_chain_snapshots (
                 time, ticker_id, as_of, provider, underlying_price, underlying_price_source,
                 provider_mark_time, contract_count, rows_written, rejected_count,
-                rejected_reasons, provider_requests)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                rejected_reasons, provider_requests, open_interest_as_of, open_interest_source)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (time, ticker_id) DO NOTHING
             """,
             (
@@ -259,11 +259,23 @@ def write_chain(
                 snapshot.contract_count,
                 rows_written,
                 snapshot.rejected_count,
-                json.dumps(snapshot.rejected, sort_keys=True),
+                json.dumps(_ledger_reasons(snapshot), sort_keys=True),
                 snapshot.requests,
+                snapshot.open_interest_as_of,
+                snapshot.open_interest_source,
             ),
         )
     return rows_written
+
+
+MERGED_IDENTITY = "merged_identity"  # ledger reason: rows folded into another root's row
+
+
+def _ledger_reasons(snapshot: ChainSnapshot) -> dict[str, int]:
+    reasons = dict(snapshot.rejected)
+    if snapshot.merged:
+        reasons[MERGED_IDENTITY] = snapshot.merged
+    return reasons
 
 
 # --- reads for dealer metrics and checks -----------------------------------------------------

@@ -17,11 +17,14 @@ class ProviderError(Exception):
 
     reason = "provider_error"
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, request_id: str | None = None, http_status: int | None = None
+    ) -> None:
         if request_id:
             message = f"{message} (request_id {request_id})"
         super().__init__(message)
         self.request_id = request_id
+        self.http_status = http_status  # the HTTP status that caused it, when one did
 
 
 class ProviderTimeout(ProviderError):

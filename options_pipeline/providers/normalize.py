@@ -7,7 +7,13 @@ the same rules to whole arrays at once, for providers that produce columns):
 - a row that fails validation is dropped and counted under a short reason code (below); it never
   fails the symbol;
 - contracts that expired before the as-of date are dropped as "expired";
-- a repeated identity (expiration, strike, type) keeps the first row, the rest count as "duplicate";
+- a repeated contract (same symbol and identity, e.g. a page served twice) keeps the first row,
+  the rest count as "duplicate";
+- two roots sharing one storage identity (expiration, strike, type), e.g. SPX (AM-settled) and
+  SPXW (PM-settled) on monthly Fridays, are MERGED, because the stored identity has no root: open
+  interest and volume summed; IV and greeks OI-weighted (volume, then equal weights, as
+  fallbacks); bid/ask/last from the row with the larger OI. Order-independent, on both the row
+  and the column path; counted in `ChainSnapshot.merged`;
 - an empty result raises NoContracts; a result whose every row was rejected raises ProviderError
   (that is a data or mapping problem, not an empty chain).
 
@@ -20,6 +26,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -210,6 +218,9 @@ class ChainBuilder:
         self.rejected: Counter[str] = Counter()
         self._quotes: dict[tuple[date, float, str], OptionQuote] = {}
         self._batches: list[ChainColumns] = []  # from add_columns, already validated
+        # identities seen from more than one contract: every member row, merged in build()
+        self._collisions: dict[tuple[date, float, str], list[OptionQuote]] = {}
+        self.merged = 0
         self._max_expiry = as_of + timedelta(days=MAX_EXPIRY_DAYS)
 
     def __len__(self) -> int:
@@ -262,10 +273,17 @@ class ChainBuilder:
             self.rejected[r.reason] += 1
             return None
         key = quote.identity
-        if key in self._quotes:
+        first = self._quotes.get(key)
+        if first is None:
+            self._quotes[key] = quote
+            return quote
+        members = self._collisions.get(key) or [first]
+        if any(m.contract_symbol == quote.contract_symbol for m in members):
             self.rejected[DUPLICATE] += 1
             return None
-        self._quotes[key] = quote
+        members.append(quote)
+        self._collisions[key] = members
+        self.merged += 1
         return quote
 
     def _quote(
@@ -326,6 +344,8 @@ class ChainBuilder:
         underlying_price_source: str,
         provider_mark_time: datetime | None = None,
         requests: int = 0,
+        open_interest_as_of: date | None = None,
+        open_interest_source: str | None = None,
     ) -> ChainSnapshot:
         """The snapshot, or NoContracts (nothing came back) / ProviderError (all rows rejected)."""
         where = f"{self.symbol} on {self.as_of.isoformat()}"
@@ -337,17 +357,18 @@ class ChainBuilder:
                 f"every one of the {self.rows_seen} rows for {where} from {provider} was "
                 f"rejected ({reasons})"
             )
+        for key, members in self._collisions.items():
+            self._quotes[key] = merge_quotes(members)
+        self._collisions.clear()
         quotes = tuple(self._quotes.values()) if not self._batches else None
         parts = list(self._batches)
         if self._quotes and self._batches:
             parts.insert(0, ChainColumns.from_quotes(tuple(self._quotes.values())))
         columns = parts[0] if parts else None
-        if len(parts) > 1:  # several batches: an identity seen again counts as a duplicate
+        if len(parts) > 1:
             columns = concat_columns(parts, root=self.symbol)
-            first = first_occurrences(columns)
-            if first.size < len(columns):
-                self.rejected[DUPLICATE] += len(columns) - first.size
-                columns = columns.take(first)
+        if columns is not None and (len(parts) > 1 or columns.contract_symbol is not None):
+            columns = self._settle_identities(columns)
         return ChainSnapshot(
             symbol=self.symbol,
             as_of=self.as_of,
@@ -359,7 +380,81 @@ class ChainBuilder:
             provider_mark_time=provider_mark_time,
             rejected=dict(sorted(self.rejected.items())),
             requests=requests,
+            open_interest_as_of=open_interest_as_of,
+            open_interest_source=open_interest_source,
+            merged=self.merged,
         )
+
+    def _settle_identities(self, columns: ChainColumns) -> ChainColumns:
+        """Column rows sharing an identity: the same contract again is a duplicate (first kept),
+        different contracts (roots) are merged like `add` does; row order is kept."""
+        first = first_occurrences(columns)
+        if first.size == len(columns):
+            return columns
+        _, inverse, counts = np.unique(_identity_keys(columns), return_inverse=True,
+                                       return_counts=True)  # fmt: skip
+        multi = counts[inverse] > 1
+        positions = np.flatnonzero(multi)
+        groups: dict[int, list[tuple[int, OptionQuote]]] = {}
+        for pos, group, q in zip(positions.tolist(), inverse[positions].tolist(),
+                                 columns.take(positions).to_quotes(), strict=True):  # fmt: skip
+            groups.setdefault(group, []).append((pos, q))
+        kept_at: list[int] = []
+        kept: list[OptionQuote] = []
+        for members in groups.values():
+            distinct: dict[str, OptionQuote] = {}
+            for _, q in members:
+                if q.contract_symbol in distinct:
+                    self.rejected[DUPLICATE] += 1
+                else:
+                    distinct[q.contract_symbol] = q
+            self.merged += len(distinct) - 1
+            kept_at.append(members[0][0])
+            kept.append(merge_quotes(list(distinct.values())))
+        single = np.flatnonzero(~multi)
+        combined = concat_columns([columns.take(single), ChainColumns.from_quotes(kept)],
+                                  root=self.symbol)  # fmt: skip
+        order = np.argsort(np.concatenate([single, np.array(kept_at, dtype=np.int64)]),
+                           kind="stable")  # fmt: skip
+        return combined.take(order)
+
+
+def merge_quotes(rows: Sequence[OptionQuote]) -> OptionQuote:
+    """One row for contracts of different roots sharing (expiration, strike, type).
+
+    Sums and weights give the book's exposure: Σ OI·Γ(IV) ≈ (Σ OI)·Γ(Σ OI·IV / Σ OI) when the
+    roots' IVs are close, as they are for AM/PM-settled twins. Rows are sorted by contract
+    symbol first, so the result does not depend on page order.
+    """
+    ordered = sorted(rows, key=lambda q: q.contract_symbol)
+    if len(ordered) == 1:
+        return ordered[0]
+    primary = min(ordered, key=lambda q: (-(q.open_interest or 0), -(q.volume or 0)))
+
+    def total(values: list[int | None]) -> int | None:
+        present = [v for v in values if v is not None]
+        return sum(present) if present else None
+
+    def weighted(attr: str) -> float | None:
+        have = [(q, getattr(q, attr)) for q in ordered if getattr(q, attr) is not None]
+        if not have:
+            return None
+        for weight_of in (lambda q: q.open_interest or 0, lambda q: q.volume or 0):
+            weights = [weight_of(q) for q, _ in have]
+            if sum(weights) > 0:
+                return sum(w * v for w, (_, v) in zip(weights, have, strict=True)) / sum(weights)
+        return sum(v for _, v in have) / len(have)
+
+    return replace(
+        primary,
+        volume=total([q.volume for q in ordered]),
+        open_interest=total([q.open_interest for q in ordered]),
+        implied_volatility=weighted("implied_volatility"),
+        delta=weighted("delta"),
+        gamma=weighted("gamma"),
+        theta=weighted("theta"),
+        vega=weighted("vega"),
+    )
 
 
 # --------------------------------------------------------------------------- columns
@@ -372,13 +467,21 @@ def concat_columns(parts: list[ChainColumns], *, root: str) -> ChainColumns:
     return ChainColumns(**arrays, contract_symbol=symbols, root=root)
 
 
-def first_occurrences(columns: ChainColumns) -> np.ndarray:
-    """Ascending indices of the first row of each identity (expiration, strike, type)."""
-    keys = np.empty(len(columns), dtype=[("e", "i8"), ("k", "f8"), ("c", "?")])
+def _identity_keys(columns: ChainColumns, *, by_symbol: bool = False) -> np.ndarray:
+    fields = [("e", "i8"), ("k", "f8"), ("c", "?")] + ([("s", "i8")] if by_symbol else [])
+    keys = np.empty(len(columns), dtype=fields)
     keys["e"] = columns.expiration_date.astype("i8")
     keys["k"] = columns.strike
     keys["c"] = columns.is_call
-    _, first = np.unique(keys, return_index=True)
+    if by_symbol:
+        keys["s"] = np.unique(columns.symbols(), return_inverse=True)[1]
+    return keys
+
+
+def first_occurrences(columns: ChainColumns, *, by_symbol: bool = False) -> np.ndarray:
+    """Ascending indices of the first row of each identity (expiration, strike, type), or of
+    each (identity, contract symbol) with `by_symbol` (two roots' twins then both stay)."""
+    _, first = np.unique(_identity_keys(columns, by_symbol=by_symbol), return_index=True)
     return np.sort(first)
 
 
@@ -430,7 +533,9 @@ def validate_columns(
         rejected.update({codes[i - 1]: int(c) for i, c in enumerate(found) if i and c})
     kept = np.flatnonzero(keep)
     if kept.size:
-        first = first_occurrences(columns.take(kept))
+        # a contract repeated is a duplicate; other roots' twins are merged in build()
+        first = first_occurrences(columns.take(kept),
+                                  by_symbol=columns.contract_symbol is not None)
         if first.size < kept.size:
             rejected[DUPLICATE] += int(kept.size - first.size)
             keep = np.zeros(n, dtype=bool)

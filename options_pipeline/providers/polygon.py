@@ -5,10 +5,18 @@ Which endpoint answers depends only on the as-of date D versus today's date in A
 
 - D == today: the chain snapshot `GET /v3/snapshot/options/{symbol}` (limit=250, every page).
   It has no date parameter and always returns *now*, so it is never used for another day.
-- D < today: Massive's end-of-day endpoints, `GET /options/v1/open-interest` (root=symbol,
-  date=D) joined by contract ticker with `GET /options/v1/analytics` (underlying_ticker=symbol,
-  date=D). A plan without them -> 403 -> NotAvailable; the snapshot is never substituted.
+- D < today: Massive's end-of-day endpoints: `GET /options/v1/analytics` (underlying_ticker=S,
+  date=D), which lists every root of S, then `GET /options/v1/open-interest` once per OCC root
+  seen there (root=R, date=the session before D), joined by contract ticker. A plan without
+  them -> 403 -> NotAvailable; the snapshot is never substituted.
 - D > today: NotAvailable. Weekends and NYSE holidays: NoContracts before any request.
+
+Open interest for D is the figure known at D's open, i.e. the one for the end of the previous
+session, on both paths (the snapshot shows exactly that; the history endpoint is asked for the
+previous session), so a backfilled day means the same as a day collected live.
+
+Index underlyings are stored plain (SPX); the snapshot is asked for `I:SPX`, every other
+endpoint for `SPX`.
 
 Pages are normalised as they arrive (normalize.ChainBuilder), so raw pages are never held.
 """
@@ -18,16 +26,22 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from urllib.parse import quote, urlencode
 
-from options_pipeline.calendar import is_session
+from options_pipeline.calendar import is_session, previous_session, today_in_new_york
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.providers.base import NotAvailable, ProviderConfigError, ProviderError
+from options_pipeline.providers.check import (
+    EndpointCheck,
+    ProviderCheckReport,
+    json_paths,
+    match_fields,
+)
 from options_pipeline.providers.normalize import (
     MALFORMED_ROW,
     WRONG_DATE,
@@ -39,46 +53,89 @@ from options_pipeline.providers.normalize import (
     strip_prefix,
 )
 from options_pipeline.providers.transport import HttpTransport, RequestStats
+from options_pipeline.symbols import is_index, normalize_symbol
 
 log = logging.getLogger(__name__)
 
 NAME = "polygon"
-DEFAULT_BASE_URL = "https://api.polygon.io"
-SNAPSHOT_PAGE_LIMIT = 250  # the documented maximum of the chain snapshot
-# Page size asked of the /options/v1 endpoints. UNVERIFIED for these two endpoints: Massive's other
-# "/<dataset>/v1/..." endpoints document `limit` (default 100, max 5000 or 50000); 5000 is the
-# smallest documented maximum. If it were ignored we would only spend more pages, not lose rows.
+# Official clients default to api.massive.com; api.polygon.io "remains supported for an
+# extended period" (massive-com/client-python README).
+DEFAULT_BASE_URL = "https://api.massive.com"
+API_KEY_ENV_VARS = ("MASSIVE_API_KEY", "POLYGON_API_KEY")  # first set wins
+SNAPSHOT_PAGE_LIMIT = 250  # documented max of the chain snapshot (client-python OpenAPI spec)
+# Page size of the /options/v1 endpoints. Their cap is UNVERIFIED (not in any official spec):
+# the only documented cap of an /options/v1 listing is 999 (/options/v1/exchanges); others in
+# the "/<namespace>/v1" family cap at 1000, 5000 or 50000. We ask 5000 first; a 400 about
+# `limit` falls back to HISTORY_PAGE_LIMIT_DOCUMENTED for the rest of this provider's life and
+# is logged once. A silently clamped size only costs more pages (next_url is followed).
 HISTORY_PAGE_LIMIT = 5000
-_NY = ZoneInfo("America/New_York")
-_SYMBOL_RE = re.compile(r"^(I:)?[A-Z][A-Z0-9.]{0,9}$")
+HISTORY_PAGE_LIMIT_DOCUMENTED = 999
+CHECK_PAGE_LIMIT = 10  # `provider check`: a few rows prove the field names
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
 SNAPSHOT_PATH = "/v3/snapshot/options/{symbol}"
 ANALYTICS_PATH = "/options/v1/analytics"
 OPEN_INTEREST_PATH = "/options/v1/open-interest"
-HISTORY_ENDPOINTS = (OPEN_INTEREST_PATH, ANALYTICS_PATH)  # one paged query each per past session
+OI_SOURCE_HISTORY = "polygon:options/v1/open-interest"
+OI_SOURCE_SNAPSHOT = "polygon:snapshot.open_interest"
 
-# Field mapping of the two end-of-day endpoints: our name -> candidate JSON paths, first present
+# Chain snapshot field map: our name -> JSON path ("a.b" = nested). VERIFIED: OpenAPI spec in
+# massive-com/client-python (2026-07), GET /v3/snapshot/options/{underlyingAsset}.
+# Facts: no date parameter (an as_of/date is silently ignored: today's values come back), limit
+# max 250; `open_interest` is "held at the end of the last trading day"; `greeks` is absent for
+# some contracts (deep ITM); `last_quote`/`last_trade` depend on the plan; index underlyings are
+# asked as `I:SPX` (Massive knowledge base).
+SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
+    "ticker": ("details.ticker",),  # "O:SPY251219C00600000"
+    "contract_type": ("details.contract_type",),  # "call" | "put"
+    "expiration_date": ("details.expiration_date",),  # "YYYY-MM-DD"
+    "strike_price": ("details.strike_price",),
+    "shares_per_contract": ("details.shares_per_contract",),
+    "open_interest": ("open_interest",),
+    "implied_volatility": ("implied_volatility",),
+    "delta": ("greeks.delta",),
+    "gamma": ("greeks.gamma",),
+    "theta": ("greeks.theta",),
+    "vega": ("greeks.vega",),
+    "bid": ("last_quote.bid",),  # plan-dependent
+    "ask": ("last_quote.ask",),  # plan-dependent
+    "quote_updated": ("last_quote.last_updated",),  # ns epoch
+    "close": ("day.close",),
+    "volume": ("day.volume",),
+    "last_trade_price": ("last_trade.price",),  # plan-dependent
+    "underlying_price": ("underlying_asset.price",),
+    "underlying_updated": ("underlying_asset.last_updated",),  # ns epoch
+}
+SNAPSHOT_REQUIRED = ("ticker", "contract_type", "expiration_date", "strike_price",
+                     "open_interest", "implied_volatility", "underlying_price")  # fmt: skip
+SNAPSHOT_OPTIONAL = tuple(n for n in SNAPSHOT_FIELDS if n not in SNAPSHOT_REQUIRED)
+
+# Field map of the two end-of-day endpoints: our name -> candidate JSON paths, first present
 # wins ("a.b" = nested). Doc pages:
 #   [A] https://massive.com/docs/rest/options/analytics/greeks-iv (GET /options/v1/analytics)
 #   [O] https://massive.com/docs/rest/options/analytics/open-interest-by-contract
 #       (GET /options/v1/open-interest)
-# VERIFIED on those pages: the paths; query parameters `ticker`(+.any_of), `underlying_ticker`
-# (+.any_of) and `date` on [A]; `ticker`(+.any_of/.gt/.gte/.lt/.lte), `root` and `date` on [O];
-# the *content* of rows: [A] one row per listed contract per day with delta, gamma, theta, vega,
-# rho, solved implied volatility and its inputs (underlying price, dividend yield, risk-free rate),
-# null greeks when it cannot be priced; [O] underlying ticker, OCC root, contract type, expiration
-# date, strike price, open interest, and `date` = the session the figure is for.
-# UNVERIFIED (response sections unreadable): every JSON field name below, the page size and that
-# pagination is `next_url` like the rest of the API. The first names follow the chain snapshot's
-# and the contracts endpoint's naming; later ones are defensive alternatives. Contract identity
-# falls back to parsing the OCC ticker, so only `ticker` is strictly required; a page whose rows
-# carry no ticker at all is an "unexpected response shape" error, never zero contracts.
+# VERIFIED on those pages (query side): [A] filters `ticker`(+.any_of), `underlying_ticker`
+# (+.any_of, "Underlying symbol": plain, no I: prefix) and `date` (a day or a range);
+# [O] filters `ticker`(+.any_of/.gt/.gte/.lt/.lte), `root` and `date`.
+# [A] one row per listed contract per trading day, from a 15:45 ET snapshot (12:45 ET on early
+#     closes); an unpriceable contract still has a row, with null greeks.
+# [A] rows carry delta, gamma, theta, vega, rho, the solved IV and its inputs (underlying
+#     price, dividend yield, risk-free rate); no contract type/expiry/strike/quotes listed.
+# [O] `root` is the OCC root, which differs from the underlying (SPXW, AMCR1): ask every root.
+# [O] "The `date` field is the trading session each figure is for"; it arrives next morning.
+# [O] rows carry underlying ticker, OCC root, contract type, expiration, strike, open interest.
+# UNVERIFIED (no spec or client has these endpoints yet): every JSON field name below, the page
+# cap and that paging is `next_url`. First names follow the snapshot's and the contracts
+# endpoint's naming; later ones are defensive alternatives. Identity falls back to the OCC
+# ticker, so only `ticker` is strictly needed; a page whose rows carry no ticker at all is an
+# "unexpected response shape" error, never zero contracts. `provider check` shows which match.
 HISTORY_FIELDS: dict[str, tuple[str, ...]] = {
     "ticker": ("ticker", "options_ticker", "details.ticker"),  # [A][O]
     "date": ("date", "session_date", "as_of"),  # [A][O] (`date` is a documented query param)
-    "contract_type": ("contract_type", "details.contract_type", "type"),  # [A?][O]
-    "expiration_date": ("expiration_date", "details.expiration_date"),  # [A?][O]
-    "strike_price": ("strike_price", "details.strike_price", "strike"),  # [A?][O]
+    "contract_type": ("contract_type", "details.contract_type", "type"),  # [O] ([A]?)
+    "expiration_date": ("expiration_date", "details.expiration_date"),  # [O] ([A]?)
+    "strike_price": ("strike_price", "details.strike_price", "strike"),  # [O] ([A]?)
     "open_interest": ("open_interest", "oi"),  # [O]
     "implied_volatility": ("implied_volatility", "iv", "greeks.implied_volatility"),  # [A]
     "delta": ("delta", "greeks.delta"),  # [A]
@@ -88,6 +145,12 @@ HISTORY_FIELDS: dict[str, tuple[str, ...]] = {
     "underlying_price": ("underlying_price", "underlying_asset.price", "underlying.price"),  # [A]
     "shares_per_contract": ("shares_per_contract", "details.shares_per_contract"),  # [A?][O?]
 }
+ANALYTICS_REQUIRED = ("ticker", "implied_volatility", "delta", "gamma", "theta", "vega",
+                      "underlying_price")  # fmt: skip
+ANALYTICS_OPTIONAL = ("date", "contract_type", "expiration_date", "strike_price",
+                      "shares_per_contract")  # fmt: skip
+OPEN_INTEREST_REQUIRED = ("ticker", "open_interest")
+OPEN_INTEREST_OPTIONAL = ("date", "contract_type", "expiration_date", "strike_price")
 
 
 def _get(row: Mapping[str, Any], path: str) -> Any:
@@ -135,9 +198,30 @@ def _rid(page: Mapping[str, Any]) -> str | None:
     return str(rid) if rid not in (None, "") else None
 
 
-def today_new_york() -> date:
-    """Today's date in America/New_York (the exchange's calendar day)."""
-    return datetime.now(_NY).date()
+today_new_york = today_in_new_york  # the exchange's calendar day (options_pipeline.calendar)
+
+
+def snapshot_ticker(symbol: str) -> str:
+    """The chain snapshot's notation: `I:SPX` for an index, the plain ticker otherwise."""
+    return f"I:{symbol}" if is_index(symbol) else symbol
+
+
+def _compiled(fields: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    return {name: tuple(tuple(p.split(".")) for p in paths) for name, paths in fields.items()}
+
+
+_SNAPSHOT_PARTS = _compiled(SNAPSHOT_FIELDS)
+
+
+def snapshot_field(row: Mapping[str, Any], name: str) -> Any:
+    """SNAPSHOT_FIELDS[name] of a chain-snapshot row, else None."""
+    for parts in _SNAPSHOT_PARTS[name]:
+        node: Any = row
+        for part in parts:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            return node
+    return None
 
 
 class PolygonProvider:
@@ -163,8 +247,8 @@ class PolygonProvider:
     ) -> None:
         if api_key is None or not api_key.strip():
             raise ProviderConfigError(
-                "POLYGON_API_KEY is not set: export POLYGON_API_KEY (or configure "
-                "polygon_api_key on the provider resource) to use the 'polygon' provider"
+                "no API key: export MASSIVE_API_KEY (or POLYGON_API_KEY), or configure "
+                "polygon_api_key on the provider resource, to use the 'polygon' provider"
             )
         if not 1 <= snapshot_page_limit <= SNAPSHOT_PAGE_LIMIT:
             raise ProviderConfigError(f"snapshot_page_limit must be 1..250: {snapshot_page_limit}")
@@ -184,6 +268,7 @@ class PolygonProvider:
         self._clock = clock
         self._snapshot_limit = snapshot_page_limit
         self._history_limit = history_page_limit
+        self._limit_lock = threading.Lock()
 
     @property
     def requests_made(self) -> int:
@@ -192,6 +277,11 @@ class PolygonProvider:
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+    @property
+    def history_page_limit(self) -> int:
+        """The page size asked of the /options/v1 endpoints now (after any fallback)."""
+        return self._history_limit
 
     def close(self) -> None:
         self._http.close()
@@ -207,16 +297,17 @@ class PolygonProvider:
 
     def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
         """Requests fetch_chain(symbol, day) sends for a chain of about `contracts_hint`
-        contracts, retries aside: today the snapshot's pages, ceil(N / 250); a past session one
-        paged query per end-of-day endpoint (open interest, analytics), ceil(N / page) each;
-        a closed or future day none (refused before any request)."""
+        contracts, retries aside: today the snapshot's pages, ceil(N / 250); a past session the
+        analytics pages, ceil(N / page), plus the open-interest pages of every root (an index
+        has two, e.g. SPX and SPXW: one more first page); a closed or future day none."""
         today = self._clock()
         if day > today or not is_session(day):
             return 0
         n = max(contracts_hint, 1)
         if day == today:
             return math.ceil(n / self._snapshot_limit)
-        return len(HISTORY_ENDPOINTS) * math.ceil(n / self._history_limit)
+        extra_roots = 1 if is_index(symbol) else 0
+        return 2 * math.ceil(n / self._history_limit) + extra_roots
 
     def __enter__(self) -> PolygonProvider:
         return self
@@ -226,10 +317,17 @@ class PolygonProvider:
 
     # ------------------------------------------------------------------ contract
 
-    def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
-        sym = symbol.strip().upper()
+    def _symbol(self, symbol: str) -> str:
+        try:
+            sym = normalize_symbol(symbol)
+        except ValueError:
+            sym = ""
         if not _SYMBOL_RE.match(sym):
             raise ProviderError(f"invalid underlying symbol {symbol!r}")
+        return sym
+
+    def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
+        sym = self._symbol(symbol)
         raise_if_closed(as_of)
         today = self._clock()
         if as_of > today:
@@ -247,54 +345,53 @@ class PolygonProvider:
             log.debug("%s %s: %s after %d requests", sym, as_of, exc.reason, stats.requests)
             raise
         log.debug(
-            "%s %s: %d quotes, %d rejected, %d requests",
-            sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests,
+            "%s %s: %d quotes, %d rejected, %d merged, %d requests",
+            sym, as_of, len(snap.quotes), snap.rejected_count, snap.merged, snap.requests,
         )  # fmt: skip
         return snap
 
     # ------------------------------------------------------------------ current session
 
     def _current_session(self, sym: str, as_of: date, stats: RequestStats) -> ChainSnapshot:
-        path = SNAPSHOT_PATH.format(symbol=quote(sym, safe=":"))
+        path = SNAPSHOT_PATH.format(symbol=quote(snapshot_ticker(sym), safe=":"))
         builder = ChainBuilder(sym, as_of)
         underlying: tuple[float, float] | None = None  # (last_updated, price): the freshest wins
         mark: datetime | None = None
+        get = snapshot_field
         for page in self._http.iter_pages(path, {"limit": self._snapshot_limit}, stats=stats):
             for row in _results(page, path):
                 if not isinstance(row, Mapping) or not isinstance(row.get("details"), Mapping):
                     builder.reject(MALFORMED_ROW)
                     continue
-                details = row["details"]
-                greeks, day = _dict(row.get("greeks")), _dict(row.get("day"))
-                last_quote, asset = _dict(row.get("last_quote")), _dict(row.get("underlying_asset"))
-                last = day.get("close")
+                last = get(row, "close")
                 if last is None:
-                    last = _dict(row.get("last_trade")).get("price")
+                    last = get(row, "last_trade_price")
                 added = builder.add(
-                    contract_symbol=details.get("ticker"),
-                    expiration_date=details.get("expiration_date"),
-                    strike=details.get("strike_price"),
-                    option_type=details.get("contract_type"),
-                    bid=last_quote.get("bid"),
-                    ask=last_quote.get("ask"),
+                    contract_symbol=get(row, "ticker"),
+                    expiration_date=get(row, "expiration_date"),
+                    strike=get(row, "strike_price"),
+                    option_type=get(row, "contract_type"),
+                    bid=get(row, "bid"),
+                    ask=get(row, "ask"),
                     last=last,
-                    volume=day.get("volume"),
-                    open_interest=row.get("open_interest"),
-                    implied_volatility=row.get("implied_volatility"),
-                    delta=greeks.get("delta"),
-                    gamma=greeks.get("gamma"),
-                    theta=greeks.get("theta"),
-                    vega=greeks.get("vega"),
-                    multiplier=details.get("shares_per_contract"),
+                    volume=get(row, "volume"),
+                    open_interest=get(row, "open_interest"),
+                    implied_volatility=get(row, "implied_volatility"),
+                    delta=get(row, "delta"),
+                    gamma=get(row, "gamma"),
+                    theta=get(row, "theta"),
+                    vega=get(row, "vega"),
+                    multiplier=get(row, "shares_per_contract"),
                 )
                 if added is None:
                     continue
-                price = _positive(asset.get("price"))
+                price = _positive(get(row, "underlying_price"))
+                asset_stamp = get(row, "underlying_updated")
                 if price is not None:
-                    stamp = _positive(asset.get("last_updated")) or 0.0
+                    stamp = _positive(asset_stamp) or 0.0
                     if underlying is None or stamp > underlying[0]:
                         underlying = (stamp, price)
-                for ts in (last_quote.get("last_updated"), asset.get("last_updated")):
+                for ts in (get(row, "quote_updated"), asset_stamp):
                     when = epoch_to_datetime(ts)
                     if when is not None and (mark is None or when > mark):
                         mark = when
@@ -306,17 +403,46 @@ class PolygonProvider:
             ),
             provider_mark_time=mark,
             requests=stats.requests,
+            open_interest_as_of=previous_session(as_of),  # "held at the end of the last day"
+            open_interest_source=OI_SOURCE_SNAPSHOT,
         )
 
     # ------------------------------------------------------------------ history
 
+    def _pages(
+        self, path: str, params: Mapping[str, Any], stats: RequestStats,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:  # fmt: skip
+        """Every page of an /options/v1 listing; a 400 about `limit` on the first page falls
+        back to the documented page size once (then for good) and says so in the log."""
+        while True:
+            size = limit or self._history_limit
+            first = True
+            try:
+                for page in self._http.iter_pages(path, {**params, "limit": size}, stats=stats):
+                    first = False
+                    yield page
+                return
+            except ProviderError as exc:
+                if not (first and limit is None and _refuses_limit(exc)):
+                    raise
+                if size <= HISTORY_PAGE_LIMIT_DOCUMENTED:
+                    raise
+                with self._limit_lock:
+                    if self._history_limit == size:
+                        self._history_limit = HISTORY_PAGE_LIMIT_DOCUMENTED
+                        log.warning(
+                            "%s refused limit=%d (%s); using %d, the largest documented page "
+                            "size, from now on", path, size, exc, HISTORY_PAGE_LIMIT_DOCUMENTED,
+                        )  # fmt: skip
+
     def _history_rows(
-        self, path: str, params: dict[str, Any], as_of: date, builder: ChainBuilder,
+        self, path: str, params: dict[str, Any], day: date, builder: ChainBuilder,
         stats: RequestStats,
     ) -> Iterable[tuple[str, Mapping[str, Any]]]:  # fmt: skip
-        """(normalised ticker, row) of every row stamped D; wrong-date/malformed rows counted."""
-        params = {**params, "date": as_of.isoformat(), "limit": self._history_limit}
-        for page in self._http.iter_pages(path, params, stats=stats):
+        """(normalised ticker, row) of every row stamped `day`; wrong-date/malformed counted."""
+        params = {**params, "date": day.isoformat()}
+        for page in self._pages(path, params, stats):
             rows = _results(page, path)
             with_ticker = 0
             for row in rows:
@@ -326,7 +452,7 @@ class PolygonProvider:
                     continue
                 with_ticker += 1
                 row_day = parse_day(history_field(row, "date"))
-                if row_day is not None and row_day != as_of:
+                if row_day is not None and row_day != day:
                     builder.reject(WRONG_DATE)  # never file another session's values under D
                     continue
                 yield strip_prefix(ticker), row
@@ -340,39 +466,41 @@ class PolygonProvider:
     def _historical(self, sym: str, as_of: date, stats: RequestStats) -> ChainSnapshot:
         builder = ChainBuilder(sym, as_of)
         day = as_of.isoformat()
+        oi_day = previous_session(as_of)  # the figure known at D's open
 
-        # 1) open interest by contract, kept as small tuples keyed by OCC symbol
-        oi: dict[str, tuple[Any, Any, Any, Any]] = {}
-        root = {"root": sym.removeprefix("I:")}
-        for ticker, row in self._history_rows(OPEN_INTEREST_PATH, root, as_of, builder, stats):
-            oi[ticker] = (
-                history_field(row, "open_interest"),
-                history_field(row, "contract_type"),
-                history_field(row, "expiration_date"),
-                history_field(row, "strike_price"),
-            )
-        oi_rows = len(oi)
-
-        # 2) greeks & IV, joined with (1) as each page arrives
+        # 1) greeks & IV for every root of the underlying (plain ticker, also for indices)
+        greeks: dict[str, tuple[Any, ...]] = {}
+        roots: set[str] = set()
         underlying: float | None = None
-        analytics_rows = 0
-        underlying_q = {"underlying_ticker": sym}
-        for ticker, row in self._history_rows(ANALYTICS_PATH, underlying_q, as_of, builder, stats):
-            analytics_rows += 1
-            oi_row = oi.pop(ticker, None)
+        q = {"underlying_ticker": sym}
+        for ticker, row in self._history_rows(ANALYTICS_PATH, q, as_of, builder, stats):
+            greeks[ticker] = tuple(history_field(row, n) for n in _ANALYTICS_KEEP)
             occ = parse_occ(ticker)
-            self._add_history(builder, ticker, row, oi_row, occ)
+            if occ is not None:
+                roots.add(occ[0])
             if underlying is None:
                 underlying = _positive(history_field(row, "underlying_price"))
+        analytics_rows = len(greeks)
 
-        # 3) contracts OPRA reported but the analytics did not price: kept, with OI only
-        for ticker, oi_row in oi.items():
-            self._add_history(builder, ticker, {}, oi_row, parse_occ(ticker))
+        # 2) open interest per OCC root seen (root=SPX misses SPXW), joined by ticker
+        oi_rows = 0
+        for root in sorted(roots or {sym}):
+            for ticker, row in self._history_rows(
+                OPEN_INTEREST_PATH, {"root": root}, oi_day, builder, stats
+            ):
+                oi_rows += 1
+                oi_row = tuple(history_field(row, n) for n in _OI_KEEP)
+                self._add_history(builder, ticker, greeks.pop(ticker, None), oi_row)
+
+        # 3) contracts priced but without an OPRA figure (e.g. listed on D): kept, without OI
+        for ticker, g in greeks.items():
+            self._add_history(builder, ticker, g, None)
 
         if analytics_rows and not oi_rows:
             raise NotAvailable(
-                f"open interest for {sym} on {day} is not available (yet): "
-                f"{OPEN_INTEREST_PATH} returned no rows; it is published the morning after"
+                f"open interest for {sym} for session {oi_day.isoformat()} (known at the open "
+                f"of {day}) is not available (yet): {OPEN_INTEREST_PATH} returned no rows for "
+                f"root(s) {', '.join(sorted(roots or {sym}))}; it is published the next morning"
             )
         if oi_rows and not analytics_rows:
             raise NotAvailable(
@@ -393,34 +521,105 @@ class PolygonProvider:
             ),
             provider_mark_time=None,  # documented as a 15:45 ET snapshot, but no timestamp field
             requests=stats.requests,
+            open_interest_as_of=oi_day,
+            open_interest_source=OI_SOURCE_HISTORY,
         )
 
     @staticmethod
     def _add_history(
         builder: ChainBuilder,
         ticker: str,
-        row: Mapping[str, Any],
-        oi_row: tuple[Any, Any, Any, Any] | None,
-        occ: tuple[str, date, str, float] | None,
+        g: tuple[Any, ...] | None,
+        oi_row: tuple[Any, ...] | None,
     ) -> None:
-        oi_val, oi_type, oi_exp, oi_strike = oi_row if oi_row else (None, None, None, None)
+        iv, delta, gamma, theta, vega, g_type, g_exp, g_strike, mult = g or (None,) * 9
+        oi_val, oi_type, oi_exp, oi_strike = oi_row or (None,) * 4
+        occ = parse_occ(ticker)
+        o_type, o_exp, o_strike = (occ[2], occ[1], occ[3]) if occ else (None, None, None)
 
-        def pick(name: str, from_oi: Any, from_occ: Any) -> Any:
-            value = history_field(row, name)
-            if value is None:
-                value = from_oi
-            return from_occ if value is None else value
+        def first(*values: Any) -> Any:
+            return next((v for v in values if v is not None), None)
 
         builder.add(
             contract_symbol=ticker,
-            expiration_date=pick("expiration_date", oi_exp, occ[1] if occ else None),
-            strike=pick("strike_price", oi_strike, occ[3] if occ else None),
-            option_type=pick("contract_type", oi_type, occ[2] if occ else None),
+            expiration_date=first(g_exp, oi_exp, o_exp),
+            strike=first(g_strike, oi_strike, o_strike),
+            option_type=first(g_type, oi_type, o_type),
             open_interest=oi_val,
-            implied_volatility=history_field(row, "implied_volatility"),
-            delta=history_field(row, "delta"),
-            gamma=history_field(row, "gamma"),
-            theta=history_field(row, "theta"),
-            vega=history_field(row, "vega"),
-            multiplier=history_field(row, "shares_per_contract"),
+            implied_volatility=iv,
+            delta=delta,
+            gamma=gamma,
+            theta=theta,
+            vega=vega,
+            multiplier=mult,
         )
+
+    # ------------------------------------------------------------------ provider check
+
+    def check(self, symbol: str, day: date | None = None) -> ProviderCheckReport:
+        """One small request per endpoint; which field-map entries the answers carry."""
+        sym = self._symbol(symbol)
+        session = day or previous_session(self._clock())
+        oi_day = previous_session(session)
+        stats = RequestStats()
+        notes = [
+            f"base URL {self.base_url}",
+            f"open interest is asked for {oi_day.isoformat()}, the session before "
+            f"{session.isoformat()} (the figure known at its open)",
+        ]
+        results: list[EndpointCheck] = []
+        analytics_q = {"underlying_ticker": sym, "date": session.isoformat(),
+                       "limit": CHECK_PAGE_LIMIT}  # fmt: skip
+        a_check, a_rows = self._check_endpoint(
+            "analytics", ANALYTICS_PATH, analytics_q, HISTORY_FIELDS,
+            ANALYTICS_REQUIRED, ANALYTICS_OPTIONAL, stats,
+        )  # fmt: skip
+        results.append(a_check)
+        roots = sorted({occ[0] for occ in (parse_occ(str(history_field(r, "ticker") or ""))
+                                           for r in a_rows if isinstance(r, Mapping)) if occ})
+        root = sym if sym in roots or not roots else roots[0]
+        if roots:
+            notes.append(f"OCC roots in the first analytics rows: {', '.join(roots)} "
+                         "(open interest is asked once per root seen)")
+        oi_q = {"root": root, "date": oi_day.isoformat(), "limit": CHECK_PAGE_LIMIT}
+        results.append(self._check_endpoint(
+            "open_interest", OPEN_INTEREST_PATH, oi_q, HISTORY_FIELDS,
+            OPEN_INTEREST_REQUIRED, OPEN_INTEREST_OPTIONAL, stats,
+        )[0])  # fmt: skip
+        snap_path = SNAPSHOT_PATH.format(symbol=quote(snapshot_ticker(sym), safe=":"))
+        results.append(self._check_endpoint(
+            "snapshot", snap_path, {"limit": CHECK_PAGE_LIMIT}, SNAPSHOT_FIELDS,
+            SNAPSHOT_REQUIRED, SNAPSHOT_OPTIONAL, stats,
+        )[0])  # fmt: skip
+        return ProviderCheckReport(provider=NAME, symbol=sym, day=session,
+                                   endpoints=tuple(results), requests=stats.requests,
+                                   notes=tuple(notes))  # fmt: skip
+
+    def _check_endpoint(
+        self, name: str, path: str, params: Mapping[str, Any],
+        field_map: Mapping[str, tuple[str, ...]], required: tuple[str, ...],
+        optional: tuple[str, ...], stats: RequestStats,
+    ) -> tuple[EndpointCheck, list[Any]]:  # fmt: skip
+        request = f"{path}?{urlencode(params)}"
+        try:
+            page = self._http.get_json(path, params, stats=stats)
+            rows = _results(page, path)
+        except ProviderError as exc:
+            status = f"HTTP {exc.http_status}: " if exc.http_status else ""
+            return EndpointCheck(name, request, f"{status}{exc.reason}: {exc}", error=True), []
+        seen = json_paths(rows)
+        matched, missing, missing_optional = match_fields(seen, field_map, required, optional)
+        status = "HTTP 200" + ("" if rows else " (no rows: nothing to verify; try another --date)")
+        return EndpointCheck(name, request, status, rows=len(rows), fields_seen=seen,
+                             matched=matched, missing=missing,
+                             missing_optional=missing_optional), rows  # fmt: skip
+
+
+# kept per analytics row / OI row until joined (small tuples, not the raw rows)
+_ANALYTICS_KEEP = ("implied_volatility", "delta", "gamma", "theta", "vega", "contract_type",
+                   "expiration_date", "strike_price", "shares_per_contract")  # fmt: skip
+_OI_KEEP = ("open_interest", "contract_type", "expiration_date", "strike_price")
+
+
+def _refuses_limit(exc: ProviderError) -> bool:
+    return exc.http_status == 400 and "limit" in str(exc).lower()

@@ -460,8 +460,8 @@ class HttpTransport:
                     if attempt >= self._max_retries:
                         raise RateLimited(
                             f"rate limited on {what} after {attempt + 1} attempts: {message}",
-                            request_id=request_id,
-                        )
+                            request_id=request_id, http_status=status,
+                        )  # fmt: skip
                     retry_after = self._retry_after(resp)
                     delay = retry_after if retry_after is not None else self._backoff(attempt)
                     log.debug(
@@ -474,20 +474,21 @@ class HttpTransport:
                     continue
                 if status == 401:
                     raise Unauthorized(
-                        f"provider rejected the API key on {what}: {message}", request_id=request_id
-                    )
+                        f"provider rejected the API key on {what}: {message}",
+                        request_id=request_id, http_status=status,
+                    )  # fmt: skip
                 if status == 403:
                     raise NotAvailable(f"not available on this plan ({what}): {message}",
-                                       request_id=request_id)  # fmt: skip
+                                       request_id=request_id, http_status=status)  # fmt: skip
                 if status < 500 and status not in self._retry_statuses:
                     raise ProviderError(f"HTTP {status} from {what}: {message}",
-                                        request_id=request_id)  # fmt: skip
+                                        request_id=request_id, http_status=status)  # fmt: skip
                 if attempt >= self._max_retries:
                     raise ProviderError(
                         f"server error {status} from {what} after {attempt + 1} attempts: "
                         f"{message}",
-                        request_id=request_id,
-                    )
+                        request_id=request_id, http_status=status,
+                    )  # fmt: skip
                 retry_reason = f"server error {status}"
 
             if attempt >= self._max_retries:  # (5xx already raised above with its message)

@@ -7,7 +7,7 @@ from typing import Self
 
 from dagster import EnvVar
 
-from options_pipeline.providers.polygon import DEFAULT_BASE_URL, PolygonProvider
+from options_pipeline.providers.polygon import API_KEY_ENV_VARS, DEFAULT_BASE_URL, PolygonProvider
 from options_pipeline.resources.provider import ProviderResource, env_number, require_number
 
 MAX_RATE_PER_MINUTE = 1_000_000.0
@@ -19,7 +19,7 @@ class PolygonProviderResource(ProviderResource):
     """Provider "polygon": chain snapshots and historical aggregates over HTTPS."""
 
     provider_name = "polygon"
-    api_key: str | None = None  # bind EnvVar("POLYGON_API_KEY"), never a literal
+    api_key: str | None = None  # EnvVar("MASSIVE_API_KEY" or "POLYGON_API_KEY"), never a literal
     base_url: str = DEFAULT_BASE_URL
     rate_limit_per_minute: float = 5.0  # the free plan's limit
     connect_timeout: float = 5.0  # seconds
@@ -42,9 +42,11 @@ class PolygonProviderResource(ProviderResource):
 
     @classmethod
     def from_env(cls) -> Self:
-        strings = {field: EnvVar(env) for field, env in (("api_key", "POLYGON_API_KEY"),
-                                                         ("base_url", "POLYGON_BASE_URL"))
+        strings = {field: EnvVar(env) for field, env in (("base_url", "POLYGON_BASE_URL"),)
                    if os.environ.get(env)}
+        key_env = next((env for env in API_KEY_ENV_VARS if os.environ.get(env)), None)
+        if key_env:  # Polygon is now Massive: MASSIVE_API_KEY first, POLYGON_API_KEY still works
+            strings["api_key"] = EnvVar(key_env)
         return cls(
             **strings,
             rate_limit_per_minute=env_number("POLYGON_RATE_LIMIT_PER_MINUTE", float, 5.0, 1e-3,

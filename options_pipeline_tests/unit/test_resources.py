@@ -19,7 +19,8 @@ from options_pipeline.resources import (
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPTIONS_PIPELINE_PROVIDER", "POLYGON_API_KEY", "POLYGON_BASE_URL",
+    for name in ("OPTIONS_PIPELINE_PROVIDER", "POLYGON_API_KEY", "MASSIVE_API_KEY",
+                 "POLYGON_BASE_URL",
                  "POLYGON_RATE_LIMIT_PER_MINUTE", "POLYGON_READ_TIMEOUT", "POLYGON_MAX_RETRIES",
                  "POLYGON_CONNECT_TIMEOUT", "SAMPLE_CONTRACTS_PER_SYMBOL"):
         monkeypatch.delenv(name, raising=False)
@@ -55,8 +56,19 @@ def test_the_api_key_is_bound_as_an_env_var_reference(monkeypatch: pytest.Monkey
         assert isinstance(resolved.client, PolygonProvider)
 
 
+def test_massive_api_key_is_accepted_and_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASSIVE_API_KEY", "SECRET-massive")
+    resource = PolygonProviderResource.from_env()
+    assert resource.api_key == "MASSIVE_API_KEY" and isinstance(resource.api_key, EnvVar)
+    monkeypatch.setenv("POLYGON_API_KEY", "SECRET-polygon")
+    assert PolygonProviderResource.from_env().api_key == "MASSIVE_API_KEY"
+    with resource.process_config_and_initialize_cm() as resolved:
+        assert resolved.api_key == "SECRET-massive"
+        assert resolved.client.base_url == "https://api.massive.com"  # the new default host
+
+
 def test_a_missing_api_key_fails_the_settings_check() -> None:
-    with pytest.raises(ProviderConfigError, match="POLYGON_API_KEY is not set"):
+    with pytest.raises(ProviderConfigError, match=r"export MASSIVE_API_KEY \(or POLYGON_API_KEY"):
         PolygonProviderResource.from_env().check_settings()
 
 

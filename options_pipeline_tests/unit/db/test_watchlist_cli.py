@@ -35,9 +35,20 @@ def test_watchlist_round_trip(pipeline_env, db, capsys):
     assert _state(db)[1] == rows
 
 
+def test_index_aliases_are_stored_plain(pipeline_env, db, capsys):
+    code, out, _ = _run(capsys, "watchlist", "add", "idx", "^SPX", "I:NDX", "rut", "^vix", "xsp",
+                        "I:DJX", "SPX")  # fmt: skip
+    assert code == 0 and "idx: added DJX NDX RUT SPX VIX XSP" in out
+    tickers, rows = _state(db)
+    assert tickers == ["DJX", "NDX", "RUT", "SPX", "VIX", "XSP"]
+    assert _run(capsys, "watchlist", "remove", "idx", "I:SPX")[0] == 0
+    assert ("idx", "SPX", True) not in _state(db)[1]
+
+
 @pytest.mark.parametrize(
     "symbol",
-    ["X'); DROP TABLE tickers;--", "SP Y", "SPY;", 'S"PY', "ÅAPL", "A" * 21, "A" * 40, "", "$SPX"],
+    ["X'); DROP TABLE tickers;--", "SP Y", "SPY;", 'S"PY', "ÅAPL", "A" * 21, "A" * 40, "", "$SPX",
+     "I:SPY", "I:"],
 )
 def test_bad_symbols_are_one_line_errors_and_write_nothing(pipeline_env, db, capsys, symbol):
     code, _out, err = _run(capsys, "watchlist", "add", "core", "SPY", symbol)

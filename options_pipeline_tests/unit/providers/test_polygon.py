@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import date, timedelta
 
@@ -14,15 +15,19 @@ from options_pipeline.providers.base import (
     ProviderError,
     Unauthorized,
 )
-from options_pipeline.providers.polygon import PolygonProvider
+from options_pipeline.providers.normalize import parse_occ
+from options_pipeline.providers.polygon import HISTORY_PAGE_LIMIT_DOCUMENTED, PolygonProvider
 from options_pipeline.providers.sample import sample_chain
 from options_pipeline_tests.polygon_server import (
+    ANALYTICS,
     PLAN_MESSAGE,
     Fault,
     PolygonTestServer,
+    split_roots,
 )
 
 YESTERDAY = date(2025, 3, 13)
+BEFORE = date(2025, 3, 12)  # the session before YESTERDAY
 
 
 def test_current_session_uses_all_snapshot_pages(srv: PolygonTestServer) -> None:
@@ -60,21 +65,30 @@ def test_historical_date_never_touches_the_snapshot(srv: PolygonTestServer) -> N
     provider = srv.provider(history_page_limit=250)
     snap = provider.fetch_chain("QQQ", YESTERDAY)
     expected = sample_chain("QQQ", YESTERDAY, 600)
+    known_at_open = sample_chain("QQQ", BEFORE, 600)  # OI for the session before D
     assert srv.count(endpoint="snapshot") == 0
-    assert srv.count(endpoint="open_interest", symbol="QQQ", day=YESTERDAY) == 3
     assert srv.count(endpoint="analytics", symbol="QQQ", day=YESTERDAY) == 3
+    assert srv.count(endpoint="open_interest", symbol="QQQ", day=BEFORE) == 3
+    assert srv.count(endpoint="open_interest", day=YESTERDAY) == 0
     assert snap.requests == 6
-    assert {r.query.get("date") for r in srv.requests if "cursor" not in r.query} == {
-        "2025-03-13"}  # fmt: skip
-    assert len(snap.quotes) == 600 and snap.rejected == {}
+    first_pages = [r for r in srv.requests if "cursor" not in r.query]
+    assert {(r.endpoint, r.query["date"]) for r in first_pages} == {
+        ("analytics", "2025-03-13"), ("open_interest", "2025-03-12")}  # fmt: skip
+    assert snap.open_interest_as_of == BEFORE
+    assert snap.open_interest_source == "polygon:options/v1/open-interest"
+    oi_before = {q.contract_symbol: q.open_interest for q in known_at_open.quotes}
+    listed = {q.contract_symbol for q in expected.quotes} | {
+        q.contract_symbol for q in known_at_open.quotes if q.expiration_date >= YESTERDAY}
+    assert len(snap.quotes) == len(listed) and snap.rejected == {} and snap.merged == 0
     assert snap.underlying_price == expected.underlying_price
     assert snap.underlying_price_source == "polygon:options/v1/analytics.underlying_price"
     got = {q.contract_symbol: q for q in snap.quotes}
     for q in expected.quotes:
         h = got[q.contract_symbol]
         assert (h.open_interest, h.gamma, h.implied_volatility) == (
-            q.open_interest, q.gamma, q.implied_volatility)  # fmt: skip
+            oi_before.get(q.contract_symbol), q.gamma, q.implied_volatility)  # fmt: skip
         assert h.bid is None and h.ask is None  # not in the end-of-day endpoints
+    assert sum(got[t].open_interest is not None for t in oi_before if t in got) > 100
 
 
 def test_history_plan_error_is_not_available_with_message(
@@ -91,18 +105,23 @@ def test_open_interest_not_yet_published_is_not_available(
     srv: PolygonTestServer,
 ) -> None:
     srv.add_fault(Fault.empty(), endpoint="open_interest")
-    with pytest.raises(NotAvailable, match="open interest for SPY on 2025-03-13"):
+    with pytest.raises(NotAvailable, match="open interest for SPY for session 2025-03-12 "
+                       r"\(known at the open of 2025-03-13\)"):
         srv.provider().fetch_chain("SPY", YESTERDAY)
     assert srv.count(endpoint="snapshot") == 0
 
 
 def test_history_rows_for_another_date_are_refused(srv: PolygonTestServer) -> None:
-    other = [{"ticker": "O:SPY250321C00550000", "date": "2025-03-12", "open_interest": 5,
-              "delta": 0.5}]  # fmt: skip
-    srv.add_fault(Fault.extra_rows(other), endpoint="open_interest")
-    srv.add_fault(Fault.extra_rows(other), endpoint="analytics")
+    def other(day: str) -> list[dict[str, object]]:
+        return [{"ticker": "O:SPY250321C00550000", "date": day, "open_interest": 5,
+                 "delta": 0.5}]  # fmt: skip
+
+    # OI is asked for 03-12: a figure for D itself (03-13) is another session's, like D-2's
+    srv.add_fault(Fault.extra_rows(other("2025-03-13") + other("2025-03-11")),
+                  endpoint="open_interest")  # fmt: skip
+    srv.add_fault(Fault.extra_rows(other("2025-03-12")), endpoint="analytics")
     snap = srv.provider().fetch_chain("SPY", YESTERDAY)
-    assert snap.rejected == {"wrong_date": 2} and len(snap.quotes) == 600
+    assert snap.rejected == {"wrong_date": 3} and len(snap.quotes) >= 600
 
 
 def test_history_field_names_that_do_not_match_are_a_shape_error(
@@ -193,12 +212,12 @@ def test_403_is_not_available_with_the_plan_message(srv: PolygonTestServer) -> N
 def test_built_from_the_resource_settings(srv: PolygonTestServer) -> None:
     provider = srv.resource().build_provider()
     assert isinstance(provider, PolygonProvider)
-    assert len(provider.fetch_chain("AAPL", srv.today - timedelta(days=1)).quotes) == 600
+    assert len(provider.fetch_chain("AAPL", srv.today - timedelta(days=1)).quotes) >= 600
     provider.close()
 
 
 def test_missing_key_fails_at_construction() -> None:
-    with pytest.raises(ProviderConfigError, match="POLYGON_API_KEY is not set"):
+    with pytest.raises(ProviderConfigError, match="export MASSIVE_API_KEY"):
         PolygonProvider(api_key=None)
 
 
@@ -206,3 +225,106 @@ def test_invalid_symbol(srv: PolygonTestServer) -> None:
     with pytest.raises(ProviderError, match="invalid underlying symbol"):
         srv.provider().fetch_chain("../etc", srv.today)
     assert srv.count() == 0
+
+
+# --------------------------------------------------------------------------- roots, indices, OI
+
+
+def test_index_history_asks_plain_ticker_every_root_and_the_previous_sessions_oi(
+    srv: PolygonTestServer,
+) -> None:
+    snap = srv.provider(history_page_limit=250).fetch_chain("^SPX", YESTERDAY)
+    assert snap.symbol == "SPX"
+    asked = {(r.endpoint, r.query.get("underlying_ticker") or r.query.get("root"),
+              r.query["date"]) for r in srv.requests if "cursor" not in r.query}  # fmt: skip
+    assert asked == {("analytics", "SPX", "2025-03-13"), ("open_interest", "SPX", "2025-03-12"),
+                     ("open_interest", "SPXW", "2025-03-12")}  # fmt: skip
+    # oracle: the sample market of the session before, as OPRA lists it per root
+    before = split_roots(sample_chain("SPX", BEFORE, 600))
+    today_rows = split_roots(sample_chain("SPX", YESTERDAY, 600))
+    oi_by_identity: dict[tuple, int] = {}
+    for q in before:
+        oi_by_identity[q.identity] = oi_by_identity.get(q.identity, 0) + (q.open_interest or 0)
+    tickers = {q.contract_symbol for q in today_rows} | {
+        q.contract_symbol for q in before if q.expiration_date >= YESTERDAY}
+    identities = {parse_occ(t)[1:] for t in tickers}  # type: ignore[index]
+    assert len(snap.quotes) == len(identities)
+    assert snap.merged == len(tickers) - len(identities) > 0
+    roots = {parse_occ(t)[0] for t in tickers}  # type: ignore[index]
+    assert roots == {"SPX", "SPXW"}
+    for q in snap.quotes:
+        assert q.open_interest == oi_by_identity.get(q.identity)  # both roots summed
+    monthly = [q for q in snap.quotes if q.expiration_date == date(2025, 3, 21)]
+    assert sum(q.open_interest is not None for q in monthly) > 20  # both roots' OI, summed
+    assert snap.open_interest_as_of == BEFORE
+
+
+def test_index_snapshot_uses_the_I_prefix_and_merges_roots(srv: PolygonTestServer) -> None:
+    snap = srv.provider().fetch_chain("I:SPX", srv.today)
+    assert {r.path for r in srv.requests if "cursor" not in r.query} == {
+        "/v3/snapshot/options/I:SPX"}  # fmt: skip
+    rows = split_roots(sample_chain("SPX", srv.today, 600))
+    assert snap.symbol == "SPX" and snap.merged == len(rows) - len({q.identity for q in rows}) > 0
+    assert snap.open_interest_as_of == YESTERDAY  # "held at the end of the last trading day"
+    assert snap.open_interest_source == "polygon:snapshot.open_interest"
+
+
+def test_the_server_refuses_an_index_prefix_where_the_docs_say_plain(
+    srv: PolygonTestServer,
+) -> None:
+    http = srv.provider()._http
+    for path, params in ((ANALYTICS, {"underlying_ticker": "I:SPX", "date": "2025-03-13"}),
+                         ("/v3/snapshot/options/SPX", {})):  # fmt: skip
+        assert http.get_json(path, params)["results"] == []
+
+
+def test_page_size_400_falls_back_to_the_documented_cap_once(
+    srv: PolygonTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = srv.provider()  # asks 5000 first; the server caps at 999
+    with caplog.at_level(logging.WARNING, logger="options_pipeline.providers.polygon"):
+        first = provider.fetch_chain("SPY", YESTERDAY)
+        second = provider.fetch_chain("QQQ", YESTERDAY)
+    refused = srv.requests_for(status=400)
+    assert [(r.endpoint, r.query["limit"]) for r in refused] == [("analytics", "5000")]
+    assert {r.query["limit"] for r in srv.requests if r.status == 200 and "limit" in r.query} \
+        == {"999"}
+    assert provider.history_page_limit == HISTORY_PAGE_LIMIT_DOCUMENTED == 999
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "limit=5000" in warnings[0] and "999" in warnings[0]
+    assert first.requests == 3 and second.requests == 2  # 400 + analytics + OI, then 2
+    assert len(first.quotes) >= 600 and len(second.quotes) >= 600
+
+
+def test_page_size_refused_below_the_documented_cap_is_an_error(srv: PolygonTestServer) -> None:
+    srv.history_limit_cap = 500
+    with pytest.raises(ProviderError, match=r"HTTP 400 .*limit must be less than or equal to 500"):
+        srv.provider().fetch_chain("SPY", YESTERDAY)
+    assert srv.count(status=400) == 2  # 5000, then 999 once; never a guess below it
+
+
+def test_check_reports_fields_and_requests(srv: PolygonTestServer) -> None:
+    provider = srv.provider()
+    report = provider.check("SPX", YESTERDAY)
+    assert report.ok and report.requests == 3 == srv.count()
+    names = [e.name for e in report.endpoints]
+    assert names == ["analytics", "open_interest", "snapshot"]
+    oi = report.endpoints[1]
+    assert "root=SPX" in oi.request and "date=2025-03-12" in oi.request
+    assert ("open_interest", "open_interest") in oi.matched and oi.missing == ()
+    assert report.endpoints[2].request.startswith("/v3/snapshot/options/I:SPX")
+    assert "delta" in report.endpoints[0].fields_seen
+
+
+def test_check_names_missing_fields_and_plan_errors(srv: PolygonTestServer) -> None:
+    srv.add_fault(Fault.rename_field("open_interest", "openInterest"), endpoint="open_interest")
+    srv.add_fault(Fault.plan_error(), endpoint="snapshot")
+    report = srv.provider().check("SPY", YESTERDAY)
+    assert not report.ok
+    analytics, oi, snapshot = report.endpoints
+    assert analytics.ok and not oi.ok and oi.missing == ("open_interest",)
+    assert "openInterest" in oi.fields_seen
+    assert snapshot.error and "HTTP 403" in snapshot.status and PLAN_MESSAGE in snapshot.status
+    text = report.render()
+    assert "[FAIL] open_interest" in text and "missing (required): open_interest" in text
+    assert "requests used: 3" in text and srv.api_key not in text
