@@ -134,7 +134,7 @@ class _StderrHandler(logging.StreamHandler):
 DB_ENV = ("DATABASE_URL (unset: the embedded PostgreSQL under the state directory), "
           "OPTIONS_PIPELINE_HOME (state directory, default ./.options_pipeline), DAGSTER_HOME "
           "(default $OPTIONS_PIPELINE_HOME/dagster_home), DAGSTER_PG_URL (Dagster's storage)")
-PROVIDER_ENV = ("OPTIONS_PIPELINE_PROVIDER, POLYGON_API_KEY, POLYGON_BASE_URL, "
+PROVIDER_ENV = ("OPTIONS_PIPELINE_PROVIDER, MASSIVE_API_KEY, POLYGON_API_KEY, POLYGON_BASE_URL, "
                 "POLYGON_RATE_LIMIT_PER_MINUTE, POLYGON_CONNECT_TIMEOUT, POLYGON_READ_TIMEOUT, "
                 "POLYGON_MAX_RETRIES, THETADATA_BASE_URL, THETADATA_CONCURRENCY, "
                 "ORATS_API_TOKEN, ORATS_BASE_URL, ORATS_RATE_LIMIT_PER_MINUTE, "
@@ -160,6 +160,8 @@ def help_epilog(codes: str, *, provider: bool = False) -> str:
 PLAIN_CODES = "0 done; 2 usage or environment error (one line on stderr)"
 REPORT_CODES = ("0 nothing missing; 1 something is missing (listed); 2 usage or environment "
                 "error (one line on stderr)")
+CHECK_CODES = ("0 every endpoint answered and every required field maps; 1 something does not "
+               "(marked FAIL); 2 usage or environment error (one line on stderr)")
 RUN_CODES = ("0 complete; 1 gaps remain (listed; re-run to retry); 2 usage or environment error "
              "(one line on stderr, nothing written); 3 a Dagster run failed unexpectedly "
              "(traceback in the run's event log)")
@@ -177,6 +179,7 @@ def _sub(verbs, name: str, text: str, codes: str = PLAIN_CODES, *, provider: boo
 OVERVIEW = """\
 Option-chain history in PostgreSQL and the dealer metrics computed from it.
 
+  options-pipeline provider check polygon       first: does the key, plan and field map work?
   options-pipeline db init                      start/prepare the database
   options-pipeline watchlist add NAME SYM...    choose the symbols to ingest
   ingest_options --start-date D --end-date E --dry-run    plan a backfill (requests, time)
@@ -227,6 +230,18 @@ def _pipeline_parser() -> _Parser:
     shown = _sub(metrics, "show", "dealer metrics of one session, per symbol", REPORT_CODES)
     shown.add_argument("day", type=_parse_date, metavar="YYYY-MM-DD")
 
+    prov = _sub(verbs, "provider", "the data provider").add_subparsers(
+        dest="verb", required=True, parser_class=_Parser)
+    check = _sub(prov, "check", "make the smallest request to each endpoint the provider uses; "
+                 "print per endpoint the HTTP status or plan error, the field names the answer "
+                 "carries, which field-map entries matched and which are missing, and the "
+                 "requests used", CHECK_CODES, provider=True)
+    check.add_argument("name", choices=list(PROVIDER_RESOURCES), help="provider to check")
+    check.add_argument("--symbol", type=_parse_symbol, default="SPY",
+                       help="underlying to ask for (default SPY)")
+    check.add_argument("--date", type=_parse_date, metavar="YYYY-MM-DD",
+                       help="past session to ask for (default: the last session before today)")
+
     cli_gaps.register(verbs, parse_date=_parse_date, parse_symbol=_parse_symbol,
                       watchlist_name=_watchlist_name, epilog=help_epilog(REPORT_CODES))
     from options_pipeline import cli_files
@@ -245,6 +260,8 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     _configure_logging(logging.INFO)
     try:
+        if args.area == "provider":
+            return _provider_check(args)
         if args.area == "db" and args.verb == "stop":
             stopped = embedded.stop(settings.state_dir())
             print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL not running")
@@ -268,9 +285,30 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
 
             return cli_gaps.run(url, args, usage_error=UsageError)
         return _watchlist(url, args)
-    except (DatabaseUnavailable, UsageError, NothingToIngest) as exc:
+    except (DatabaseUnavailable, UsageError, NothingToIngest, ValueError) as exc:
         print(f"options-pipeline: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _provider_check(args: argparse.Namespace) -> int:
+    """`provider check NAME`: needs no database; exit 0 only when every required field maps."""
+    from options_pipeline.calendar import is_session, today_in_new_york
+
+    today = today_in_new_york()
+    if args.date is not None and (args.date >= today or not is_session(args.date)):
+        raise UsageError(f"--date {args.date} must be a past trading session (today is {today} "
+                         f"in {MARKET_TIMEZONE})")
+    resource = provider_resource_from_env(args.name).process_config_and_initialize()
+    provider = resource.build_provider()  # EnvVar secrets resolved here, never printed
+    try:
+        check = getattr(provider, "check", None)
+        if check is None:
+            raise UsageError(f"provider {args.name!r} makes no requests: nothing to check")
+        report = check(args.symbol, args.date)
+    finally:
+        provider.close()
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_GAPS
 
 
 def _watchlist(url: str, args: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ import pytest
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
 from options_pipeline.ingest import ingest_day
+from options_pipeline.providers.normalize import parse_occ
+from options_pipeline.providers.sample import sample_chain
 from options_pipeline_tests.cli_helpers import ingest_options, options_pipeline
-from options_pipeline_tests.polygon_server import Fault, PolygonTestServer
+from options_pipeline_tests.polygon_server import Fault, PolygonTestServer, split_roots
 
 TODAY = date(2026, 11, 24)
 DAY = date(2025, 12, 15)
@@ -44,7 +46,9 @@ def test_two_day_range_via_polygon_produces_two_snapshot_times(
     # honest history: past days come from the end-of-day endpoints, never the live snapshot
     assert polygon.count(endpoint="snapshot") == 0
     assert polygon.count(endpoint="analytics", day=date(2025, 12, 15)) >= 1
-    assert polygon.count(endpoint="open_interest", day=date(2025, 12, 16)) >= 1
+    # open interest known at each session's open: the figures for 12-12 (Fri) and 12-15
+    assert {r.day for r in polygon.requests_for(endpoint="open_interest")} == {
+        date(2025, 12, 12), date(2025, 12, 15)}  # fmt: skip
     assert polygon.api_key not in result.out + result.err
 
 
@@ -136,3 +140,53 @@ def test_a_day_with_a_failed_symbol_shows_its_gap(watchlist, polygon):
         assert missing == [{"date": "2025-12-15", "symbol": "QQQ",
                             "reason": missing[0]["reason"]}]
         assert missing[0]["reason"].startswith("not_available")
+
+
+def test_spx_past_session_through_the_cli_stores_both_roots_merged_and_the_previous_oi(
+    pipeline_env, monkeypatch, db, capsys
+):
+    session, before = date(2025, 12, 16), date(2025, 12, 15)
+    with PolygonTestServer(today=TODAY, contracts_per_symbol=400) as srv:
+        monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+        monkeypatch.setenv("MASSIVE_API_KEY", srv.api_key)
+        monkeypatch.setenv("POLYGON_BASE_URL", srv.base_url)
+        monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "60000")
+        assert options_pipeline(capsys, "watchlist", "add", "idx", "^SPX").code == 0
+        result = ingest_options(capsys, "--provider", "polygon", "--as-of", session.isoformat())
+        assert result.code == 0, result.err
+        asked = sorted((r.endpoint, r.symbol, r.query.get("date"), r.status)
+                       for r in srv.requests if "cursor" not in r.query)  # fmt: skip
+    assert asked == [("analytics", "SPX", "2025-12-16", 200),
+                     ("analytics", "SPX", "2025-12-16", 400),  # limit=5000 refused, then 999
+                     ("open_interest", "SPX", "2025-12-15", 200),
+                     ("open_interest", "SPXW", "2025-12-15", 200)]  # fmt: skip
+
+    # oracle: the server's market, listed per OCC root
+    listed_d = split_roots(sample_chain("SPX", session, 400))
+    listed_before = split_roots(sample_chain("SPX", before, 400))
+    tickers = {q.contract_symbol for q in listed_d} | {
+        q.contract_symbol for q in listed_before if q.expiration_date >= session}
+    identities = {parse_occ(t)[1:] for t in tickers}
+    oi_before: dict[tuple, int] = {}
+    for q in listed_before:
+        key = (q.expiration_date, q.option_type, q.strike)
+        oi_before[key] = oi_before.get(key, 0) + q.open_interest
+
+    stored = db.execute(
+        "SELECT c.expiration_date, c.option_type, c.strike_price::float8, c.open_interest "
+        "FROM options_chains c JOIN tickers t ON t.id = c.ticker_id WHERE t.symbol = 'SPX'"
+    ).fetchall()
+    assert {(e, t, k) for e, t, k, _ in stored} == identities
+    for e, t, k, oi in stored:
+        assert oi == oi_before.get((e, t, k)), (e, t, k)  # both roots, the session before
+    weekly_only = {q.expiration_date for q in listed_d if q.contract_symbol.startswith("SPXW")} - {
+        q.expiration_date for q in listed_d if not q.contract_symbol.startswith("SPXW")}
+    assert weekly_only and weekly_only <= {e for e, *_ in stored}  # SPXW-only expiries stored
+
+    ledger = db.execute(
+        "SELECT s.open_interest_as_of, s.open_interest_source, s.rejected_reasons, "
+        "s.contract_count FROM option_chain_snapshots s JOIN tickers t ON t.id = s.ticker_id "
+        "WHERE t.symbol = 'SPX'").fetchone()  # fmt: skip
+    assert ledger[0] == before and ledger[1] == "polygon:options/v1/open-interest"
+    assert ledger[2]["merged_identity"] == len(tickers) - len(identities) > 50
+    assert ledger[3] == len(identities) == len(stored)

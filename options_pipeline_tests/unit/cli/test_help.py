@@ -6,7 +6,7 @@ from options_pipeline_tests.cli_helpers import ingest_options, options_pipeline
 
 PIPELINE_HELPS = [
     [], ["db"], ["db", "init"], ["watchlist"], ["watchlist", "add"], ["metrics"],
-    ["metrics", "show"], ["gaps"],
+    ["metrics", "show"], ["gaps"], ["provider", "check"],
 ]
 
 

@@ -39,8 +39,7 @@ def test_index_aliases_are_stored_plain(pipeline_env, db, capsys):
     code, out, _ = _run(capsys, "watchlist", "add", "idx", "^SPX", "I:NDX", "rut", "^vix", "xsp",
                         "I:DJX", "SPX")  # fmt: skip
     assert code == 0 and "idx: added DJX NDX RUT SPX VIX XSP" in out
-    tickers, rows = _state(db)
-    assert tickers == ["DJX", "NDX", "RUT", "SPX", "VIX", "XSP"]
+    assert _state(db)[0] == ["DJX", "NDX", "RUT", "SPX", "VIX", "XSP"]
     assert _run(capsys, "watchlist", "remove", "idx", "I:SPX")[0] == 0
     assert ("idx", "SPX", True) not in _state(db)[1]
 

@@ -116,3 +116,11 @@ def test_dealer_metrics_of_a_merged_two_root_chain_match_the_unmerged_rows() -> 
     first_only = {q.identity: q for q in reversed(rows)}
     kept_net, _ = _oracle_gex(list(first_only.values()), spot, D)
     assert not np.isclose(kept_net, net, rtol=0.02)
+
+
+@pytest.mark.parametrize(("raw", "index"), [("SPX", True), ("^spx", True), ("I:NDX", True),
+                                            ("DJX", True), ("SPY", False), ("I:SPY", False)])
+def test_is_index(raw: str, index: bool) -> None:
+    from options_pipeline.symbols import is_index
+
+    assert is_index(raw) is index
