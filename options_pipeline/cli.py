@@ -298,15 +298,13 @@ def _provider_check(args: argparse.Namespace) -> int:
     if args.date is not None and (args.date >= today or not is_session(args.date)):
         raise UsageError(f"--date {args.date} must be a past trading session (today is {today} "
                          f"in {MARKET_TIMEZONE})")
-    resource = provider_resource_from_env(args.name).process_config_and_initialize()
-    provider = resource.build_provider()  # EnvVar secrets resolved here, never printed
-    try:
-        check = getattr(provider, "check", None)
+    resource = provider_resource_from_env(args.name)
+    # EnvVar secrets are resolved here, never printed; the client is closed on the way out
+    with resource.process_config_and_initialize_cm() as resolved:
+        check = getattr(resolved.client, "check", None)
         if check is None:
             raise UsageError(f"provider {args.name!r} makes no requests: nothing to check")
         report = check(args.symbol, args.date)
-    finally:
-        provider.close()
     print(report.render())
     return EXIT_OK if report.ok else EXIT_GAPS
 
