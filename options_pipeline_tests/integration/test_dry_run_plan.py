@@ -14,7 +14,9 @@ CONTRACTS = 300
 
 @pytest.fixture
 def polygon(pipeline_env, monkeypatch):
-    with PolygonTestServer(today=date(2026, 11, 24), contracts_per_symbol=CONTRACTS) as server:
+    # a server that accepts the provider's first page size (5000): no refused-limit request
+    with PolygonTestServer(today=date(2026, 11, 24), contracts_per_symbol=CONTRACTS,
+                           history_limit_cap=5000) as server:
         monkeypatch.setenv("POLYGON_API_KEY", server.api_key)
         monkeypatch.setenv("POLYGON_BASE_URL", server.base_url)
         monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "60000")
@@ -41,9 +43,13 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
         8, 16, 1, 15)
     assert doc["per_session"][0] == {"session": "2025-12-15", "complete": ["SPY"],
                                      "to_fetch": ["QQQ"], "requests": 2}
+    # the ledger's count: the session's contracts plus those only the OI of the session
+    # before lists (kept with their open interest)
+    [[stored]] = db.execute("SELECT contract_count FROM option_chain_snapshots").fetchall()
+    assert stored >= CONTRACTS
     assert doc["chain_size_hints"] == {
         "QQQ": {"contracts": 5000, "source": "default"},
-        "SPY": {"contracts": CONTRACTS, "source": "ledger 2025-12-15"}}
+        "SPY": {"contracts": stored, "source": "ledger 2025-12-15"}}
     # one open-interest and one analytics page per pair (both chains are under 5,000 rows)
     assert doc["requests"] == 15 * 2
     assert doc["rate_limit_per_minute"] == 60000
