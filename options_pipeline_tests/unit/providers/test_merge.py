@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from options_pipeline.metrics.exposure import ChainArrays, MetricsParams, compute_day_metrics
-from options_pipeline.models import OptionQuote
+from options_pipeline.models import ChainColumns, OptionQuote
 from options_pipeline.providers.normalize import ChainBuilder
 from options_pipeline.providers.sample import sample_chain
 from options_pipeline_tests.polygon_server import split_roots
@@ -124,3 +124,24 @@ def test_is_index(raw: str, index: bool) -> None:
     from options_pipeline.symbols import is_index
 
     assert is_index(raw) is index
+
+
+def test_the_column_path_merges_like_the_row_path() -> None:
+    rows = split_roots(sample_chain("SPX", D, 600))
+    by_row = ChainBuilder("SPX", D)
+    for q in rows:
+        by_row.add(contract_symbol=q.contract_symbol, expiration_date=q.expiration_date,
+                   strike=q.strike, option_type=q.option_type, bid=q.bid, ask=q.ask,
+                   last=q.last, volume=q.volume, open_interest=q.open_interest,
+                   implied_volatility=q.implied_volatility, delta=q.delta, gamma=q.gamma,
+                   theta=q.theta, vega=q.vega)  # fmt: skip
+    by_columns = ChainBuilder("SPX", D)
+    half = len(rows) // 2  # two batches, the twins of one identity possibly in both
+    by_columns.add_columns(ChainColumns.from_quotes(rows[:half] + rows[:3]))  # 3 repeated
+    by_columns.add_columns(ChainColumns.from_quotes(rows[half:]))
+    expected = by_row.build(provider="x", underlying_price=1.0, underlying_price_source="x")
+    got = by_columns.build(provider="x", underlying_price=1.0, underlying_price_source="x")
+    assert got.merged == expected.merged == len(rows) - len({q.identity for q in rows}) > 0
+    assert got.rejected == {"duplicate": 3} and expected.rejected == {}
+    assert sorted(got.quotes, key=lambda q: q.identity) == sorted(
+        expected.quotes, key=lambda q: q.identity)
