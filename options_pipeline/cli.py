@@ -303,7 +303,8 @@ def _provider_check(args: argparse.Namespace) -> int:
     with resource.process_config_and_initialize_cm() as resolved:
         check = getattr(resolved.client, "check", None)
         if check is None:
-            raise UsageError(f"provider {args.name!r} makes no requests: nothing to check")
+            raise UsageError(f"provider {args.name!r} has no check (offline, or not "
+                             "implemented for it yet)")
         report = check(args.symbol, args.date)
     print(report.render())
     return EXIT_OK if report.ok else EXIT_GAPS

@@ -45,7 +45,7 @@ def test_check_fails_with_the_missing_field_and_the_plan_error(env, capsys) -> N
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["sample"], "makes no requests: nothing to check"),
+        (["sample"], "provider 'sample' has no check (offline"),
         (["polygon", "--date", "2025-03-15"], "must be a past trading session"),
         (["polygon", "--date", "2999-01-04"], "must be a past trading session"),
         (["polygon", "--symbol", "I:SPY"], "invalid symbol"),
