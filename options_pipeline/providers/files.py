@@ -310,7 +310,7 @@ def classify(source: Source) -> DataShopFile | QuoteTableFile:
     first = next((line for line in head if line.strip()), "")
     if not first:
         raise _Unreadable("empty file")
-    if first.lstrip().lower().startswith("underlying_symbol"):
+    if first.lstrip().lstrip('"').lower().startswith("underlying_symbol"):
         return _classify_datashop(source, head)
     if _LAST_RE.search(first) or any(_DATE_RE.search(line) for line in head):
         return _classify_quote_table(source)
@@ -319,7 +319,7 @@ def classify(source: Source) -> DataShopFile | QuoteTableFile:
 
 
 def _classify_datashop(source: Source, head: list[str]) -> DataShopFile:
-    columns = tuple(c.strip().lower() for c in next(csv.reader([head[0]])))
+    columns = tuple(c.strip().lower() for c in next(csv.reader([head[0].lstrip()])))
     if "implied_volatility_1545" in columns:
         layout, required = "calcs", DATASHOP_CALCS_COLUMNS
     else:
