@@ -133,6 +133,8 @@ def implied_volatility(
     No solution: a non-finite or non-positive input, T <= 0, or a price outside the no-arbitrage
     bounds (or needing σ outside [IV_MIN, IV_MAX]). Newton steps are kept inside a bisection
     bracket, so every element converges (price is monotone in σ) whatever the starting point.
+    Convergence is judged on the time value (price − lower bound), not the price: deep in the
+    money the time value is all σ moves, and a tolerance on the whole price would stop early.
     """
     p, s, k, t_, call = np.broadcast_arrays(
         np.asarray(option_price, dtype=np.float64), np.asarray(spot, dtype=np.float64),
@@ -147,32 +149,45 @@ def implied_volatility(
         valid &= (p > lower) & (p < upper)
         idx = np.flatnonzero(valid)
         if idx.size:
-            p, s, k, t_, call = p[idx], s[idx], k[idx], t_[idx], call[idx]
-            lo = np.full(idx.size, IV_MIN)
-            hi = np.full(idx.size, IV_MAX)
-            solvable = (price(s, k, t_, lo, call, r, q) <= p) & (price(s, k, t_, hi, call, r, q)
-                                                                >= p)
-            # Brenner–Subrahmanyam start: σ ≈ √(2π/T) · price / S, clipped into the bracket
-            sigma = np.clip(np.sqrt(2.0 * math.pi / t_) * p / s, 0.05, 2.0)
-            done = ~solvable
-            for _ in range(max_iter):
-                diff = price(s, k, t_, sigma, call, r, q) - p
-                converged = np.abs(diff) <= tol * np.maximum(p, 1e-12)
-                done |= converged
-                if done.all():
-                    break
-                hi = np.where(diff > 0, sigma, hi)
-                lo = np.where(diff < 0, sigma, lo)
-                d1, _ = d1_d2(s, k, t_, sigma, r, q)
-                vega = s * np.exp(-q * t_) * norm_pdf(d1) * np.sqrt(t_)
-                newton = sigma - diff / vega
-                inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
-                step = np.where(inside, newton, 0.5 * (lo + hi))
-                sigma = np.where(done, sigma, step)
-                done |= (hi - lo) <= 1e-14 * hi
-            out[idx] = np.where(solvable, sigma, np.nan)
+            out[idx] = _solve(p[idx], s[idx], k[idx], t_[idx], call[idx], lower[idx], r, q,
+                              tol, max_iter)
     return out.reshape(np.broadcast_shapes(np.shape(option_price), np.shape(spot),
                                            np.shape(strike), np.shape(t), np.shape(is_call)))
+
+
+def _solve(
+    p: FloatArray, s: FloatArray, k: FloatArray, t: FloatArray, call: NDArray[np.bool_],
+    lower: FloatArray, r: float, q: float, tol: float, max_iter: int,
+) -> FloatArray:
+    """Safeguarded Newton on elements already inside the bounds; iterates only unfinished ones."""
+    n = p.size
+    out = np.full(n, np.nan)
+    lo, hi = np.full(n, IV_MIN), np.full(n, IV_MAX)
+    solvable = (price(s, k, t, lo, call, r, q) <= p) & (price(s, k, t, hi, call, r, q) >= p)
+    # Brenner–Subrahmanyam start: σ ≈ √(2π/T) · price / S, clipped into a plausible range
+    sigma = np.clip(np.sqrt(2.0 * math.pi / t) * p / s, 0.05, 2.0)
+    room = tol * (p - lower)  # the time value sets the tolerance (see implied_volatility)
+    act = np.flatnonzero(solvable)
+    for _ in range(max_iter):
+        if act.size == 0:
+            break
+        sg, pa, sa, ka, ta, ca = sigma[act], p[act], s[act], k[act], t[act], call[act]
+        diff = price(sa, ka, ta, sg, ca, r, q) - pa
+        converged = np.abs(diff) <= room[act]
+        hi_a = np.where(diff > 0, sg, hi[act])
+        lo_a = np.where(diff < 0, sg, lo[act])
+        d1, _ = d1_d2(sa, ka, ta, sg, r, q)
+        vega = sa * np.exp(-q * ta) * norm_pdf(d1) * np.sqrt(ta)
+        newton = sg - diff / vega
+        inside = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
+        step = np.where(inside, newton, 0.5 * (lo_a + hi_a))
+        finished = converged | ((hi_a - lo_a) <= 1e-14 * hi_a)
+        sigma[act] = np.where(converged, sg, step)
+        hi[act], lo[act] = hi_a, lo_a
+        out[act[finished]] = sigma[act[finished]]
+        act = act[~finished]
+    out[act] = sigma[act]  # max_iter reached: the last bracketed estimate
+    return out
 
 
 def price_and_greeks(

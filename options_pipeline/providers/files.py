@@ -70,7 +70,9 @@ _NY = ZoneInfo(calendar.MARKET_TIMEZONE)
 MARKET_OPEN = time(9, 30)
 QUOTE_1545 = time(15, 45)
 SECONDS_PER_YEAR = pricing.DAYS_PER_YEAR * 86400.0
-BLOCK_SIZE = 1 << 22  # 4 MiB of CSV per pyarrow block: memory stays flat whatever the file size
+# CSV bytes per pyarrow block: memory stays flat whatever the file size. 1 MiB measured faster
+# and far leaner than 4 MiB (every included column of a block is materialised as text).
+BLOCK_SIZE = 1 << 20
 
 # Annotation keys (ChainSnapshot.annotations): kept contracts the provider changed or left empty.
 IV_FROM_FILE = "iv_from_file"
@@ -218,6 +220,15 @@ class Source:
                 yield f
         else:
             with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as f:
+                yield f
+
+    @contextmanager
+    def arrow_input(self) -> Iterator[str | IO[bytes]]:
+        """What pyarrow reads: a plain file by path (its native reader, no Python buffers)."""
+        if self.member is None:
+            yield str(self.path)
+        else:
+            with self.open_binary() as f:
                 yield f
 
     @contextmanager
@@ -713,7 +724,7 @@ def _scan_datashop(entry: DataShopFile, symbols: Iterable[str]) -> dict[str, _Da
             parts[symbol].bad_line_text = row.text
         return "skip"
 
-    with entry.source.open_binary() as stream:
+    with entry.source.arrow_input() as stream:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=True),
@@ -994,7 +1005,7 @@ def datashop_symbols(entry: DataShopFile) -> set[str]:
         raw_header = next(csv.reader(f))
     under = next(c for c in raw_header if c.strip().lower() == "underlying_symbol")
     found: set[str] = set()
-    with entry.source.open_binary() as stream:
+    with entry.source.arrow_input() as stream:
         reader = pacsv.open_csv(
             stream, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
             parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"),

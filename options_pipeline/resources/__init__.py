@@ -10,6 +10,7 @@ import os
 from options_pipeline.providers.base import ProviderConfigError
 from options_pipeline.resources.alphavantage import AlphaVantageProviderResource
 from options_pipeline.resources.database import PostgresResource
+from options_pipeline.resources.files import FilesProviderResource
 from options_pipeline.resources.orats import OratsProviderResource
 from options_pipeline.resources.polygon import PolygonProviderResource
 from options_pipeline.resources.provider import PROVIDERS_LOGGER, ProviderResource
@@ -25,6 +26,7 @@ PROVIDER_RESOURCES: dict[str, type[ProviderResource]] = {
     ThetaDataProviderResource.provider_name: ThetaDataProviderResource,
     OratsProviderResource.provider_name: OratsProviderResource,
     AlphaVantageProviderResource.provider_name: AlphaVantageProviderResource,
+    FilesProviderResource.provider_name: FilesProviderResource,
 }
 
 

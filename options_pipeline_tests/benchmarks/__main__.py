@@ -246,7 +246,10 @@ def main() -> int:
             pg.drop_all()
     seconds = time.perf_counter() - t0
     text = document(rows, facts, started, seconds)
-    OUTPUT.write_text(text)
+    from options_pipeline_tests.benchmarks.bench_files import kept_section
+
+    kept = kept_section(OUTPUT)  # bench_files writes its own section; keep it
+    OUTPUT.write_text(text + ("\n" + kept + "\n" if kept else ""))
     print(table(rows))
     print(f"\n{len(rows)} rows, {sum(r['ok'] is False for r in rows)} missed, "
           f"{seconds:.0f} s; written to {OUTPUT}")

@@ -99,3 +99,22 @@ def test_prices_outside_no_arbitrage_bounds_have_no_iv():
     assert got[5] == pytest.approx(brentq(lambda x: _textbook(s, k, t, x, 0, 0, True) - 12.0,
                                           1e-4, 10), rel=1e-6)
     assert np.isnan(pricing.implied_volatility(1.0, s, k, 0.0, True))
+
+
+def test_deep_in_the_money_iv_is_solved_to_the_time_value_not_the_whole_price():
+    # S 4500, K 3228, 204 days, σ 0.0948: price ≈ 1300.59 of which 3e-5 is time value; a
+    # tolerance relative to the whole price stops ~1e-7 away from brentq's answer
+    s, k, t, v, r, q = 4500.0, 3228.0, 204 / 365, 0.0948083141128462, 0.03, 0.01
+    p = _textbook(s, k, t, v, r, q, True)
+    oracle = brentq(lambda x: _textbook(s, k, t, x, r, q, True) - p, 1e-4, 10.0, xtol=1e-15)
+    assert float(pricing.implied_volatility(p, s, k, t, True, r, q)) == pytest.approx(
+        oracle, rel=1e-8)
+
+
+def test_a_vanishing_price_never_returns_the_starting_guess():
+    # far out of the money, price 1e-30: the old stopping rule accepted σ = 0.05 at once
+    s, k, t, v = 4500.0, 3696.0, 10 / 365, 0.105
+    p = _textbook(s, k, t, v, 0.0, 0.0, False)
+    assert 0 < p < 1e-20
+    got = float(pricing.implied_volatility(p, s, k, t, False))
+    assert got == pytest.approx(v, rel=1e-6)
