@@ -51,14 +51,20 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from options_pipeline import calendar, pricing
-from options_pipeline.models import ChainSnapshot
+from options_pipeline.models import ChainColumns, ChainSnapshot
 from options_pipeline.providers.base import (
     NoContracts,
     NotAvailable,
     ProviderConfigError,
     ProviderError,
 )
-from options_pipeline.providers.normalize import WRONG_DATE, ChainBuilder, occ_symbol, parse_occ
+from options_pipeline.providers.normalize import (
+    BAD_OPTION_TYPE,
+    WRONG_DATE,
+    ChainBuilder,
+    occ_symbol,
+    parse_occ,
+)
 
 NAME = "files"
 DIR_ENV = "OPTIONS_PIPELINE_FILES_DIR"
@@ -449,13 +455,13 @@ def _quote_table_symbol(name: str, roots: Counter[str]) -> str | None:
 
 @dataclass(slots=True)
 class _Rows:
-    """One symbol's rows from one file, as columns (numpy float arrays, NaN = blank)."""
+    """One symbol's rows from one file, as arrays (floats: NaN = blank)."""
 
     label: str
-    contract: list[str | None]
-    expiration: list[Any]
-    strike: list[Any]
-    option_type: list[Any]
+    contract: np.ndarray  # object: OCC symbol, or None to synthesise
+    expiration: np.ndarray  # datetime64[D]
+    strike: np.ndarray
+    option_type: np.ndarray  # str: "C", "P", or anything else (rejected)
     bid: np.ndarray
     ask: np.ndarray
     last: np.ndarray
@@ -467,27 +473,36 @@ class _Rows:
     theta: np.ndarray
     vega: np.ndarray
     spot: np.ndarray  # per row: the underlying at the moment of the row's quote
-    quote_time: list[datetime]  # per row: when bid/ask were taken (NY)
+    quote_time: np.ndarray  # per row: when bid/ask were taken, Unix seconds
     underlying_price: float | None
     underlying_price_source: str
     wrong_date: int = 0
     annotations: Counter[str] = field(default_factory=Counter)
 
 
-def _expiry_time(expiration: date) -> datetime:
-    """When a contract stops trading: the close of its expiration day (16:00 if unknown)."""
-    try:
-        return calendar.close_time(expiration)
-    except ValueError:
-        return datetime.combine(expiration, time(16, 0), tzinfo=_NY)
+def _expiry_seconds(expirations: np.ndarray) -> np.ndarray:
+    """Per row: when the contract stops trading (its expiration's close, 16:00 if unknown)."""
+    out = np.full(expirations.size, np.nan)
+    uniq, inverse = np.unique(expirations, return_inverse=True)
+    ends = np.empty(uniq.size)
+    for i, exp in enumerate(uniq.tolist()):
+        if exp is None:
+            ends[i] = np.nan
+            continue
+        try:
+            ends[i] = calendar.close_time(exp).timestamp()
+        except ValueError:  # not a session, or outside the calendar's span
+            ends[i] = datetime.combine(exp, time(16, 0), tzinfo=_NY).timestamp()
+    out[:] = ends[inverse.reshape(-1)]
+    return out
 
 
 def solve_missing_iv(rows: _Rows, *, r: float, q: float) -> None:
     """Fill IV (and greeks from it) where the file has none; count what was left empty."""
-    n = len(rows.contract)
-    if n == 0:
+    if rows.strike.size == 0:
         return
-    have = np.isfinite(rows.iv) & (rows.iv > 0)
+    with np.errstate(invalid="ignore"):
+        have = np.isfinite(rows.iv) & (rows.iv > 0)
     rows.annotations[IV_FROM_FILE] += int(have.sum())
     need = np.flatnonzero(~have)
     # zero IV from the file is no measurement: greeks computed from it are dropped too
@@ -495,28 +510,13 @@ def solve_missing_iv(rows: _Rows, *, r: float, q: float) -> None:
         arr[need] = np.nan
     if need.size == 0:
         return
-    expiries: dict[Any, datetime] = {}
-    t = np.empty(need.size)
-    strike = np.empty(need.size)
-    is_call = np.empty(need.size, dtype=bool)
-    valid = np.ones(need.size, dtype=bool)
-    for j, i in enumerate(need):
-        exp = rows.expiration[i]
-        try:
-            k = float(rows.strike[i])
-        except (TypeError, ValueError):
-            k = math.nan
-        cp = str(rows.option_type[i]).strip().lower()[:1]
-        if not isinstance(exp, date) or not math.isfinite(k) or cp not in ("c", "p"):
-            valid[j] = False  # ChainBuilder rejects the row; nothing to solve
-            t[j], strike[j], is_call[j] = math.nan, math.nan, False
-            continue
-        if exp not in expiries:
-            expiries[exp] = _expiry_time(exp)
-        t[j] = (expiries[exp] - rows.quote_time[i]).total_seconds() / SECONDS_PER_YEAR
-        strike[j], is_call[j] = k, cp == "c"
+    strike = rows.strike[need]
+    cp = rows.option_type[need]
+    is_call = cp == "C"
+    t = (_expiry_seconds(rows.expiration[need]) - rows.quote_time[need]) / SECONDS_PER_YEAR
     bid, ask, spot = rows.bid[need], rows.ask[need], rows.spot[need]
     with np.errstate(invalid="ignore"):
+        valid = (is_call | (cp == "P")) & np.isfinite(strike) & (strike > 0) & np.isfinite(t)
         quoted = valid & np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask >= bid)
         mid = np.where(quoted, 0.5 * (bid + ask), np.nan)
         live = valid & (t > 0)
@@ -525,43 +525,52 @@ def solve_missing_iv(rows: _Rows, *, r: float, q: float) -> None:
         solvable = live & quoted & np.isfinite(spot) & (spot > 0)
         lower, upper = pricing.no_arbitrage_bounds(spot, strike, t, is_call, r, q)
         inside = solvable & (mid > lower) & (mid < upper)
-        rows.annotations[IV_OUTSIDE_BOUNDS] += int((solvable & ~inside).sum())
-        iv = np.full(need.size, np.nan)
-        idx = np.flatnonzero(inside)
-        if idx.size:
-            iv[idx] = pricing.implied_volatility(mid[idx], spot[idx], strike[idx], t[idx],
-                                                 is_call[idx], r, q)
-        solved = np.isfinite(iv)
-        rows.annotations[IV_UNSOLVED] += int((inside & ~solved).sum())
-        rows.annotations[IV_SOLVED] += int(solved.sum())
-        ok = np.flatnonzero(solved)
-        if ok.size:
-            g = pricing.greeks(spot[ok], strike[ok], t[ok], iv[ok], is_call[ok], r, q)
-            target = need[ok]
-            rows.iv[target] = iv[ok]
-            rows.delta[target], rows.gamma[target] = g.delta, g.gamma
-            rows.theta[target], rows.vega[target] = g.theta, g.vega
-
-
-def _opt(a: np.ndarray, i: int) -> float | None:
-    v = float(a[i])
-    return v if math.isfinite(v) else None
+    rows.annotations[IV_OUTSIDE_BOUNDS] += int((solvable & ~inside).sum())
+    iv = np.full(need.size, np.nan)
+    idx = np.flatnonzero(inside)
+    if idx.size:
+        iv[idx] = pricing.implied_volatility(mid[idx], spot[idx], strike[idx], t[idx],
+                                             is_call[idx], r, q)
+    solved = np.isfinite(iv)
+    rows.annotations[IV_UNSOLVED] += int((inside & ~solved).sum())
+    rows.annotations[IV_SOLVED] += int(solved.sum())
+    ok = np.flatnonzero(solved)
+    if ok.size:
+        g = pricing.greeks(spot[ok], strike[ok], t[ok], iv[ok], is_call[ok], r, q)
+        target = need[ok]
+        rows.iv[target] = iv[ok]
+        rows.delta[target], rows.gamma[target] = g.delta, g.gamma
+        rows.theta[target], rows.vega[target] = g.theta, g.vega
 
 
 def build_snapshot(symbol: str, day: date, rows: _Rows, *, r: float, q: float) -> ChainSnapshot:
+    """Solve missing IVs, then validate every row at once through ChainBuilder.add_columns."""
     solve_missing_iv(rows, r=r, q=q)
     builder = ChainBuilder(symbol, day)
     if rows.wrong_date:
         builder.reject(WRONG_DATE, rows.wrong_date)
-    for i in range(len(rows.contract)):
-        builder.add(
-            contract_symbol=rows.contract[i], expiration_date=rows.expiration[i],
-            strike=rows.strike[i], option_type=rows.option_type[i],
-            bid=_opt(rows.bid, i), ask=_opt(rows.ask, i), last=_opt(rows.last, i),
-            volume=_opt(rows.volume, i), open_interest=_opt(rows.open_interest, i),
-            implied_volatility=_opt(rows.iv, i), delta=_opt(rows.delta, i),
-            gamma=_opt(rows.gamma, i), theta=_opt(rows.theta, i), vega=_opt(rows.vega, i),
-        )  # fmt: skip
+    known = (rows.option_type == "C") | (rows.option_type == "P")
+    if not known.all():
+        builder.reject(BAD_OPTION_TYPE, int((~known).sum()))
+    keep = np.flatnonzero(known)
+    contract = rows.contract[keep]
+    missing = np.flatnonzero(np.equal(contract, None))
+    for i in missing:  # quote tables with a blank id: the OCC symbol from the row itself
+        j = keep[i]
+        k = rows.strike[j]
+        exp = rows.expiration[j]
+        if math.isfinite(k) and k > 0 and not np.isnat(exp):
+            contract[i] = occ_symbol(symbol, exp.astype(date), str(rows.option_type[j]), float(k))
+    columns = ChainColumns(
+        expiration_date=rows.expiration[keep], strike=rows.strike[keep],
+        is_call=rows.option_type[keep] == "C", bid=rows.bid[keep], ask=rows.ask[keep],
+        last=rows.last[keep], volume=rows.volume[keep],
+        open_interest=rows.open_interest[keep], implied_volatility=rows.iv[keep],
+        delta=rows.delta[keep], gamma=rows.gamma[keep], theta=rows.theta[keep],
+        vega=rows.vega[keep], multiplier=np.full(keep.size, 100, dtype=np.int64),
+        contract_symbol=contract, root=symbol,
+    )  # fmt: skip
+    builder.add_columns(columns)
     snapshot = builder.build(
         provider=NAME, underlying_price=rows.underlying_price,
         underlying_price_source=rows.underlying_price_source,
@@ -569,7 +578,7 @@ def build_snapshot(symbol: str, day: date, rows: _Rows, *, r: float, q: float) -
     notes = {k: v for k, v in sorted(rows.annotations.items()) if v}
     snapshot = replace(snapshot, annotations=notes)
     _log.info("%s %s from %s: %d contracts; %s", day, symbol, rows.label,
-              len(snapshot.quotes), ", ".join(f"{k}={v}" for k, v in notes.items()) or "-")
+              snapshot.contract_count, ", ".join(f"{k}={v}" for k, v in notes.items()) or "-")
     return snapshot
 
 
@@ -618,9 +627,9 @@ def read_quote_table(entry: QuoteTableFile) -> _Rows:
     cols: dict[str, list[float]] = {k: [] for k in (
         "bid", "ask", "last", "volume", "open_interest", "implied_volatility", "delta", "gamma")}
     contract: list[str | None] = []
-    expiration: list[Any] = []
-    strike: list[Any] = []
-    option_type: list[Any] = []
+    expiration: list[date] = []
+    strike: list[float] = []
+    option_type: list[str] = []
     header_seen = False
     with entry.source.open_text() as f:
         reader = csv.reader(f)
@@ -650,13 +659,16 @@ def read_quote_table(entry: QuoteTableFile) -> _Rows:
     spot = entry.spot if entry.spot is not None else math.nan
     close = calendar.close_time(entry.session)  # the quotes are the session's closing quotes
     return _Rows(
-        label=Path(name).name, contract=contract, expiration=expiration, strike=strike,
-        option_type=option_type, bid=np.array(cols["bid"]), ask=np.array(cols["ask"]),
+        label=Path(name).name, contract=np.array(contract, dtype=object),
+        expiration=np.array(expiration, dtype="datetime64[D]"),
+        strike=np.array(strike, dtype=np.float64), option_type=np.array(option_type),
+        bid=np.array(cols["bid"]), ask=np.array(cols["ask"]),
         last=np.array(cols["last"]), volume=np.array(cols["volume"]),
         open_interest=np.array(cols["open_interest"]),
         iv=np.array(cols["implied_volatility"]), delta=np.array(cols["delta"]),
         gamma=np.array(cols["gamma"]), theta=np.full(n, np.nan), vega=np.full(n, np.nan),
-        spot=np.full(n, spot), quote_time=[close] * n, underlying_price=entry.spot,
+        spot=np.full(n, spot), quote_time=np.full(n, close.timestamp()),
+        underlying_price=entry.spot,
         underlying_price_source=f"files:quote table {Path(name).name} 'Last'",
     )  # fmt: skip
 
@@ -794,7 +806,8 @@ def _row_problem(row: list[str], header: list[str]) -> str | None:
 
 
 def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: date) -> _Rows:
-    """Convert one symbol's kept text columns to typed columns; FilesError names the bad line."""
+    """Convert one symbol's kept text columns to typed arrays (pyarrow compute, no per-row
+    Python); FilesError names the first bad line."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -803,21 +816,29 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
         raise FilesError(_locate_bad_line(entry, symbol, _row_problem))
     table = pa.Table.from_batches(part.batches)
     table = table.rename_columns([c.strip().lower() for c in table.column_names])
+
+    def text(name: str) -> Any:
+        return pc.utf8_trim_whitespace(table.column(name))
+
     numbers: dict[str, np.ndarray] = {}
     try:
         for name in _DATASHOP_NUMBERS + (
                 _DATASHOP_CALCS_NUMBERS if entry.layout == "calcs" else ()):
-            arr = pc.cast(pc.utf8_trim_whitespace(table.column(name)), pa.float64())
+            arr = pc.cast(text(name), pa.float64())
             numbers[name] = arr.to_numpy(zero_copy_only=False).astype(np.float64)
-        expiration_texts = table.column("expiration").to_pylist()
-        expiration = [date.fromisoformat(e.strip()[:10]) for e in expiration_texts]
-        quote_dates = table.column("quote_date").to_pylist()
-        session_days = {date.fromisoformat(d.strip()[:10]) for d in set(quote_dates)}
-    except (pa.ArrowInvalid, ValueError, AttributeError):
+        exp_text = pc.utf8_slice_codeunits(text("expiration"), 0, 10)
+        dates = {}
+        for name, values in (("expiration", exp_text),
+                             ("quote_date", pc.utf8_slice_codeunits(text("quote_date"), 0, 10))):
+            parsed = pc.cast(values, pa.date32())
+            if parsed.null_count:
+                raise ValueError(name)
+            dates[name] = parsed.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    except (pa.ArrowInvalid, ValueError):
         raise FilesError(_locate_bad_line(entry, symbol, _row_problem)) from None
     n = table.num_rows
-    wrong = np.array([date.fromisoformat(d.strip()[:10]) != day for d in quote_dates]) \
-        if session_days != {day} else np.zeros(n, dtype=bool)
+    expiration = dates["expiration"]
+    wrong = dates["quote_date"] != np.datetime64(day, "D")
 
     def col(name: str) -> np.ndarray:
         return numbers[name] if name in numbers else np.full(n, np.nan)
@@ -836,32 +857,36 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
     spot = np.where(blank15, spot_eod, spot15)
     quote_1545 = datetime.combine(day, QUOTE_1545, tzinfo=_NY)
     close = calendar.close_time(day) if calendar.is_session(day) else quote_1545
-    quote_time = [close if b else quote_1545 for b in blank15]
-
+    quote_time = np.where(blank15, close.timestamp(), quote_1545.timestamp())
     underlying, source = _median_spot(spot15, spot_eod, entry.layout)
-    roots = [plain_symbol(r or symbol) for r in table.column("root").to_pylist()]
-    types = table.column("option_type").to_pylist()
+
+    # OCC symbols built column-wise: root + yymmdd + C/P + strike in thousandths (8 digits)
+    cp = pc.fill_null(pc.utf8_upper(pc.utf8_slice_codeunits(text("option_type"), 0, 1)), "")
     strikes = numbers["strike"]
-    contract: list[str | None] = []
-    for root, exp, cp, k in zip(roots, expiration, types, strikes, strict=True):
-        letter = (cp or "").strip().upper()[:1]
-        ok = letter in ("C", "P") and math.isfinite(k) and k > 0
-        contract.append(occ_symbol(root, exp, letter, float(k)) if ok else None)
+    with np.errstate(invalid="ignore"):
+        thousandths = np.where(np.isfinite(strikes) & (strikes > 0),
+                               np.round(strikes * 1000), 0).astype(np.int64)
+    root = pc.fill_null(pc.utf8_upper(pc.utf8_ltrim(text("root"), characters="^")), symbol)
+    root = pc.if_else(pc.equal(root, ""), symbol, root)
+    occ = pc.binary_join_element_wise(
+        root, pc.utf8_slice_codeunits(exp_text, 2, 4), pc.utf8_slice_codeunits(exp_text, 5, 7),
+        pc.utf8_slice_codeunits(exp_text, 8, 10), cp,
+        pc.utf8_lpad(pc.cast(pa.array(thousandths), pa.string()), 8, "0"), "")
     keep = np.flatnonzero(~wrong)
-    pick = (lambda a: a[keep]) if wrong.any() else (lambda a: a)
-    pick_list = (lambda seq: [seq[i] for i in keep]) if wrong.any() else (lambda seq: seq)
     rows = _Rows(
-        label=Path(label).name, contract=pick_list(contract), expiration=pick_list(expiration),
-        strike=pick_list(list(strikes)), option_type=pick_list(types), bid=pick(bid),
-        ask=pick(ask), last=pick(col("close")), volume=pick(col("trade_volume")),
-        open_interest=pick(col("open_interest")), iv=pick(col("implied_volatility_1545")),
-        delta=pick(col("delta_1545")), gamma=pick(col("gamma_1545")),
-        theta=pick(col("theta_1545")), vega=pick(col("vega_1545")), spot=pick(spot),
-        quote_time=pick_list(quote_time), underlying_price=underlying,
+        label=Path(label).name,
+        contract=occ.to_numpy(zero_copy_only=False).astype(object)[keep],
+        expiration=expiration[keep], strike=strikes[keep],
+        option_type=cp.to_numpy(zero_copy_only=False).astype(str)[keep], bid=bid[keep],
+        ask=ask[keep], last=col("close")[keep], volume=col("trade_volume")[keep],
+        open_interest=col("open_interest")[keep], iv=col("implied_volatility_1545")[keep],
+        delta=col("delta_1545")[keep], gamma=col("gamma_1545")[keep],
+        theta=col("theta_1545")[keep], vega=col("vega_1545")[keep], spot=spot[keep],
+        quote_time=quote_time[keep], underlying_price=underlying,
         underlying_price_source=f"files:{Path(label).name} {source}",
         wrong_date=int(wrong.sum()),
     )  # fmt: skip
-    rows.annotations[QUOTES_EOD_FALLBACK] += int(pick(blank15).sum())
+    rows.annotations[QUOTES_EOD_FALLBACK] += int(blank15[keep].sum())
     return rows
 
 
