@@ -26,8 +26,19 @@ class WindowParams:
     """Window size and the thresholds of its verdicts."""
 
     window: int = 5  # N trading days ending on D (D included)
-    # confidence: high when all N days are valid, medium when at most this many are not, else low
+    # Confidence is the lowest of three grades (high > medium > low):
+    # presence: high when all N days are valid, medium when at most this many are not, else low
     medium_max_missing: int = 1
+    # flip dispersion: (max − min) of the valid days' flips as % of D's spot; high at most
+    # flip_spread_high_pct, medium at most flip_spread_medium_pct, else low. A flip missing on
+    # any valid day (D included) caps the grade at medium.
+    flip_spread_high_pct: float = 2.5
+    flip_spread_medium_pct: float = 5.0
+    # wall persistence: the share of valid days whose top call (put) wall is D's, the weaker of
+    # the two; high at least wall_held_high, medium at least wall_held_medium, else low. D
+    # without a call or put wall caps the grade at medium.
+    wall_held_high: float = 0.8
+    wall_held_medium: float = 0.5
     # trend is "flat" when the fitted change over the window, |slope| · (N − 1), is below this
     # fraction of the mean gex_total of the valid days (net GEX alone can sit near 0)
     trend_flat_fraction: float = 0.10
@@ -38,6 +49,10 @@ class WindowParams:
             raise ValueError("window must be >= 1")
         if not 0 <= self.medium_max_missing < self.window:
             raise ValueError("need 0 <= medium_max_missing < window")
+        if not 0 <= self.flip_spread_high_pct <= self.flip_spread_medium_pct:
+            raise ValueError("need 0 <= flip_spread_high_pct <= flip_spread_medium_pct")
+        if not 0 <= self.wall_held_medium <= self.wall_held_high <= 1:
+            raise ValueError("need 0 <= wall_held_medium <= wall_held_high <= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +67,8 @@ class WindowSummary:
     invalid_days: tuple[date, ...]  # present but INVALID
     days_present: int
     days_valid: int
-    confidence: Confidence
+    confidence: Confidence  # the lowest of the presence, flip and wall grades
+    confidence_reasons: tuple[str, ...]  # one line per grade, "<grade>: <why>"
     flip_days: int  # valid days that have a flip
     flip_median: float | None
     flip_spread: float | None  # max − min of the flips (range; IQR means little on 5 points)
@@ -76,6 +92,7 @@ class WindowSummary:
         for name in ("days", "missing_days", "invalid_days"):
             out[name] = [d.isoformat() for d in getattr(self, name)]
         out["params"] = asdict(self.params)
+        out["confidence_reasons"] = list(self.confidence_reasons)
         return out
 
     def to_json(self) -> str:
@@ -90,6 +107,46 @@ def _held(days: list[DayMetrics], primary: float | None, attr: str, rel_tol: flo
         for m in days
         if getattr(m, attr) and math.isclose(getattr(m, attr)[0].strike, primary, rel_tol=rel_tol)
     )
+
+
+_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+
+
+def _flip_grade(p: WindowParams, flip_days: int, n_valid: int,
+                spread_pct: float | None) -> tuple[Confidence, str]:
+    if spread_pct is None:
+        return "low", "flip: none on the window's valid sessions"
+    why = f"flip spread {spread_pct:.1f}% of spot over {flip_days} session(s)"
+    if spread_pct > p.flip_spread_medium_pct:
+        return "low", f"{why} (> {p.flip_spread_medium_pct:g}%)"
+    grade: Confidence = "high" if spread_pct <= p.flip_spread_high_pct else "medium"
+    limit = p.flip_spread_high_pct if grade == "high" else p.flip_spread_medium_pct
+    if flip_days < n_valid:
+        return "medium" if grade == "high" else grade, \
+            f"{why} (<= {limit:g}%), missing on {n_valid - flip_days} valid session(s)"
+    return grade, f"{why} (<= {limit:g}%)"
+
+
+def _wall_grade(p: WindowParams, call: float | None, call_held: int | None, put: float | None,
+                put_held: int | None, n_valid: int) -> tuple[Confidence, str]:
+    parts, shares = [], []
+    for side, strike, held in (("call", call, call_held), ("put", put, put_held)):
+        if strike is None or held is None:
+            parts.append(f"no {side} wall on the session")
+        else:
+            parts.append(f"{side} wall {strike:g} held {held}/{n_valid}")
+            shares.append(held / n_valid)
+    why = "walls: " + ", ".join(parts)
+    if not shares:
+        return "low", why
+    weakest = min(shares)
+    if weakest < p.wall_held_medium:
+        return "low", f"{why} (< {p.wall_held_medium:.0%})"
+    grade: Confidence = "high" if weakest >= p.wall_held_high else "medium"
+    if len(shares) < 2:
+        grade = "medium"
+    limit = p.wall_held_high if weakest >= p.wall_held_high else p.wall_held_medium
+    return grade, f"{why} (>= {limit:.0%})"
 
 
 def summarize_window(
@@ -121,11 +178,11 @@ def summarize_window(
     valid = [metrics[i] for i in valid_idx]
     n_valid = len(valid)
     if n_valid == p.window:
-        confidence: Confidence = "high"
+        presence: Confidence = "high"
     elif n_valid >= p.window - p.medium_max_missing:
-        confidence = "medium"
+        presence = "medium"
     else:
-        confidence = "low"
+        presence = "low"
 
     own = days[as_of]
     assert own is not None
@@ -142,6 +199,16 @@ def summarize_window(
 
     call_wall = own.call_walls[0].strike if own_valid and own.call_walls else None
     put_wall = own.put_walls[0].strike if own_valid and own.put_walls else None
+
+    call_held = _held(valid, call_wall, "call_walls", p.wall_rel_tol)
+    put_held = _held(valid, put_wall, "put_walls", p.wall_rel_tol)
+    grades = (
+        (presence, f"presence: {n_valid}/{p.window} sessions valid"),
+        _flip_grade(p, len(flips), n_valid, flip_spread_pct),
+        _wall_grade(p, call_wall, call_held, put_wall, put_held, n_valid),
+    )
+    confidence = min((g for g, _ in grades), key=_RANK.__getitem__)
+    reasons = tuple(f"{grade}: {why}" for grade, why in grades)
 
     slope: float | None = None
     trend: Trend = "insufficient"
@@ -166,14 +233,15 @@ def summarize_window(
         days_present=p.window - len(missing),
         days_valid=n_valid,
         confidence=confidence,
+        confidence_reasons=reasons,
         flip_days=len(flips),
         flip_median=flip_median,
         flip_spread=flip_spread,
         flip_spread_pct=flip_spread_pct,
         primary_call_wall=call_wall,
-        call_wall_held_days=_held(valid, call_wall, "call_walls", p.wall_rel_tol),
+        call_wall_held_days=call_held,
         primary_put_wall=put_wall,
-        put_wall_held_days=_held(valid, put_wall, "put_walls", p.wall_rel_tol),
+        put_wall_held_days=put_held,
         gex_net_slope=slope,
         gex_net_trend=trend,
         params=p,

@@ -166,3 +166,74 @@ def test_to_dict_is_json():
     assert d["missing_days"] == ["2024-06-04"]
     assert d["confidence"] == "medium"
     assert d["params"]["window"] == 5
+
+
+# --- confidence = the lowest of presence, flip dispersion and wall persistence ------------------
+# Spot is 100 on every constructed day, so a flip spread of x strike points is x% of spot.
+
+
+def _flips(*flips):
+    return {d: _day(d, flip=f) for d, f in zip(DAYS, flips, strict=True)}
+
+
+def test_five_of_five_with_the_flip_moving_9_5_percent_is_low():
+    s = summarize_window(_flips(95.0, 97.0, 100.0, 102.0, 104.5), as_of=D)
+    assert s.days_valid == 5 and s.flip_spread_pct == pytest.approx(9.5)
+    assert s.confidence == "low"
+    assert s.confidence_reasons == (
+        "high: presence: 5/5 sessions valid",
+        "low: flip spread 9.5% of spot over 5 session(s) (> 5%)",
+        "high: walls: call wall 110 held 5/5, put wall 90 held 5/5 (>= 80%)",
+    )
+
+
+@pytest.mark.parametrize(("flips", "grade"), [
+    ((100.0, 100.5, 101.0, 101.5, 102.5), "high"),  # 2.5% spread: the high limit itself
+    ((100.0, 100.5, 101.0, 101.5, 102.6), "medium"),
+    ((100.0, 101.0, 102.0, 103.0, 105.0), "medium"),  # 5.0%: the medium limit itself
+    ((100.0, 101.0, 102.0, 103.0, 105.1), "low"),
+])
+def test_flip_dispersion_thresholds(flips, grade):
+    assert summarize_window(_flips(*flips), as_of=D).confidence == grade
+
+
+def test_a_flip_missing_on_a_valid_session_caps_at_medium():
+    s = summarize_window(_flips(None, 100.0, 100.0, 100.0, 100.0), as_of=D)
+    assert s.confidence == "medium"
+    assert s.confidence_reasons[1] == ("medium: flip spread 0.0% of spot over 4 session(s) "
+                                       "(<= 2.5%), missing on 1 valid session(s)")
+
+
+@pytest.mark.parametrize(("moved", "grade", "held"), [
+    (1, "high", 4),  # 4/5 = 80%
+    (2, "medium", 3),  # 3/5 = 60%
+    (3, "low", 2),  # 2/5 = 40% < 50%
+])
+def test_wall_persistence_thresholds(moved, grade, held):
+    days = {d: _day(d, put=85.0 if i < moved else 90.0) for i, d in enumerate(DAYS)}
+    s = summarize_window(days, as_of=D)
+    assert s.put_wall_held_days == held and s.call_wall_held_days == 5
+    assert s.confidence == grade
+    assert s.confidence_reasons[2].startswith(
+        f"{grade}: walls: call wall 110 held 5/5, put wall 90 held {held}/5")
+
+
+def test_no_put_wall_on_the_session_caps_at_medium():
+    days = {d: _day(d, put=None) for d in DAYS}
+    s = summarize_window(days, as_of=D)
+    assert s.confidence == "medium"
+    assert s.confidence_reasons[2] == ("medium: walls: call wall 110 held 5/5, no put wall on "
+                                       "the session (>= 80%)")
+
+
+def test_presence_still_grades_and_reasons_are_in_the_json():
+    s = summarize_window(_window(**{"2024-06-04": None}), as_of=D)
+    assert s.confidence == "medium"
+    assert json.loads(s.to_json())["confidence_reasons"][0] == "medium: presence: 4/5 sessions valid"
+
+
+def test_threshold_order_is_checked():
+    with pytest.raises(ValueError):
+        WindowParams(flip_spread_high_pct=6.0)
+    with pytest.raises(ValueError):
+        WindowParams(wall_held_medium=0.9)
