@@ -194,7 +194,7 @@ Run `options-pipeline COMMAND --help` for each command's options."""
 
 
 def _pipeline_parser() -> _Parser:
-    from options_pipeline import cli_gaps
+    from options_pipeline import cli_gaps, cli_metrics
 
     parser = _Parser(prog="options-pipeline", description=OVERVIEW,
                      epilog=help_epilog(RUN_CODES, provider=True),
@@ -229,8 +229,8 @@ def _pipeline_parser() -> _Parser:
 
     metrics = _sub(verbs, "metrics", "dealer metrics: compute them, show them").add_subparsers(
         dest="verb", required=True, parser_class=_Parser)
-    shown = _sub(metrics, "show", "dealer metrics of one session, per symbol", REPORT_CODES)
-    shown.add_argument("day", type=_parse_date, metavar="YYYY-MM-DD")
+    cli_metrics.register(metrics, sub=_sub, parse_date=_parse_date, parse_symbol=_parse_symbol,
+                         report_codes=REPORT_CODES, run_codes=RUN_CODES)
 
     prov = _sub(verbs, "provider", "the data provider").add_subparsers(
         dest="verb", required=True, parser_class=_Parser)
@@ -281,7 +281,9 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
                 print(shown if args.show_password else mask_password(shown))
             return EXIT_OK
         if args.area == "metrics":
-            return _show_metrics(url, args.day)
+            from options_pipeline import cli_metrics
+
+            return cli_metrics.run(url, args, usage_error=UsageError)
         if args.area == "gaps":
             from options_pipeline import cli_gaps
 
@@ -334,24 +336,6 @@ def _watchlist(url: str, args: argparse.Namespace) -> int:
                 print("no watchlists" if args.name is None else f"{args.name}: empty")
             for e in entries:
                 print(f"{e.watchlist_id}\t{e.symbol}\t{'active' if e.active else 'inactive'}")
-    return EXIT_OK
-
-
-def _show_metrics(url: str, day: date) -> int:
-    with connection(url) as conn:
-        rows = store.dealer_metrics_summary(conn, day)
-    if not rows:
-        print(f"no dealer metrics stored for {day}")
-        return EXIT_GAPS
-
-    def fmt(value: float | None, digits: int = 2) -> str:
-        return "-" if value is None else f"{value:,.{digits}f}"
-
-    print(f"{'symbol':<8}{'status':<9}{'confidence':<11}{'days':>5}{'spot':>10}"
-          f"{'net GEX $/1%':>18}{'flip':>10}{'call wall':>11}{'put wall':>10}  position")
-    for sym, status, conf, present, window, spot, gex, flip, call, put, position in rows:
-        print(f"{sym:<8}{status:<9}{conf:<11}{f'{present}/{window}':>5}{fmt(spot):>10}"
-              f"{fmt(gex, 0):>18}{fmt(flip):>10}{fmt(call):>11}{fmt(put):>10}  {position or '-'}")
     return EXIT_OK
 
 

@@ -506,16 +506,31 @@ def dealer_metrics_with_nan(conn: psycopg.Connection, day: date) -> list[str]:
     return [row[0] for row in rows]
 
 
-def dealer_metrics_summary(conn: psycopg.Connection, day: date) -> list[tuple]:
-    """(symbol, status, confidence, days_present, window_days, spot, gex_net, gamma_flip,
-    call_wall, put_wall, dealer_position) per stored symbol for `day`."""
-    return conn.execute(
+
+@dataclass(frozen=True, slots=True)
+class StoredDealerMetrics:
+    as_of: date
+    symbol: str
+    status: str
+    confidence: str
+    days_present: int
+    window_days: int
+    document: dict
+
+
+def stored_dealer_metrics(
+    conn: psycopg.Connection, days: Sequence[date], symbols: Sequence[str] | None = None
+) -> list[StoredDealerMetrics]:
+    """Stored dealer metrics of `days` (of `symbols`, or every symbol), by session and symbol."""
+    rows = conn.execute(
         """
-        SELECT t.symbol, m.status, m.confidence, m.days_present, m.window_days,
-               m.spot::float8, m.gex_net::float8, m.gamma_flip::float8, m.call_wall::float8,
-               m.put_wall::float8, m.dealer_position
+        SELECT m.as_of, t.symbol, m.status, m.confidence, m.days_present, m.window_days,
+               m.document
         FROM public.dealer_metrics m JOIN public.tickers t ON t.id = m.ticker_id
-        WHERE m.time = %s ORDER BY t.symbol
+        WHERE m.time = ANY(%s) AND (%s::text[] IS NULL OR t.symbol = ANY(%s))
+        ORDER BY m.as_of, t.symbol
         """,
-        (snapshot_time(day),),
+        ([snapshot_time(d) for d in days], None if symbols is None else list(symbols),
+         None if symbols is None else list(symbols)),
     ).fetchall()
+    return [StoredDealerMetrics(*row) for row in rows]
