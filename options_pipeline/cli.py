@@ -459,6 +459,10 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
                                     contracts_hint=args.contracts_hint, as_json=args.json)
         if args.json or args.contracts_hint:
             raise UsageError("--json and --contracts-hint go with --dry-run")
+        if args.provider == "sample":
+            logging.getLogger(CLI_LOGGER).info(
+                "provider sample: the synthetic sample market (generated chains, not market "
+                "quotes); --provider polygon for real data")
         from options_pipeline.cli_runner import run_days
 
         return run_days(days, database_url=url, provider=provider, watchlist=args.watchlist,

@@ -22,6 +22,9 @@ from options_pipeline.metrics import summary as fmt
 
 DEALER_METRICS = "dealer_metrics"
 EXIT_OK, EXIT_MISSING, EXIT_RUN_FAILED = 0, 1, 3
+SAMPLE = "sample"
+SAMPLE_NOTE = ("data: the synthetic sample market (provider 'sample'): generated chains, not "
+               "market quotes")
 
 
 def register(metrics, *, sub, parse_date, parse_symbol, report_codes: str,
@@ -85,7 +88,7 @@ def _output(stored: list[store.StoredDealerMetrics], args: argparse.Namespace, *
             empty: str, doc: dict) -> int:
     rows = [fmt.summary(m.document, session=m.as_of.isoformat(), symbol=m.symbol,
                         status=m.status, confidence=m.confidence, days_present=m.days_present,
-                        window_days=m.window_days) for m in stored]
+                        window_days=m.window_days) | {"provider": m.provider} for m in stored]
     if args.json:
         print(json.dumps({**doc, "units": "USD per 1% move", "rows": rows}, indent=2))
     elif args.csv:
@@ -96,6 +99,8 @@ def _output(stored: list[store.StoredDealerMetrics], args: argparse.Namespace, *
         print("\n".join(fmt.render_table(key, [(r[key], r) for r in rows])))
         print("GEX in USD per 1% move of the underlying; spot→flip in % of spot; "
               f"convention {rows[0]['convention']}")
+        if any(r["provider"] == SAMPLE for r in rows):
+            print(SAMPLE_NOTE)
         for r in rows:
             if r["confidence_reasons"]:
                 print(f"{r[key]} confidence {r['confidence']}: "

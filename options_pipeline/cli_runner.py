@@ -65,7 +65,8 @@ def run_days(
     }
     lines: list[DayLine] = []
     _log.info("ingest_options: %d day(s) %s..%s", len(days), days[0], days[-1])
-    progress = _start_progress(days, database_url, watchlist, symbols)
+    progress = _start_progress(days, database_url, watchlist, symbols,
+                               shown=log_level <= logging.INFO)
     try:
         return _run_each(days, job, instance, run_config, provider, lines, progress)
     finally:
@@ -74,12 +75,13 @@ def run_days(
 
 
 def _start_progress(days: list[date], database_url: str, watchlist: str | None,
-                    symbols: list[str] | None) -> Progress:
+                    symbols: list[str] | None, *, shown: bool) -> Progress:
     with connection(database_url) as conn:
         selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
         done = len(completed_pairs(conn, days, selected))
     pairs = len(days) * len(selected)
-    progress = Progress(sessions=len(days), pairs=pairs, pairs_to_fetch=pairs - done)
+    progress = Progress(sessions=len(days), pairs=pairs, pairs_to_fetch=pairs - done,
+                        shown=shown)
     show_progress(progress)
     progress.start_ticking()
     return progress
@@ -111,9 +113,10 @@ def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, r
             return EXIT_USAGE if user_failure is not None else EXIT_RUN_FAILED
         line = _day_line(day, result)
         lines.append(line)
-        progress.session_done(pairs=line.ingested + line.skipped + line.failed,
-                              fetched=line.ingested + line.failed, rows=line.rows,
-                              requests=line.requests)
+        # every selected symbol was handled; the day's gaps may name other active symbols
+        per_session = progress.pairs // progress.sessions
+        progress.session_done(pairs=per_session, fetched=per_session - line.skipped,
+                              rows=line.rows, requests=line.requests)
     progress.close()
     _print_report(lines)
     _log.info("ingest_options: done")
@@ -181,7 +184,8 @@ def _day_line(day: date, result) -> DayLine:
     return DayLine(day=day, ingested=int(metadata.get("symbols_ingested", 0)),
                    skipped=int(metadata.get("symbols_skipped", 0)),
                    failed=len(gaps), rows=int(metadata.get("rows_written", 0)), gaps=gaps,
-                   requests=int(metadata.get("provider_requests", 0)), run_id=result.run_id)
+                   requests=int(check.metadata["provider_requests"].value),
+                   run_id=result.run_id)
 
 
 def _print_report(lines: list[DayLine]) -> None:

@@ -35,9 +35,11 @@ class Progress:
         live: bool | None = None,
         every_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        shown: bool = True,
     ) -> None:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
+        self.shown = shown  # False (--quiet): figures kept, nothing written
         self.sessions, self.pairs, self.pairs_to_fetch = sessions, pairs, pairs_to_fetch
         self.every_seconds = every_seconds
         self._clock = clock
@@ -61,7 +63,9 @@ class Progress:
             self.requests += requests
             now = self._clock()
             self._recent.append((now, self.requests))
-            if self.live:
+            if not self.shown:
+                pass
+            elif self.live:
                 self._draw(self.line())
             elif now - self._last_plain >= self.every_seconds or self.finished:
                 self._last_plain = now
@@ -85,7 +89,7 @@ class Progress:
                 self._draw(self.line())
 
     def start_ticking(self, every: float = 1.0) -> None:
-        if not self.live:
+        if not (self.live and self.shown):
             return
 
         def loop() -> None:

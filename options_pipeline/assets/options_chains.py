@@ -108,5 +108,7 @@ def options_chains(
         passed=not gaps,
         severity=AssetCheckSeverity.ERROR,
         metadata={"days": len(days), "missing_count": len(gaps),
-                  "missing": MetadataValue.json(gaps)},
+                  "missing": MetadataValue.json(gaps),
+                  # also spent on days without data, which have no materialization
+                  "provider_requests": sum(r.provider_requests for r in reports)},
     )

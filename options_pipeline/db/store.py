@@ -516,6 +516,7 @@ class StoredDealerMetrics:
     days_present: int
     window_days: int
     document: dict
+    provider: str | None  # of the session's snapshot ("sample" = the synthetic market)
 
 
 def stored_dealer_metrics(
@@ -525,8 +526,9 @@ def stored_dealer_metrics(
     rows = conn.execute(
         """
         SELECT m.as_of, t.symbol, m.status, m.confidence, m.days_present, m.window_days,
-               m.document
+               m.document, s.provider
         FROM public.dealer_metrics m JOIN public.tickers t ON t.id = m.ticker_id
+        LEFT JOIN public.option_chain_snapshots s ON s.time = m.time AND s.ticker_id = m.ticker_id
         WHERE m.time = ANY(%s) AND (%s::text[] IS NULL OR t.symbol = ANY(%s))
         ORDER BY m.as_of, t.symbol
         """,

@@ -110,3 +110,26 @@ def test_bad_input_is_one_line_exit_2(core, capsys, argv, message):
     result = options_pipeline(capsys, "gaps", *argv)
     assert result.code == 2
     assert len(result.err.strip().splitlines()) == 1 and message in result.err
+
+
+def test_ingest_options_subset_progress_counts_only_the_selected_pairs(core, polygon, capsys,
+                                                                      monkeypatch):
+    from options_pipeline_tests.cli_helpers import ingest_options
+
+    monkeypatch.setenv("POLYGON_API_KEY", polygon.api_key)
+    monkeypatch.setenv("POLYGON_BASE_URL", polygon.base_url)
+    monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "60000")
+    polygon.add_fault(Fault.plan_error("Your plan doesn't include this data timeframe"),
+                      symbol="SPY")
+    result = ingest_options(capsys, "--provider", "polygon", "--as-of", "2025-12-15",
+                            "--symbols", "SPY")
+    assert result.code == 1
+    [line] = [x for x in result.err.splitlines() if x.startswith("progress ")]
+    assert polygon.count() >= 1  # requests spent on a day without data still count
+    assert line.startswith(f"progress sessions 1/1, pairs 1/1 (1 fetched), rows 0, "
+                           f"requests {polygon.count()},")
+    gaps = options_pipeline(capsys, "gaps", "--start-date", "2025-12-15", "--end-date",
+                            "2025-12-15", "--symbols", "SPY", "--json")
+    [gap] = json.loads(gaps.out)["gaps"]
+    assert gap["reason"] == "not_available" and gap["provider"] == "polygon"
+

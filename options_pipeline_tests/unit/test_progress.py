@@ -62,3 +62,12 @@ def test_live_line_is_redrawn_in_place_and_log_lines_go_above_it():
     assert f"\r\x1b[2KINFO 2025-12-16: 1 ingested\n{first}" in text
     assert text.endswith("ETA 0 s\n")
     assert text.count("\n") == 2
+
+
+def test_quiet_progress_writes_nothing_but_log_lines():
+    out = io.StringIO()
+    p = Progress(sessions=1, pairs=1, pairs_to_fetch=1, stream=out, live=False, shown=False)
+    p.session_done(pairs=1, fetched=1, rows=1, requests=1)
+    p.log("WARNING something")
+    p.close()
+    assert out.getvalue() == "WARNING something\n"
