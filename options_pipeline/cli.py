@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import textwrap
@@ -75,6 +76,16 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _watchlist_name(text: str) -> str:
@@ -376,6 +387,9 @@ def _ingest_parser() -> _Parser:
                              "symbol's last stored chain, else 5,000)")
     parser.add_argument("--json", action="store_true",
                         help="with --dry-run: the plan as one JSON document on stdout")
+    parser.add_argument("--wait", type=_seconds, metavar="SECONDS",
+                        help="give up (exit 4) if the options_chains slot stays held by another "
+                             "run this long (default: wait, with a status line every 30 s)")
     parser.add_argument("--confirm-large-range", action="store_true",
                         help=f"allow ranges over {MAX_RANGE_TRADING_DAYS} trading days")
     level = parser.add_mutually_exclusive_group()
@@ -466,7 +480,8 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
         from options_pipeline.cli_runner import run_days
 
         return run_days(days, database_url=url, provider=provider, watchlist=args.watchlist,
-                        symbols=args.symbols, heartbeat=args.heartbeat, log_level=level)
+                        symbols=args.symbols, heartbeat=args.heartbeat, log_level=level,
+                        wait=args.wait)
     except (UsageError, DatabaseUnavailable, NothingToIngest, ProviderError, ValueError) as exc:
         print(f"ingest_options: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

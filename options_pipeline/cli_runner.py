@@ -8,25 +8,38 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 from dataclasses import dataclass
 from datetime import date
 
 from dagster import DagsterInstance, DagsterRunStatus, JobDefinition, RunsFilter
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.utils import make_new_run_id
 
-from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL
+from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL, options_chains
 from options_pipeline.db.connection import connection
+from options_pipeline.db.presence import run_presence
 from options_pipeline.db.store import completed_pairs, ingestion_lock
 from options_pipeline.ingest import resolve_symbols
 from options_pipeline.loggers import CLI_CONSOLE, show_progress
+from options_pipeline.pool_slot import (
+    HOST_TAG,
+    PID_TAG,
+    Interrupted,
+    Signals,
+    SlotWaiter,
+    WaitExpired,
+    pid_alive,
+)
 from options_pipeline.progress import Progress
 from options_pipeline.resources import ProviderResource
 from options_pipeline.schedules import options_chains_job
 
-EXIT_OK, EXIT_GAPS, EXIT_USAGE, EXIT_RUN_FAILED = 0, 1, 2, 3
+EXIT_OK, EXIT_GAPS, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_SIGNAL_BASE = 128  # 130 after SIGINT, 143 after SIGTERM, as a shell reports them
 _log = logging.getLogger("options_pipeline.cli")
-HOST_TAG, PID_TAG = "options_pipeline/host", "options_pipeline/pid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +63,12 @@ def run_days(
     symbols: list[str] | None,
     heartbeat: int,
     log_level: int,
+    wait: float | None = None,
 ) -> int:
-    """Materialize each day's partition sequentially; print the report; 0 if complete, else 1."""
+    """Materialize each day's partition sequentially; print the report; 0 if complete, else 1.
+
+    SIGINT/SIGTERM end the range within seconds (exit 130/143): the symbol being written is rolled
+    back, the days already done stay done, and the report says what was not run."""
     instance = DagsterInstance.get()
     _recover_dead_runs(instance)
     _ensure_pool(instance, database_url)
@@ -68,7 +85,11 @@ def run_days(
     progress = _start_progress(days, database_url, watchlist, symbols,
                                shown=log_level <= logging.INFO)
     try:
-        return _run_each(days, job, instance, run_config, provider, lines, progress)
+        with Signals().installed() as signals:
+            slot = SlotWaiter(instance, database_url, POOL,
+                              options_chains.key.to_python_identifier(), signals)
+            return _run_each(days, job, instance, run_config, provider, lines, progress, slot,
+                             database_url, wait)
     finally:
         progress.close()
         show_progress(None)
@@ -88,29 +109,41 @@ def _start_progress(days: list[date], database_url: str, watchlist: str | None,
 
 
 def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, run_config: dict,
-              provider: ProviderResource, lines: list[DayLine], progress: Progress) -> int:
-    for day in days:
-        result = job.execute_in_process(
-            partition_key=day.isoformat(),
-            instance=instance,
-            run_config=run_config,
-            tags={"options_pipeline/launched_by": "ingest_options",
-                  HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
-            raise_on_error=False,
-            resources={"provider": provider},  # --provider: the one binding the CLI chooses
-        )
-        if not result.success:
-            failure = next((e for e in result.all_events if e.is_step_failure), None)
-            error = failure.step_failure_data.error if failure else None
-            user_failure = failure.step_failure_data.user_failure_data if failure else None
-            if user_failure is not None and user_failure.description:
-                message = user_failure.description
-            else:
-                message = _one_line(error.message) if error else "run failed"
+              provider: ProviderResource, lines: list[DayLine], progress: Progress,
+              slot: SlotWaiter, database_url: str, wait: float | None) -> int:  # fmt: skip
+    tags = {"options_pipeline/launched_by": "ingest_options",
+            HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    for n, day in enumerate(days):
+        run_id = make_new_run_id()
+        try:
+            with run_presence(database_url, run_id):
+                slot.claim(run_id, wait=wait)
+                try:
+                    result = job.execute_in_process(
+                        partition_key=day.isoformat(), instance=instance, run_id=run_id,
+                        run_config=run_config, tags=tags, raise_on_error=False,
+                        resources={"provider": provider})  # --provider: the CLI's binding
+                except (KeyboardInterrupt, DagsterExecutionInterruptedError):
+                    raise Interrupted(slot.signals.received() or signal.SIGINT) from None
+                finally:
+                    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            signum = slot.signals.received()
+            if signum is not None:
+                raise Interrupted(signum)
+        except Interrupted as stop:
             progress.close()
-            print(f"ingest_options: error: {message} (run {result.run_id})", file=sys.stderr)
-            _print_report(lines)
-            return EXIT_USAGE if user_failure is not None else EXIT_RUN_FAILED
+            return _interrupted(stop.signum, day, days[n:], run_id, lines)
+        except WaitExpired as busy:
+            progress.close()
+            print(f"ingest_options: error: {busy}", file=sys.stderr)
+            _print_report(lines, not_run=days[n:])
+            return EXIT_BUSY
+        if not result.success:
+            message, user_error = _failure(result)
+            progress.close()
+            print(f"ingest_options: error: {message} (run {result.run_id[:8]})", file=sys.stderr)
+            _print_report(lines, not_run=days[n:])
+            return EXIT_USAGE if user_error else EXIT_RUN_FAILED
         line = _day_line(day, result)
         lines.append(line)
         # every selected symbol was handled; the day's gaps may name other active symbols
@@ -123,29 +156,54 @@ def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, r
     return EXIT_OK if not any(line.gaps for line in lines) else EXIT_GAPS
 
 
+def _interrupted(signum: int, day: date, not_run: list[date], run_id: str,
+                 lines: list[DayLine]) -> int:  # fmt: skip
+    name = signal.Signals(signum).name
+    print(f"ingest_options: stopped by {name} at {day} (run {run_id[:8]}); every symbol "
+          "written is complete, none half-written; re-run the same command to resume",
+          file=sys.stderr)
+    _print_report(lines, not_run=not_run)
+    return EXIT_SIGNAL_BASE + signum
+
+
+def _failure(result) -> tuple[str, bool]:
+    """The run's failure as one line, and whether it is the user's (a Failure we raised)."""
+    failure = next((e for e in result.all_events if e.is_step_failure), None)
+    if failure is None:
+        failure = next((e for e in result.all_events if e.is_run_failure), None)
+        data = failure.event_specific_data if failure else None
+        error = getattr(data, "error", None)
+        return (_root_cause(error) if error else "run failed"), False
+    error = failure.step_failure_data.error
+    user_failure = failure.step_failure_data.user_failure_data
+    if user_failure is not None and user_failure.description:
+        return user_failure.description, True
+    return (_root_cause(error) if error else "run failed"), False
+
+
+def _root_cause(error) -> str:
+    """The innermost cause's first line, not Dagster's "Error occurred while executing" wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    first = (error.message.strip().splitlines() or [error.cls_name or "error"])[0]
+    return first if first.startswith(f"{error.cls_name}") else f"{error.cls_name}: {first}"
+
+
 def _recover_dead_runs(instance: DagsterInstance) -> None:
     """Runs of ingest_options on this host whose process died (SIGKILL, lost database) stay
-    STARTED and keep the pool's only slot: mark them failed and free their slots."""
+    NOT_STARTED (killed while being created) or STARTED, the latter keeping the pool's only slot:
+    mark them failed and free their slots."""
     runs = instance.get_runs(RunsFilter(
-        statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED],
+        statuses=[DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+                  DagsterRunStatus.STARTED],
         tags={HOST_TAG: socket.gethostname()}))
     for run in runs:
         pid = int(run.tags.get(PID_TAG, "0"))
-        if pid and not _alive(pid):
+        if pid and not pid_alive(pid):
             _log.warning("run %s: its ingest_options process %d is gone; marking it failed and "
                          "freeing its pool slot", run.run_id[:8], pid)
             instance.report_run_failed(run, f"ingest_options process {pid} died during the run")
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _ensure_pool(instance: DagsterInstance, database_url: str) -> None:
@@ -157,12 +215,6 @@ def _ensure_pool(instance: DagsterInstance, database_url: str) -> None:
     with connection(database_url) as conn, ingestion_lock(conn):
         if POOL not in {limit.name for limit in storage.get_pool_limits()}:
             storage.initialize_concurrency_limit_to_default(POOL)
-
-
-def _one_line(message: str) -> str:
-    """The last meaningful line of an error message (Dagster wraps the cause in context)."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "run failed"
 
 
 def options_chains_job_def() -> JobDefinition:
@@ -188,19 +240,24 @@ def _day_line(day: date, result) -> DayLine:
                    run_id=result.run_id)
 
 
-def _print_report(lines: list[DayLine]) -> None:
-    if not lines:
-        return
-    print(f"{'date':<12}{'ingested':>9}{'skipped':>9}{'failed':>8}{'rows':>10}  run")
-    for line in lines:
-        print(f"{line.day!s:<12}{line.ingested:>9}{line.skipped:>9}{line.failed:>8}"
-              f"{line.rows:>10}  {line.run_id[:8]}")
-    print(f"{'total':<12}{sum(x.ingested for x in lines):>9}{sum(x.skipped for x in lines):>9}"
-          f"{sum(x.failed for x in lines):>8}{sum(x.rows for x in lines):>10}")
+def _print_report(lines: list[DayLine], not_run: list[date] | None = None) -> None:
+    """The per-day table; "complete" only when every requested day ran and has no gap."""
+    if lines:
+        print(f"{'date':<12}{'ingested':>9}{'skipped':>9}{'failed':>8}{'rows':>10}  run")
+        for line in lines:
+            print(f"{line.day!s:<12}{line.ingested:>9}{line.skipped:>9}{line.failed:>8}"
+                  f"{line.rows:>10}  {line.run_id[:8]}")
+        print(f"{'total':<12}{sum(x.ingested for x in lines):>9}"
+              f"{sum(x.skipped for x in lines):>9}{sum(x.failed for x in lines):>8}"
+              f"{sum(x.rows for x in lines):>10}")
     gaps = [(line.day, gap) for line in lines for gap in line.gaps]
     if gaps:
         print(f"gaps remain ({len(gaps)}); re-run the same command to retry them:")
         for day, gap in gaps:
             print(f"  {day} {gap}")
-    else:
+    if not_run:
+        span = f"{not_run[0]}" + (f"..{not_run[-1]}" if len(not_run) > 1 else "")
+        print(f"incomplete: {len(not_run)} day(s) not run ({span}); re-run the same command "
+              "to resume")
+    elif lines and not gaps:
         print(f"complete: {len(lines)} day(s)")

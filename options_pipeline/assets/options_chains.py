@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from options_pipeline.db.connection import DatabaseUnavailable
+from options_pipeline.db.presence import run_presence
 from options_pipeline.db.store import missing_symbols
 from options_pipeline.ingest import DayReport, NothingToIngest, ingest_day
 from options_pipeline.partitions import trading_days
@@ -81,20 +82,9 @@ def options_chains(
     context.log.debug("options_chains: %d day(s) %s..%s via %s", len(days), days[0], days[-1],
                       chains.name)
     reports: list[DayReport] = []
-    for day in days:
-        try:
-            with database.get_connection() as conn:
-                report = ingest_day(conn, provider=chains, day=day, watchlist=config.watchlist,
-                                    symbols=config.symbols or None, heartbeat=config.heartbeat,
-                                    log=context.log)
-        except (Unauthorized, DatabaseUnavailable, NothingToIngest) as exc:
-            # expected conditions: a clear message, no stack trace to read through
-            reason = next(v for k, v in FATAL_REASONS.items() if isinstance(exc, k))
-            raise Failure(description=f"{day}: {exc}", metadata={"reason": reason}) from None
-        reports.append(report)
-        if report.has_data:
-            yield AssetMaterialization(asset_key=context.asset_key, partition=day.isoformat(),
-                                       metadata=day_metadata(report))
+    # whoever launched this run, its presence lock tells a waiting CLI the slot's holder is alive
+    with run_presence(database.resolved_url(), context.run.run_id):
+        yield from _ingest_days(context, config, database, chains, days, reports)
     with database.get_connection() as conn:
         missing = missing_symbols(conn, days, config.watchlist)
     reasons = {(r.day, f.symbol): f"{f.reason}: {f.message}" for r in reports for f in r.failed}
@@ -112,3 +102,22 @@ def options_chains(
                   # also spent on days without data, which have no materialization
                   "provider_requests": sum(r.provider_requests for r in reports)},
     )
+
+
+def _ingest_days(context: AssetExecutionContext, config: OptionsChainsConfig,
+                 database: PostgresResource, chains, days: list[date],
+                 reports: list[DayReport]) -> Iterator[AssetMaterialization]:  # fmt: skip
+    for day in days:
+        try:
+            with database.get_connection() as conn:
+                report = ingest_day(conn, provider=chains, day=day, watchlist=config.watchlist,
+                                    symbols=config.symbols or None, heartbeat=config.heartbeat,
+                                    log=context.log)
+        except (Unauthorized, DatabaseUnavailable, NothingToIngest) as exc:
+            # expected conditions: a clear message, no stack trace to read through
+            reason = next(v for k, v in FATAL_REASONS.items() if isinstance(exc, k))
+            raise Failure(description=f"{day}: {exc}", metadata={"reason": reason}) from None
+        reports.append(report)
+        if report.has_data:
+            yield AssetMaterialization(asset_key=context.asset_key, partition=day.isoformat(),
+                                       metadata=day_metadata(report))
