@@ -99,7 +99,7 @@ def prepare_database() -> str:
     """The DSN in use, with the schema applied and DAGSTER_HOME's instance config written."""
     from options_pipeline.instance import export_storage_url, write_instance_config
 
-
+    partitions_start()  # every setting is checked before anything is touched
     state = settings.state_dir()
     url = resolve_database_url(state)
     apply_schema(url)
@@ -120,12 +120,23 @@ def _configure_logging(level: int) -> None:
     library.setLevel(level)
     if not any(isinstance(h, logging.NullHandler) for h in library.handlers):
         library.addHandler(logging.NullHandler())
+    # dagster-postgres logs each reconnect attempt on the root logger (24-48 lines while a
+    # server is down); the command's own one-line error says what happened
+    root = logging.getLogger()
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # our transport logs its own retries
+    if not any(isinstance(f, _DropReconnectChatter) for f in root.filters):
+        root.addFilter(_DropReconnectChatter())
     cli = logging.getLogger(CLI_LOGGER)
     cli.propagate = False
     if not cli.handlers:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         cli.addHandler(handler)
+
+
+class _DropReconnectChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying failed database connection")
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -487,7 +498,7 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (DagsterPostgresException, SQLAlchemyOperationalError) as exc:
         # the Dagster instance's own storage went away (e.g. the server was stopped)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"ingest_options: error: the Dagster instance's database is unreachable: {first}",
-              file=sys.stderr)
+        first = mask_password((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        print(f"ingest_options: error: the Dagster instance's database is unreachable: {first}; "
+              "what was written is complete, a re-run resumes", file=sys.stderr)
         return EXIT_USAGE

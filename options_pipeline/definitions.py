@@ -9,8 +9,11 @@ from options_pipeline.assets.dealer_metrics import dealer_metrics
 from options_pipeline.assets.options_chains import options_chains
 from options_pipeline.automation import dealer_metrics_automation
 from options_pipeline.loggers import CLI_CONSOLE, cli_console
+from options_pipeline.partitions import partitions_start
 from options_pipeline.resources import PostgresResource, provider_resource_from_env
 from options_pipeline.schedules import after_close_schedule, options_chains_job
+
+partitions_start()  # a malformed OPTIONS_PIPELINE_START_DATE fails the load with one line
 
 defs = Definitions(
     assets=[options_chains, dealer_metrics],

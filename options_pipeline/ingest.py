@@ -7,6 +7,7 @@ order, and writes each symbol atomically. Provider failures are recorded, never 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Sequence
@@ -21,12 +22,52 @@ from options_pipeline.providers.base import (
     OptionsProvider,
     ProviderError,
     ProviderTimeout,
+    ProviderUnreachable,
     Unauthorized,
 )
 
 _log = logging.getLogger(__name__)
 
 MISSING_TICKER = "missing_ticker_id"
+# symbols in a row whose provider could not even be connected to before the range stops: an
+# outage would otherwise cost every symbol its full connect-retry budget (~15 s each)
+UNREACHABLE_LIMIT = 3
+# "D SYMBOL" of the fetch in progress, prefixed to the provider transport's own log lines
+_FETCHING: contextvars.ContextVar[str | None] = contextvars.ContextVar("fetching", default=None)
+
+
+class _NameTheSymbol(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        fetching = _FETCHING.get()
+        if fetching and not str(record.msg).startswith(fetching):
+            record.msg = f"{fetching}: {record.msg}"
+        return True
+
+
+logging.getLogger("options_pipeline.providers.transport").addFilter(_NameTheSymbol())
+
+
+class ProviderDown(ProviderUnreachable):
+    """The provider's host refused or never answered UNREACHABLE_LIMIT symbols in a row."""
+
+
+def write_error(exc: psycopg.Error, day: date) -> DatabaseUnavailable:
+    """A database error during ingestion, named by its cause (PostgreSQL's SQLSTATE)."""
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    causes = {
+        "53100": "PostgreSQL is out of disk space",
+        "53200": "PostgreSQL is out of memory",
+        "25006": "the database is read-only (a hot standby, or default_transaction_read_only)",
+        "42501": "permission denied on the database",
+        "54000": "PostgreSQL refused the write (a configured limit)",
+    }
+    cause = causes.get(exc.sqlstate or "")
+    if cause is None and (exc.sqlstate or "").startswith("53"):
+        cause = "PostgreSQL is out of resources"
+    if cause is None:
+        cause = "lost the PostgreSQL connection"
+    return DatabaseUnavailable(f"{cause} while ingesting {day}: {first_line}; the symbols "
+                               "written before are complete, a re-run resumes")
 
 
 class NothingToIngest(ValueError):
@@ -115,7 +156,7 @@ def ingest_day(
     ingested: list[str] = []
     skipped: list[str] = []
     failed: list[SymbolFailure] = []
-    rows_written = rows_rejected = 0
+    rows_written = rows_rejected = unreachable = 0
     try:
         with store.ingestion_lock(conn):
             selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
@@ -136,6 +177,7 @@ def ingest_day(
                     log.debug("%s %s: skipped, snapshot already complete", day, symbol)
                     skipped.append(symbol)
                 else:
+                    token = _FETCHING.set(f"{day} {symbol}")
                     try:
                         snapshot = provider.fetch_chain(symbol, day)
                     except Unauthorized as exc:
@@ -143,23 +185,30 @@ def ingest_day(
                                 SymbolFailure(symbol, exc.reason, str(exc)))
                         raise  # every other symbol would be refused the same way
                     except ProviderError as exc:
-                        timeout = isinstance(exc, ProviderTimeout)
-                        level = logging.WARNING if timeout else logging.INFO
+                        slow = isinstance(exc, ProviderTimeout | ProviderUnreachable)
+                        level = logging.WARNING if slow else logging.INFO
                         log.log(level, "%s %s: failed (%s): %s", day, symbol, exc.reason, exc)
                         failure = SymbolFailure(symbol, exc.reason, str(exc))
                         _record(conn, day, provider.name, failure)
                         failed.append(failure)
+                        unreachable = unreachable + 1 if isinstance(exc, ProviderUnreachable) else 0
+                        if unreachable >= UNREACHABLE_LIMIT:
+                            raise ProviderDown(
+                                f"provider {provider.name} is unreachable: {unreachable} symbols "
+                                f"in a row failed to connect, the last: {exc}; stopped (not a "
+                                "market holiday); re-run when it is back") from None
                     else:
+                        unreachable = 0
                         rows_written += store.write_chain(conn, ticker_id=ticker_id,
                                                           snapshot=snapshot)
                         rows_rejected += snapshot.rejected_count
                         ingested.append(symbol)
+                    finally:
+                        _FETCHING.reset(token)
                 if heartbeat > 0 and n % heartbeat == 0 and n < len(selected):
                     log.info("%s: heartbeat %d/%d symbols processed", day, n, len(selected))
-    except psycopg.OperationalError as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DatabaseUnavailable(f"lost the PostgreSQL connection while ingesting {day}: "
-                                  f"{first_line}") from None
+    except psycopg.Error as exc:
+        raise write_error(exc, day) from None
     report = DayReport(
         day=day,
         provider=provider.name,
@@ -174,5 +223,10 @@ def ingest_day(
     )
     log.info("%s", report.summary())
     if not report.has_data:
-        log.warning("no data for any symbol on %s — market holiday?", day)
+        reasons = {f.reason for f in report.failed}
+        if reasons <= {"no_contracts", "not_available"}:
+            log.warning("no data for any symbol on %s — market holiday?", day)
+        else:
+            log.warning("no data for any symbol on %s: every fetch failed (%s)", day,
+                        ", ".join(sorted(reasons)))
     return report

@@ -16,7 +16,8 @@ from urllib.parse import quote, urlencode
 import psycopg
 from psycopg import sql
 
-from options_pipeline.db.connection import connection, with_database
+from options_pipeline.db.connection import DatabaseUnavailable, connection, with_database
+from options_pipeline.settings import SettingsError
 
 DAGSTER_DATABASE = "dagster"
 DAGSTER_PG_URL_ENV = "DAGSTER_PG_URL"
@@ -79,18 +80,49 @@ def dagster_storage_url(database_url: str, database: str = DAGSTER_DATABASE) -> 
     return f"postgresql+psycopg2://{user}{password}@{netloc}/{quote(database)}{suffix}"
 
 
+def checked_storage_url(url: str) -> str:
+    """DAGSTER_PG_URL as dagster-postgres needs it, or SettingsError (the value is not shown:
+    it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or parsed.drivername not in ("postgresql", "postgresql+psycopg2") or not (
+        parsed.database
+    ):
+        raise SettingsError(f"{DAGSTER_PG_URL_ENV} is not a PostgreSQL URL (expected "
+                            "postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE)")
+    return url
+
+
 def ensure_database(database_url: str, name: str) -> None:
+    """CREATE DATABASE once, serialised: two first commands at once otherwise race on it
+    (pg_database's unique index raises UniqueViolation, not DuplicateDatabase)."""
     with connection(database_url) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended('options_pipeline:createdb', 0))")
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            try:
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase,
+                                         psycopg.errors.UniqueViolation):
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.Error as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise DatabaseUnavailable(
+                    f"cannot create the Dagster database {name!r}: {first} (create it, or set "
+                    f"{DAGSTER_PG_URL_ENV})") from None
 
 
 def export_storage_url(database_url: str) -> None:
     """Set DAGSTER_PG_URL for this process and its children, unless the operator set it; the
     `dagster` database is created on first use."""
-    if not os.environ.get(DAGSTER_PG_URL_ENV):
+    configured = os.environ.get(DAGSTER_PG_URL_ENV)
+    if configured:
+        checked_storage_url(configured)
+    else:
         ensure_database(database_url, DAGSTER_DATABASE)
         os.environ[DAGSTER_PG_URL_ENV] = dagster_storage_url(database_url)
 
@@ -98,16 +130,20 @@ def export_storage_url(database_url: str) -> None:
 def write_instance_config(home: Path) -> Path:
     """`home/dagster.yaml` with the default configuration if it does not exist; an existing file
     (the operator's edits) is never touched. Created atomically: concurrent first runs agree."""
-    home.mkdir(parents=True, exist_ok=True)
     path = home / INSTANCE_FILE
-    if path.exists():
-        return path
-    partial = home / f".{INSTANCE_FILE}.{os.getpid()}"
-    partial.write_text(TEMPLATE)
     try:
-        os.link(partial, path)  # fails if another process created it first: theirs stays
-    except FileExistsError:
-        pass
-    finally:
-        partial.unlink()
+        home.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            return path
+        partial = home / f".{INSTANCE_FILE}.{os.getpid()}"
+        partial.write_text(TEMPLATE)
+        try:
+            os.link(partial, path)  # fails if another process created it first: theirs stays
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    except OSError as exc:
+        raise SettingsError(f"DAGSTER_HOME {home} is not a usable directory "
+                            f"({exc.strerror or type(exc).__name__})") from None
     return path

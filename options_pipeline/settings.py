@@ -9,6 +9,10 @@ STATE_DIR_ENV = "OPTIONS_PIPELINE_HOME"
 DEFAULT_STATE_DIRNAME = ".options_pipeline"
 
 
+class SettingsError(ValueError):
+    """An environment variable holds an unusable value: one line naming it, never its secret."""
+
+
 def state_dir() -> Path:
     """The state directory: embedded PostgreSQL data, DAGSTER_HOME and logs live under it."""
     configured = os.environ.get(STATE_DIR_ENV)

@@ -24,7 +24,7 @@ from dagster import (
 from options_pipeline.db.connection import DatabaseUnavailable
 from options_pipeline.db.presence import run_presence
 from options_pipeline.db.store import missing_symbols
-from options_pipeline.ingest import DayReport, NothingToIngest, ingest_day
+from options_pipeline.ingest import DayReport, NothingToIngest, ProviderDown, ingest_day
 from options_pipeline.partitions import trading_days
 from options_pipeline.providers.base import Unauthorized
 from options_pipeline.resources import PostgresResource, ProviderResource
@@ -32,7 +32,7 @@ from options_pipeline.resources import PostgresResource, ProviderResource
 COMPLETENESS_CHECK = "every_active_symbol_has_a_snapshot"
 POOL = "options_chains"  # limit 1 in the instance's dagster.yaml: one ingestion at a time
 FATAL_REASONS = {Unauthorized: "unauthorized", DatabaseUnavailable: "database_unavailable",
-                 NothingToIngest: "nothing_to_ingest"}
+                 NothingToIngest: "nothing_to_ingest", ProviderDown: "provider_unreachable"}
 
 
 class OptionsChainsConfig(Config):
@@ -113,7 +113,7 @@ def _ingest_days(context: AssetExecutionContext, config: OptionsChainsConfig,
                 report = ingest_day(conn, provider=chains, day=day, watchlist=config.watchlist,
                                     symbols=config.symbols or None, heartbeat=config.heartbeat,
                                     log=context.log)
-        except (Unauthorized, DatabaseUnavailable, NothingToIngest) as exc:
+        except (Unauthorized, DatabaseUnavailable, NothingToIngest, ProviderDown) as exc:
             # expected conditions: a clear message, no stack trace to read through
             reason = next(v for k, v in FATAL_REASONS.items() if isinstance(exc, k))
             raise Failure(description=f"{day}: {exc}", metadata={"reason": reason}) from None

@@ -100,6 +100,18 @@ def schema_sql() -> str:
 
 def apply_schema(url: str) -> None:
     """Create the tables if missing; idempotent. Serialised so concurrent callers don't race."""
-    with connection(url) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('options_pipeline:schema', 0))")
-        conn.execute(schema_sql())
+    with connection(url) as conn:
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('options_pipeline:schema', 0))")
+                conn.execute(schema_sql())
+        except psycopg.errors.ReadOnlySqlTransaction:
+            raise DatabaseUnavailable(
+                f"the database at {mask_password(url)} is read-only (a hot standby, or "
+                "default_transaction_read_only is on); point DATABASE_URL at the primary"
+            ) from None
+        except psycopg.Error as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DatabaseUnavailable(
+                f"cannot apply the schema on {mask_password(url)}: {first_line}") from None

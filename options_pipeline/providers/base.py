@@ -31,6 +31,13 @@ class ProviderTimeout(ProviderError):
     reason = "timeout"
 
 
+class ProviderUnreachable(ProviderError):
+    """No connection to the provider's host (refused, unresolvable, connect timeout): an outage
+    on our side or theirs, never evidence about the market."""
+
+    reason = "unreachable"
+
+
 class RateLimited(ProviderError):
     reason = "rate_limited"
 

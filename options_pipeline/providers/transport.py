@@ -50,6 +50,7 @@ from options_pipeline.providers.base import (
     ProviderConfigError,
     ProviderError,
     ProviderTimeout,
+    ProviderUnreachable,
     RateLimited,
     Unauthorized,
 )
@@ -417,14 +418,16 @@ class HttpTransport:
                 attempt += 1
                 continue
             except requests.ConnectTimeout as exc:  # urllib3 already retried the connect
-                log.warning("connect timeout on %s", what)
-                raise ProviderTimeout(
-                    f"connect timeout ({self._timeout[0]}s) on {what} after retries"
+                raise ProviderUnreachable(
+                    f"cannot connect to {self._origin[1]}: connect timeout "
+                    f"({self._timeout[0]}s) on {what} after retries"
                 ) from self._cause(exc)
             except requests.ConnectionError as exc:
                 if exc.args and isinstance(exc.args[0], MaxRetryError):  # connect retries spent
-                    raise ProviderError(
-                        f"cannot connect to the provider for {what}") from self._cause(exc)
+                    cause = self.scrub(_connect_cause(exc))
+                    raise ProviderUnreachable(
+                        f"cannot connect to {self._origin[1]} ({cause}) for {what}"
+                    ) from self._cause(exc)
                 retry_reason = f"connection dropped ({type(exc).__name__})"
                 resp = None
             except (requests.exceptions.ChunkedEncodingError,
@@ -545,6 +548,20 @@ class HttpTransport:
         if first and first[0].strip() and not first[0].lstrip().startswith("<"):
             return self.scrub(first[0].strip())[:200], None
         return self.scrub(f"HTTP {resp.status_code} {resp.reason or ''}".strip()), None
+
+
+def _connect_cause(exc: BaseException) -> str:
+    """"connection refused", "name not resolved", ...: the innermost OS error, short."""
+    seen = exc
+    while True:
+        nxt = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if nxt is None or nxt is seen:
+            break
+        seen = nxt
+    if isinstance(seen, OSError) and seen.strerror:
+        return seen.strerror.lower()
+    text = str(seen)
+    return text.rsplit(": ", 1)[-1].strip(" ')") or type(seen).__name__
 
 
 def _request_id(body: Mapping[str, Any]) -> str | None:

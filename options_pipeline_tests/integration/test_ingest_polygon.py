@@ -1,13 +1,14 @@
 """Ingestion through the Polygon provider over real HTTP to the local Polygon server."""
 
 import logging
+import socket
 from datetime import date
 
 import pytest
 
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
-from options_pipeline.ingest import ingest_day
+from options_pipeline.ingest import UNREACHABLE_LIMIT, ingest_day
 from options_pipeline.providers.normalize import parse_occ
 from options_pipeline.providers.sample import sample_chain
 from options_pipeline_tests.cli_helpers import ingest_options, options_pipeline
@@ -190,3 +191,29 @@ def test_spx_past_session_through_the_cli_stores_both_roots_merged_and_the_previ
     assert ledger[0] == before and ledger[1] == "polygon:options/v1/open-interest"
     assert ledger[2]["merged_identity"] == len(tickers) - len(identities) > 50
     assert ledger[3] == len(identities) == len(stored)
+
+
+def test_a_refused_connection_ends_the_range_after_a_bounded_number_of_symbols(
+    pipeline_env, monkeypatch, db, capsys
+):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: every connection is refused
+    monkeypatch.setenv("POLYGON_API_KEY", "k-unused")
+    monkeypatch.setenv("POLYGON_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "60000")
+    monkeypatch.setenv("POLYGON_MAX_RETRIES", "1")
+    symbols = ["AAPL", "IWM", "MSFT", "QQQ", "SPY"]
+    assert options_pipeline(capsys, "watchlist", "add", "core", *symbols).code == 0
+    result = ingest_options(capsys, "--provider", "polygon", "--start-date", "2025-12-15",
+                            "--end-date", "2025-12-16")
+    assert result.code == 2, result.err
+    tried = [line for line in result.err.splitlines() if "failed (unreachable)" in line]
+    assert [line.split()[2].rstrip(":") for line in tried] == symbols[:UNREACHABLE_LIMIT]
+    errors = [line for line in result.err.splitlines() if line.startswith("ingest_options: error")]
+    assert len(errors) == 1, result.err
+    assert "provider polygon is unreachable" in errors[0] and f"127.0.0.1:{port}" in errors[0]
+    assert "connection refused" in errors[0]
+    assert "market holiday?" not in result.err and "Traceback" not in result.err
+    assert "incomplete: 2 day(s) not run (2025-12-15..2025-12-16)" in result.out
+    assert db.execute("SELECT count(*) FROM option_chain_snapshots").fetchone()[0] == 0
