@@ -56,8 +56,7 @@ def test_a_read_only_database_during_ingestion_is_named_as_such(database_url: st
     with connection(database_url) as conn:
         store.add_to_watchlist(conn, "w", ["SPY"])
     _read_only(database_url)
-    with pytest.raises(DatabaseUnavailable) as raised:
-        ingest_day(database_url=database_url, provider=SampleProvider(contracts_per_symbol=20),
-                   day=date(2025, 12, 16))
+    with pytest.raises(DatabaseUnavailable) as raised, connection(database_url) as conn:
+        ingest_day(conn, provider=SampleProvider(contracts_per_symbol=20), day=date(2025, 12, 16))
     message = str(raised.value)
     assert message.startswith("the database is read-only") and "connection" not in message
