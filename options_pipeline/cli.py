@@ -450,6 +450,23 @@ def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
     return days
 
 
+def refuse_open_session(days: list[date], *, now: datetime) -> None:
+    """A chain fetched before today's close is intraday: stored under today it would pass for the
+    day's final snapshot and mark the day complete, so the after-close run would skip it."""
+    from options_pipeline import calendar
+
+    today = now.date()
+    if not days or days[-1] != today or not calendar.is_session(today):
+        return
+    close = calendar.close_time(today)
+    if now < close:
+        early = " (an early close)" if calendar.is_early_close(today) else ""
+        raise UsageError(
+            f"{today}'s session is still open until {close:%H:%M} New York time{early}; a "
+            f"snapshot now would be intraday, not the day's close: run after the close, or end "
+            f"at {calendar.previous_session(today)}")
+
+
 def _log_level(args: argparse.Namespace) -> int:
     if args.verbose:
         return logging.DEBUG
@@ -462,9 +479,13 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
     args = _ingest_parser().parse_args(argv)
     level = _log_level(args)
     _configure_logging(level)
-    today = today_in_market()
+    from options_pipeline import calendar
+
+    now = calendar.now_in_new_york()
+    today = now.date()
     try:
         days = resolve_days(args, today=today)
+        refuse_open_session(days, now=now)
         if not days:
             print(f"no trading day on {today:%A} {today}; nothing to do")
             return EXIT_OK
