@@ -123,9 +123,12 @@ def _configure_logging(level: int) -> None:
     # dagster-postgres logs each reconnect attempt on the root logger (24-48 lines while a
     # server is down); the command's own one-line error says what happened
     root = logging.getLogger()
-    logging.getLogger("urllib3").setLevel(logging.ERROR)  # our transport logs its own retries
-    if not any(isinstance(f, _DropReconnectChatter) for f in root.filters):
-        root.addFilter(_DropReconnectChatter())
+    # and urllib3 warns of each connect retry (with the request's query) on its own logger;
+    # the transport's per-symbol lines say what matters
+    pool = logging.getLogger("urllib3.connectionpool")
+    for target in (root, pool):
+        if not any(isinstance(f, _DropReconnectChatter) for f in target.filters):
+            target.addFilter(_DropReconnectChatter())
     cli = logging.getLogger(CLI_LOGGER)
     cli.propagate = False
     if not cli.handlers:
@@ -136,7 +139,8 @@ def _configure_logging(level: int) -> None:
 
 class _DropReconnectChatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Retrying failed database connection")
+        return not str(record.msg).startswith(("Retrying failed database connection",
+                                               "Retrying ("))
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -166,3 +166,34 @@ def test_a_dead_dagster_asset_materialize_holder_is_freed_and_the_day_ingested(
         assert per_day_symbol(conn) == {(WAITER_DAY, s): CONTRACTS for s in SYMBOLS}
     figure("pool wait (dead dagster asset materialize holder): freed and day ingested in",
            f"{rerun.seconds:.1f}s")
+
+
+def test_ctrl_c_during_a_day_stops_within_seconds_with_nothing_half_written(
+    e2e_env: dict[str, str], polygon: PolygonTestServer, database_url: str
+):
+    """SIGINT while the run's step is fetching (Dagster's own interrupt handling is active):
+    exit 130, one line, the symbol in flight rolled back, the finished one kept, no "complete"."""
+    env = polygon_environment(e2e_env, polygon.base_url)
+    assert options_pipeline(env, "watchlist", "add", "e2e", *SYMBOLS).returncode == 0
+    polygon.add_fault(Fault.slow(30), symbol="QQQ")  # IWM is written, then QQQ hangs
+    proc = start_ingest_options(env, "--provider", "polygon", "--start-date", "2025-12-16",
+                                "--end-date", "2025-12-17", timeout=120)
+    wait_for("the QQQ request", lambda: polygon.count(symbol="QQQ") > 0, timeout=90,
+             interval=0.1)
+    sent = time.monotonic()
+    proc.proc.send_signal(signal.SIGINT)
+    done = proc.finish()
+    took = time.monotonic() - sent
+    assert done.returncode == 130, done.describe()
+    assert took < 5, f"SIGINT took {took:.1f}s"
+    assert "Traceback" not in done.stderr, done.describe()
+    lines = [x for x in done.stderr.splitlines() if x.startswith("ingest_options: ")]
+    assert len(lines) == 1 and "stopped by SIGINT at 2025-12-16" in lines[0], done.describe()
+    assert not re.search(r"(?m)^complete:", done.stdout), done.stdout
+    assert "incomplete: 2 day(s) not run (2025-12-16..2025-12-17)" in done.stdout, done.stdout
+    with psycopg.connect(database_url) as conn:
+        assert_consistent(conn)
+        assert per_day_symbol(conn) == {(HOLDER_DAY, "IWM"): CONTRACTS}
+    with dagster_instance(env) as instance:
+        assert pool_claims(instance) == []  # the slot is not left behind
+    figure("SIGINT during a day: to exit", f"{took:.2f}s (exit {done.returncode})")

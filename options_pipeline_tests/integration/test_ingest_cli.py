@@ -174,3 +174,24 @@ def test_a_dead_ingest_options_run_is_recovered_and_frees_the_pool(demo, db, cap
     assert result.code == 0, result.err
     assert "is gone; marking it failed" in result.err
     assert instance.get_run_by_id(orphan.run_id).status == DagsterRunStatus.FAILURE
+
+
+def test_a_run_killed_while_being_created_does_not_stay_not_started(demo, db, capsys):
+    import socket
+
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    from options_pipeline.cli_runner import HOST_TAG, PID_TAG, options_chains_job_def
+
+    assert ingest_options(capsys, "--as-of", "2025-12-15").code == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    instance = DagsterInstance.get()
+    stillborn = instance.create_run_for_job(  # created, never started: its process was killed
+        job_def=options_chains_job_def(),
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)})
+    assert instance.get_run_by_id(stillborn.run_id).status == DagsterRunStatus.NOT_STARTED
+
+    result = ingest_options(capsys, "--as-of", "2025-12-16")
+    assert result.code == 0, result.err
+    assert instance.get_run_by_id(stillborn.run_id).status == DagsterRunStatus.FAILURE
