@@ -37,7 +37,7 @@ test: install
 	$(BIN)/ruff check options_pipeline options_pipeline_tests scripts
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
-## End-to-end: real dagster-webserver + dagster-daemon subprocesses, PostgreSQL, the story's CLI
+## End-to-end: real dagster-webserver + dagster-daemon subprocesses, PostgreSQL, the ingest_options CLI
 ## against a local Polygon server, headless Chromium (Debian's `chromium`, required: .ci/run
 ## installs it). Measured figures and the UI screenshot land in artifacts/e2e/. Exit 5 = no tests.
 test-e2e: install

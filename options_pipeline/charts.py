@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from options_pipeline.metrics.exposure import GEX_UNITS, DayMetrics
+from options_pipeline.metrics.params import GEX_UNITS, DayMetrics
 
 _POS, _NEG = "#2e7d32", "#c62828"
 

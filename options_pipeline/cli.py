@@ -1,4 +1,4 @@
-"""Command lines: `options-pipeline` (database, watchlists) and `ingest_options` (the story's CLI).
+"""Command lines: `options-pipeline` (database, watchlists) and `ingest_options` (ingestion).
 
 Every usage or environment error is one line on stderr and exit code 2; nothing is written then.
 `ingest_options` exits 0 when every requested (date, symbol) is complete, 1 when gaps remain.
@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NoReturn
-from zoneinfo import ZoneInfo
 
 from dagster_postgres.utils import DagsterPostgresException
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from options_pipeline import settings
+from options_pipeline.calendar import today_in_new_york
 from options_pipeline.db import embedded, store
 from options_pipeline.db.connection import (
     DatabaseUnavailable,
@@ -31,8 +31,10 @@ from options_pipeline.db.connection import (
     mask_password,
     resolve_database_url,
 )
+from options_pipeline.exit_codes import ExitCode
 from options_pipeline.ingest import NothingToIngest, resolve_symbols
 from options_pipeline.instance import DAGSTER_PG_URL_ENV
+from options_pipeline.messages import first_line
 from options_pipeline.partitions import MARKET_TIMEZONE, partitions_start, weekdays_between
 from options_pipeline.providers.base import ProviderError
 from options_pipeline.resources import (
@@ -43,7 +45,6 @@ from options_pipeline.resources import (
 from options_pipeline.resources.provider import LOG_REQUESTS_ENV
 from options_pipeline.symbols import normalize_symbol
 
-EXIT_OK, EXIT_GAPS, EXIT_USAGE = 0, 1, 2
 CLI_LOGGER = "options_pipeline.cli"
 MAX_RANGE_TRADING_DAYS = 1305  # about five years; larger ranges need --confirm-large-range
 
@@ -55,7 +56,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(ExitCode.USAGE)
 
 
 def _parse_date(text: str) -> date:
@@ -285,7 +286,7 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.area is None:
         parser.print_help()
-        return EXIT_USAGE
+        return ExitCode.USAGE
     _configure_logging(logging.INFO)
     try:
         if args.area == "provider":
@@ -293,7 +294,7 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
         if args.area == "db" and args.verb == "stop":
             stopped = embedded.stop(settings.state_dir())
             print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL not running")
-            return EXIT_OK
+            return ExitCode.OK
         if args.area == "files":
             from options_pipeline import cli_files
 
@@ -305,7 +306,7 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
             else:
                 shown = os.environ[DAGSTER_PG_URL_ENV] if args.verb == "dagster-url" else url
                 print(shown if args.show_password else mask_password(shown))
-            return EXIT_OK
+            return ExitCode.OK
         if args.area == "metrics":
             from options_pipeline import cli_metrics
 
@@ -317,12 +318,12 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
         return _watchlist(url, args)
     except (DatabaseUnavailable, UsageError, NothingToIngest, ValueError) as exc:
         print(f"options-pipeline: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
 
 def _provider_check(args: argparse.Namespace) -> int:
     """`provider check NAME`: needs no database; exit 0 only when every required field maps."""
-    from options_pipeline.calendar import is_session, today_in_new_york
+    from options_pipeline.calendar import is_session
 
     today = today_in_new_york()
     if args.date is not None and (args.date >= today or not is_session(args.date)):
@@ -337,7 +338,7 @@ def _provider_check(args: argparse.Namespace) -> int:
                              "implemented for it yet)")
         report = check(args.symbol, args.date)
     print(report.render())
-    return EXIT_OK if report.ok else EXIT_GAPS
+    return ExitCode.OK if report.ok else ExitCode.GAPS
 
 
 def _watchlist(url: str, args: argparse.Namespace) -> int:
@@ -362,7 +363,7 @@ def _watchlist(url: str, args: argparse.Namespace) -> int:
                 print("no watchlists" if args.name is None else f"{args.name}: empty")
             for e in entries:
                 print(f"{e.watchlist_id}\t{e.symbol}\t{'active' if e.active else 'inactive'}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- ingest_options ----------------------------------------------------------------------------
@@ -414,12 +415,8 @@ def _ingest_parser() -> _Parser:
     return parser
 
 
-def today_in_market() -> date:
-    return datetime.now(ZoneInfo(MARKET_TIMEZONE)).date()
-
-
 def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
-    """The story's modes: --as-of, --start-date + --end-date, or neither (today). [] = nothing."""
+    """The three modes: --as-of, --start-date + --end-date, or neither (today). [] = nothing."""
     ranged = args.start_date is not None or args.end_date is not None
     if args.as_of is not None and ranged:
         raise UsageError("--as-of cannot be combined with --start-date/--end-date")
@@ -492,7 +489,7 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
         refuse_open_session(days, now=now)
         if not days:
             print(f"no trading day on {today:%A} {today}; nothing to do")
-            return EXIT_OK
+            return ExitCode.OK
         if level <= logging.DEBUG:
             os.environ[LOG_REQUESTS_ENV] = "1"  # the provider's per-request lines as well
         provider = provider_resource_from_env(args.provider)
@@ -520,10 +517,10 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
                         wait=args.wait)
     except (UsageError, DatabaseUnavailable, NothingToIngest, ProviderError, ValueError) as exc:
         print(f"ingest_options: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except (DagsterPostgresException, SQLAlchemyOperationalError) as exc:
         # the Dagster instance's own storage went away (e.g. the server was stopped)
-        first = mask_password((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        first = mask_password(first_line(exc))
         print(f"ingest_options: error: the Dagster instance's database is unreachable: {first}; "
               "what was written is complete, a re-run resumes", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from options_pipeline.db import store
 from options_pipeline.db.connection import DatabaseUnavailable, connection
+from options_pipeline.exit_codes import ExitCode
 from options_pipeline.ingest import NothingToIngest, resolve_symbols
 from options_pipeline.partitions import partitions_start
 from options_pipeline.providers.files import DIR_ENV, ScanReport, scan_directory
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace, *, database: Callable[[], str], usage_error) -
             _print_backfill(conn, report, symbols)
     except (DatabaseUnavailable, NothingToIngest) as exc:
         print(f"backfill: cannot tell ({exc})")
-    return 1 if report.unreadable or report.conflicts else 0
+    return ExitCode.GAPS if report.unreadable or report.conflicts else ExitCode.OK
 
 
 def _print_coverage(report: ScanReport) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, date
 from options_pipeline.calendar import sessions_in_range
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
+from options_pipeline.exit_codes import ExitCode
 from options_pipeline.ingest import resolve_symbols
 
 NEVER_TRIED = "never attempted"
@@ -54,7 +55,7 @@ def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
                          indent=2))
     else:
         print_gaps(args.start_date, args.end_date, days, symbols, found)
-    return 1 if found else 0
+    return ExitCode.GAPS if found else ExitCode.OK
 
 
 def gaps_document(start: date, end: date, days: list[date], symbols: list[str],

@@ -18,10 +18,10 @@ from datetime import date
 from options_pipeline.calendar import sessions_in_range
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
+from options_pipeline.exit_codes import ExitCode
 from options_pipeline.metrics import summary as fmt
 
 DEALER_METRICS = "dealer_metrics"
-EXIT_OK, EXIT_MISSING, EXIT_RUN_FAILED = 0, 1, 3
 SAMPLE = "sample"
 SAMPLE_NOTE = ("data: the synthetic sample market (provider 'sample'): generated chains, not "
                "market quotes")
@@ -107,7 +107,7 @@ def _output(stored: list[store.StoredDealerMetrics], args: argparse.Namespace, *
                       + "; ".join(reason.split(": ", 1)[1] for reason in r["confidence_reasons"]))
     if not rows:
         print(empty, file=sys.stderr)
-    return EXIT_OK if rows else EXIT_MISSING
+    return ExitCode.OK if rows else ExitCode.GAPS
 
 
 def compute(days: list[date]) -> int:
@@ -121,7 +121,7 @@ def compute(days: list[date]) -> int:
     job = defs.resolve_implicit_job_def_def_for_assets([key])
     assert job is not None
     instance = DagsterInstance.get()
-    worst = EXIT_OK
+    worst = ExitCode.OK
     print(f"{'session':<12}{'symbols':>8}  {'run':<8}  result")
     for day in days:
         result = job.execute_in_process(
@@ -144,10 +144,10 @@ def compute(days: list[date]) -> int:
         user = failure.step_failure_data.user_failure_data if failure else None
         error = failure.step_failure_data.error if failure else None
         if user is not None and user.description:
-            message, code = user.description, EXIT_MISSING
+            message, code = user.description, ExitCode.GAPS
         else:
             lines = [x for x in (error.message if error else "run failed").splitlines() if x]
-            message, code = (lines[-1].strip() if lines else "run failed"), EXIT_RUN_FAILED
+            message, code = (lines[-1].strip() if lines else "run failed"), ExitCode.RUN_FAILED
         print(f"{day!s:<12}{'-':>8}  {result.run_id[:8]}  failed: {message}")
         worst = max(worst, code)
     logging.getLogger("options_pipeline.cli").info(

@@ -9,6 +9,7 @@ from options_pipeline import plan
 from options_pipeline.calendar import is_session
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
+from options_pipeline.exit_codes import ExitCode
 
 
 def run(url: str, provider, days: list[date], symbols: list[str], *,
@@ -24,4 +25,4 @@ def run(url: str, provider, days: list[date], symbols: list[str], *,
         print(json.dumps(plan.to_dict(the_plan), indent=2))
     else:
         print("\n".join(plan.render(the_plan)))
-    return 0
+    return ExitCode.OK

@@ -22,6 +22,7 @@ from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL, opt
 from options_pipeline.db.connection import connection
 from options_pipeline.db.presence import run_presence
 from options_pipeline.db.store import completed_pairs, ingestion_lock
+from options_pipeline.exit_codes import ExitCode
 from options_pipeline.ingest import resolve_symbols
 from options_pipeline.loggers import CLI_CONSOLE, show_progress
 from options_pipeline.pool_slot import (
@@ -37,8 +38,6 @@ from options_pipeline.progress import Progress
 from options_pipeline.resources import ProviderResource
 from options_pipeline.schedules import options_chains_job
 
-EXIT_OK, EXIT_GAPS, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_BUSY = 0, 1, 2, 3, 4
-EXIT_SIGNAL_BASE = 128  # 130 after SIGINT, 143 after SIGTERM, as a shell reports them
 _log = logging.getLogger("options_pipeline.cli")
 
 
@@ -137,13 +136,13 @@ def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, r
             progress.close()
             print(f"ingest_options: error: {busy}", file=sys.stderr)
             _print_report(lines, not_run=days[n:])
-            return EXIT_BUSY
+            return ExitCode.BUSY
         if not result.success:
             message, user_error = _failure(result)
             progress.close()
             print(f"ingest_options: error: {message} (run {result.run_id[:8]})", file=sys.stderr)
             _print_report(lines, not_run=days[n:])
-            return EXIT_USAGE if user_error else EXIT_RUN_FAILED
+            return ExitCode.USAGE if user_error else ExitCode.RUN_FAILED
         line = _day_line(day, result)
         lines.append(line)
         # every selected symbol was handled; the day's gaps may name other active symbols
@@ -153,7 +152,7 @@ def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, r
     progress.close()
     _print_report(lines)
     _log.info("ingest_options: done")
-    return EXIT_OK if not any(line.gaps for line in lines) else EXIT_GAPS
+    return ExitCode.OK if not any(line.gaps for line in lines) else ExitCode.GAPS
 
 
 def _interrupted(signum: int, day: date, not_run: list[date], run_id: str,
@@ -163,7 +162,7 @@ def _interrupted(signum: int, day: date, not_run: list[date], run_id: str,
           "written is complete, none half-written; re-run the same command to resume",
           file=sys.stderr)
     _print_report(lines, not_run=not_run)
-    return EXIT_SIGNAL_BASE + signum
+    return ExitCode.for_signal(signum)
 
 
 def _failure(result) -> tuple[str, bool]:
@@ -192,7 +191,8 @@ def _root_cause(error) -> str:
 def _recover_dead_runs(instance: DagsterInstance) -> None:
     """Runs of ingest_options on this host whose process died (SIGKILL, lost database) stay
     NOT_STARTED (killed while being created) or STARTED, the latter keeping the pool's only slot:
-    mark them failed and free their slots."""
+    mark them failed and free their slots. Run monitoring would only time them out
+    (max_runtime_seconds): in-process runs have no worker to check."""
     runs = instance.get_runs(RunsFilter(
         statuses=[DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
                   DagsterRunStatus.STARTED],
@@ -208,7 +208,8 @@ def _recover_dead_runs(instance: DagsterInstance) -> None:
 
 def _ensure_pool(instance: DagsterInstance, database_url: str) -> None:
     """Create the pool's limit row once, serialised: two runs creating it together can fail one
-    of them with a duplicate key inside Dagster."""
+    of them with a duplicate key inside Dagster's PostgreSQL storage (dagster-io/dagster#33552,
+    INSERT-then-UPDATE after a UniqueViolation in an aborted transaction)."""
     storage = instance.event_log_storage
     if POOL in {limit.name for limit in storage.get_pool_limits()}:
         return

@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import psycopg
 
 from options_pipeline.db import store
-from options_pipeline.metrics.exposure import ChainArrays, DayMetrics, MetricsParams
-from options_pipeline.metrics.exposure import compute_day_metrics as compute_metrics
+from options_pipeline.metrics import ChainArrays, DayMetrics, MetricsParams
+from options_pipeline.metrics import compute_day_metrics as compute_metrics
 from options_pipeline.metrics.window import WindowParams, WindowSummary, summarize_window
 
 MODEL_VERSION = "dealer-metrics/1"

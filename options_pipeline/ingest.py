@@ -18,6 +18,7 @@ import psycopg
 
 from options_pipeline.db import store
 from options_pipeline.db.connection import DatabaseUnavailable
+from options_pipeline.messages import first_line
 from options_pipeline.providers.base import (
     OptionsProvider,
     ProviderError,
@@ -53,7 +54,6 @@ class ProviderDown(ProviderUnreachable):
 
 def write_error(exc: psycopg.Error, day: date) -> DatabaseUnavailable:
     """A database error during ingestion, named by its cause (PostgreSQL's SQLSTATE)."""
-    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     causes = {
         "53100": "PostgreSQL is out of disk space",
         "53200": "PostgreSQL is out of memory",
@@ -66,7 +66,7 @@ def write_error(exc: psycopg.Error, day: date) -> DatabaseUnavailable:
         cause = "PostgreSQL is out of resources"
     if cause is None:
         cause = "lost the PostgreSQL connection"
-    return DatabaseUnavailable(f"{cause} while ingesting {day}: {first_line}; the symbols "
+    return DatabaseUnavailable(f"{cause} while ingesting {day}: {first_line(exc)}; the symbols "
                                "written before are complete, a re-run resumes")
 
 

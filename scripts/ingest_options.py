@@ -1,4 +1,4 @@
-"""`python -m scripts.ingest_options`: the story's entry point (see options_pipeline.cli)."""
+"""`python -m scripts.ingest_options`: the documented entry point (see options_pipeline.cli)."""
 
 from options_pipeline.cli import ingest_options_main
 

@@ -25,7 +25,7 @@ from dagster import (
 from options_pipeline.charts import gex_by_strike_png
 from options_pipeline.db.store import dealer_metrics_with_nan
 from options_pipeline.dealer import DealerDayReport, compute_dealer_day
-from options_pipeline.metrics.exposure import MetricsParams
+from options_pipeline.metrics.params import MetricsParams
 from options_pipeline.metrics.window import WindowParams
 from options_pipeline.partitions import trading_days
 from options_pipeline.resources import PostgresResource

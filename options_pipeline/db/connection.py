@@ -13,6 +13,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from options_pipeline.db import embedded
+from options_pipeline.messages import first_line
 
 DATABASE_URL_ENV = "DATABASE_URL"
 CONNECT_TIMEOUT_SECONDS = 10
@@ -44,9 +45,8 @@ def check_database_url(url: str) -> str:
     try:
         conninfo_to_dict(text)
     except psycopg.ProgrammingError as exc:
-        detail = mask_password(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
         raise DatabaseUrlInvalid(f"{DATABASE_URL_ENV} is not a valid PostgreSQL URL: "
-                                 f"{detail}") from None
+                                 f"{mask_password(first_line(exc))}") from None
     return text
 
 
@@ -79,9 +79,8 @@ def connect(url: str) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
     except psycopg.OperationalError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {mask_password(url)}: {first_line}"
+            f"cannot connect to PostgreSQL at {mask_password(url)}: {first_line(exc)}"
         ) from None
 
 

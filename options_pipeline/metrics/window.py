@@ -6,7 +6,6 @@ days back it up. Pure computation over `DayMetrics`; the caller supplies the tra
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -94,9 +93,6 @@ class WindowSummary:
         out["params"] = asdict(self.params)
         out["confidence_reasons"] = list(self.confidence_reasons)
         return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=False)
 
 
 def _held(days: list[DayMetrics], primary: float | None, attr: str, rel_tol: float) -> int | None:

@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from options_pipeline import calendar, pricing
+from options_pipeline.messages import first_line
 from options_pipeline.models import ChainColumns, ChainSnapshot
 from options_pipeline.providers.base import (
     NoContracts,
@@ -705,7 +706,7 @@ def scan_datashop(entry: DataShopFile, symbols: Iterable[str]) -> dict[str, _Dat
         return _scan_datashop(entry, symbols)
     except (OSError, ValueError, zipfile.BadZipFile, StopIteration) as exc:
         # pyarrow's ArrowInvalid is a ValueError; ArrowIOError an OSError
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise FilesError(f"{entry.source.label}: cannot be read ({first})") from None
 
 
@@ -1052,7 +1053,7 @@ def scan_directory(directory: Path) -> ScanReport:
         try:
             symbols = datashop_symbols(ds)
         except Exception as exc:  # pyarrow raises several types; the scan reports, not fails
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             unreadable.append(UnreadableFile(ds.source.label, f"cannot be read ({first})"))
             continue
         for s in symbols:

@@ -52,7 +52,7 @@ from options_pipeline.providers.normalize import (
     raise_if_closed,
     strip_prefix,
 )
-from options_pipeline.providers.transport import HttpTransport, RequestStats
+from options_pipeline.providers.transport import HttpTransport, RequestStats, request_id
 from options_pipeline.symbols import is_index, normalize_symbol
 
 log = logging.getLogger(__name__)
@@ -188,14 +188,9 @@ def _results(page: Mapping[str, Any], path: str) -> list[Any]:
         raise ProviderError(
             f"unexpected response shape from {path}: 'results' is "
             f"{'missing' if rows is None else type(rows).__name__}",
-            request_id=_rid(page),
+            request_id=request_id(page),
         )
     return rows
-
-
-def _rid(page: Mapping[str, Any]) -> str | None:
-    rid = page.get("request_id")
-    return str(rid) if rid not in (None, "") else None
 
 
 today_new_york = today_in_new_york  # the exchange's calendar day (options_pipeline.calendar)
@@ -460,7 +455,7 @@ class PolygonProvider:
                 raise ProviderError(
                     f"unexpected response shape from {path}: none of {len(rows)} rows has a "
                     f"contract ticker (looked for {', '.join(HISTORY_FIELDS['ticker'])})",
-                    request_id=_rid(page),
+                    request_id=request_id(page),
                 )
 
     def _historical(self, sym: str, as_of: date, stats: RequestStats) -> ChainSnapshot:

@@ -27,12 +27,11 @@ import math
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from options_pipeline import pricing
-from options_pipeline.calendar import is_session, previous_session
+from options_pipeline.calendar import NEW_YORK, is_session, previous_session
 from options_pipeline.models import ChainColumns, ChainSnapshot
 from options_pipeline.providers.base import NotAvailable, ProviderConfigError
 from options_pipeline.providers.normalize import raise_if_closed
@@ -45,7 +44,7 @@ ANCHOR = date(2025, 1, 2)  # start prices hold on this day
 RISK_FREE = 0.04
 TRADING_DAYS = 252
 _SALT = 0x5A3D1E  # bump to regenerate every market
-_NY = ZoneInfo("America/New_York")
+_NY = NEW_YORK
 
 # symbol: (spot on ANCHOR, annual vol, dividend yield, open-interest scale per contract)
 _KNOWN: dict[str, tuple[float, float, float, float]] = {

@@ -328,14 +328,14 @@ class HttpTransport:
             if not isinstance(nxt, str):
                 raise ProviderError(
                     f"unexpected response shape from {path}: next_url is not a string",
-                    request_id=_request_id(page),
+                    request_id=request_id(page),
                 )
             url = self._resolve_next(nxt)
             if url in seen:
                 raise ProviderError(
                     f"pagination cursor repeated after page {pages} of {path}; stopping "
                     "(the listing would never end)",
-                    request_id=_request_id(page),
+                    request_id=request_id(page),
                 )
             if pages >= self._max_pages:
                 raise ProviderError(f"more than {self._max_pages} pages from {path}; stopping")
@@ -525,11 +525,11 @@ class HttpTransport:
         if status == "NOT_AUTHORIZED":
             raise NotAvailable(
                 f"not available on this plan ({what}): {self._message(body)}",
-                request_id=_request_id(body),
+                request_id=request_id(body),
             )
         if status == "ERROR":
             raise ProviderError(f"provider error from {what}: {self._message(body)}",
-                                request_id=_request_id(body))  # fmt: skip
+                                request_id=request_id(body))  # fmt: skip
         return body
 
     def _message(self, body: Mapping[str, Any]) -> str:
@@ -542,7 +542,7 @@ class HttpTransport:
         except (ValueError, UnicodeDecodeError):
             body = None
         if isinstance(body, dict):
-            return self._message(body), _request_id(body)
+            return self._message(body), request_id(body)
         # plain-text error bodies (ThetaData's terminal): the first line says what went wrong
         first = resp.content[:300].decode("utf-8", "replace").strip().splitlines()
         if first and first[0].strip() and not first[0].lstrip().startswith("<"):
@@ -564,6 +564,7 @@ def _connect_cause(exc: BaseException) -> str:
     return text.rsplit(": ", 1)[-1].strip(" ')") or type(seen).__name__
 
 
-def _request_id(body: Mapping[str, Any]) -> str | None:
+def request_id(body: Mapping[str, Any]) -> str | None:
+    """The vendor's request id in a JSON body (Polygon's `request_id`), for error messages."""
     rid = body.get("request_id")
     return str(rid) if rid not in (None, "") else None

@@ -211,7 +211,7 @@ def run_bounded(argv: Sequence[str], *, env: dict[str, str], timeout: float = 30
 
 
 def ingest_options(env: dict[str, str], *args: str, timeout: float = 300) -> Finished:
-    """The story's command: `python -m scripts.ingest_options ...`."""
+    """The documented command: `python -m scripts.ingest_options ...`."""
     return run_bounded([sys.executable, "-m", "scripts.ingest_options", *args], env=env,
                        timeout=timeout)
 
@@ -401,7 +401,18 @@ def dagster_instance(env: dict[str, str]):
     """The Dagster instance the commands in `env` use, opened in-process to read its records."""
     from dagster import DagsterInstance
 
-    instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
+    # dagster.yaml reads the storage URL from DAGSTER_PG_URL, as the commands derive it
+    url = env.get("DAGSTER_PG_URL") or options_pipeline(
+        env, "db", "dagster-url", "--show-password").stdout.strip()
+    saved = os.environ.get("DAGSTER_PG_URL")
+    os.environ["DAGSTER_PG_URL"] = url
+    try:
+        instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_PG_URL", None)
+        else:
+            os.environ["DAGSTER_PG_URL"] = saved
     try:
         yield instance
     finally:
@@ -428,9 +439,9 @@ def recover_orphaned_runs(instance, why: str) -> list[str]:
 
 
 def initialize_pool(env: dict[str, str], pool: str = "options_chains") -> None:
-    """Create the pool's limit row in a fresh instance, from one process. Library bug (see the
-    e2e report): left to Dagster, two runs using the pool for the first time at the same moment
-    race on that INSERT on PostgreSQL and one run fails (UniqueViolation, exit 3)."""
+    """Create the pool's limit row in a fresh instance, from one process: left to Dagster, two
+    runs using the pool for the first time at the same moment race on that INSERT on PostgreSQL
+    and one run fails (UniqueViolation, exit 3; dagster-io/dagster#33552)."""
     with dagster_instance(env) as instance:
         if not any(p.name == pool for p in instance.event_log_storage.get_pool_limits()):
             instance.event_log_storage.initialize_concurrency_limit_to_default(pool)

@@ -1,4 +1,4 @@
-"""Issue 6 faults against real processes: the story's CLI as a subprocess, the local Polygon server,
+"""Process faults: the ingest_options CLI as a subprocess, the local Polygon server,
 PostgreSQL stopped under it, two ranges at once, hostile input. Nothing lost, nothing duplicated.
 
 Each test has its own data database and its own Dagster storage database (DAGSTER_PG_URL), so runs

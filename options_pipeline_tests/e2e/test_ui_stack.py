@@ -338,7 +338,7 @@ def test_same_backfill_again_writes_nothing_and_skips_every_symbol(stack: Stack)
 def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(stack: Stack):
     assert "first" in stack.backfills, "needs the first backfill"
     done_at = max(b["endTimestamp"] for b in stack.backfills.values())  # (the second's)
-    # While the daemon gets round to it, the provider-fault ingestion (the story's CLI, asserted
+    # While the daemon gets round to it, the provider-fault ingestion (ingest_options, asserted
     # by its own test below) runs in the background on the same Dagster instance: dealer_metrics
     # does not use the options_chains pool, the CLI's runs do (so does the next test's).
     start_fault_run(stack)
@@ -462,7 +462,7 @@ def test_partitions_page_renders_the_asset_in_headless_chromium(stack: Stack):
     figure("screenshot", png)
 
 
-# --- provider faults through the story's CLI, recorded in the same instance --------------------
+# --- provider faults through ingest_options, recorded in the same instance --------------------
 
 FAULT_DAYS = [date(2025, 11, 3), date(2025, 11, 4)]  # no dealer_metrics window is complete here
 # attempts the provider makes before it gives up on a request (its retry budget + 1)

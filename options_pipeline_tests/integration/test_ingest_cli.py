@@ -1,4 +1,4 @@
-"""The story's CLI end to end on a real PostgreSQL, through real Dagster runs."""
+"""The ingest_options CLI end to end on a real PostgreSQL, through real Dagster runs."""
 
 import os
 import subprocess
@@ -127,12 +127,12 @@ def test_empty_watchlist_is_a_usage_error(pipeline_env, capsys):
 
 def test_story_command_and_dagster_partition_range_as_subprocesses(demo, db, capsys):
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    story = subprocess.run(
+    module = subprocess.run(
         [sys.executable, "-m", "scripts.ingest_options", "--provider", "sample",
          "--start-date", "2025-12-15", "--end-date", "2025-12-16", "--quiet"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert story.returncode == 0, story.stderr
-    assert "complete: 2 day(s)" in story.stdout
+    assert module.returncode == 0, module.stderr
+    assert "complete: 2 day(s)" in module.stdout
     dagster = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
          "-m", "options_pipeline.definitions", "--select", "options_chains",

@@ -6,7 +6,6 @@ import json
 import math
 import pickle
 from datetime import date, timedelta
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,19 +19,18 @@ AS_OF = date(2024, 6, 3)
 
 def _chain(contracts, *, spot=100.0, as_of=AS_OF):
     """contracts: dicts with strike, type, dte, iv, oi and optional volume / multiplier."""
-    rows = [
-        {
-            "strike": c["strike"],
-            "option_type": c["type"],
-            "expiration_date": as_of + timedelta(days=c["dte"]),
-            "implied_volatility": c["iv"],
-            "open_interest": c["oi"],
-            "volume": c.get("volume", 10),
-            "multiplier": c.get("multiplier", 100),
-        }
-        for c in contracts
-    ]
-    return ChainArrays.from_rows(rows, as_of=as_of, spot=spot, symbol="TEST")
+    return ChainArrays.from_columns(
+        as_of=as_of,
+        spot=spot,
+        symbol="TEST",
+        strike=[c["strike"] for c in contracts],
+        option_type=[c["type"] for c in contracts],
+        expiration_date=[as_of + timedelta(days=c["dte"]) for c in contracts],
+        implied_volatility=[c["iv"] for c in contracts],
+        open_interest=[c["oi"] for c in contracts],
+        volume=[c.get("volume", 10) for c in contracts],
+        multiplier=[c.get("multiplier", 100) for c in contracts],
+    )
 
 
 def _gamma(s, k, t, sigma):
@@ -344,7 +342,7 @@ def test_no_spot_is_invalid(spot):
     assert m.gex_net is None
     assert m.flip is None
     assert m.flip_reason == "no spot"
-    json.loads(m.to_json())
+    json.loads(json.dumps(m.to_dict(), allow_nan=False))
 
 
 def test_no_eligible_is_invalid():
@@ -398,28 +396,17 @@ def test_walls_stay_within_range():
 # ---------------------------------------------------------------------------- input / output
 
 
-def test_from_rows_accepts_objects_and_missing_values():
-    rows = [
-        SimpleNamespace(
-            strike=100.0,
-            option_type="C",
-            expiration_date=date(2024, 7, 3),
-            implied_volatility=0.2,
-            open_interest=500,
-            volume=10,
-            multiplier=100,
-        ),
-        SimpleNamespace(
-            strike=95.0,
-            option_type="p",
-            expiration_date=date(2024, 7, 3),
-            implied_volatility=None,
-            open_interest=None,
-            volume=None,
-            multiplier=None,
-        ),
-    ]
-    chain = ChainArrays.from_rows(rows, as_of=AS_OF, spot=100.0)
+def test_from_columns_takes_missing_values_as_nan_and_is_read_only():
+    chain = ChainArrays.from_columns(
+        as_of=AS_OF,
+        spot=100.0,
+        strike=[100.0, 95.0],
+        option_type=["C", "p"],
+        expiration_date=[date(2024, 7, 3), date(2024, 7, 3)],
+        implied_volatility=[0.2, None],
+        open_interest=[500, None],
+        volume=[10, None],
+    )
     assert chain.is_call.tolist() == [True, False]
     assert np.isnan(chain.iv[1]) and np.isnan(chain.open_interest[1])
     assert chain.multiplier.tolist() == [100.0, 100.0]
@@ -457,7 +444,7 @@ def test_from_columns_accepts_pandas_nullable_and_bool_types():
 
 def test_to_dict_is_json_and_pickle_roundtrips():
     m = compute_day_metrics(_chain(THREE))
-    d = json.loads(m.to_json(include_profile=True))
+    d = json.loads(json.dumps(m.to_dict(include_profile=True), allow_nan=False))
     assert d["as_of"] == "2024-06-03"
     assert d["units"] == "USD per 1% move"
     assert d["convention"] == "dealer_long_calls_short_puts"

@@ -161,7 +161,7 @@ def test_no_walls_on_own_day():
 
 def test_to_dict_is_json():
     s = summarize_window(_window(**{"2024-06-04": None}), as_of=D)
-    d = json.loads(s.to_json())
+    d = json.loads(json.dumps(s.to_dict(), allow_nan=False))
     assert d["as_of"] == "2024-06-07"
     assert d["missing_days"] == ["2024-06-04"]
     assert d["confidence"] == "medium"

@@ -1,4 +1,4 @@
-"""The story's four unit tests (names from story A1.1), on real PostgreSQL and Dagster runs."""
+"""Range ingestion, re-runs and modes on real PostgreSQL and Dagster runs."""
 
 import argparse
 from datetime import date, timedelta
