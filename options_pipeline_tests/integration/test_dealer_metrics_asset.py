@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from dagster import DagsterInstance, instance_for_test, materialize
+from psycopg.conninfo import conninfo_to_dict
 
 from options_pipeline.assets.dealer_metrics import dealer_metrics
 from options_pipeline.db import store
@@ -11,6 +12,7 @@ from options_pipeline.db.connection import connection
 from options_pipeline.ingest import ingest_day
 from options_pipeline.providers.sample import SampleProvider
 from options_pipeline.resources import PostgresResource
+from options_pipeline_tests.conftest import TEMPLATE_DB, cloned_database
 
 WEEK = [date(2025, 12, d) for d in (15, 16, 17, 18, 19)]
 
@@ -21,15 +23,27 @@ def instance() -> DagsterInstance:
         yield inst
 
 
+@pytest.fixture(scope="module")
+def filled_template(server_url: str, template_url: str):
+    """A database with SPY and QQQ ingested from the sample market for the week of 2025-12-15,
+    filled once per module and cloned for every test."""
+    with cloned_database(server_url, TEMPLATE_DB) as url:
+        provider = SampleProvider(contracts_per_symbol=400)
+        with connection(url) as conn:
+            store.add_to_watchlist(conn, "demo", ["SPY", "QQQ"])
+            for day in WEEK:
+                assert ingest_day(conn, provider=provider, day=day).complete
+        yield conninfo_to_dict(url)["dbname"]
+
+
+@pytest.fixture
+def database_url(server_url: str, filled_template: str):
+    with cloned_database(server_url, filled_template) as url:
+        yield url
+
+
 @pytest.fixture
 def filled(database_url):
-    """SPY and QQQ ingested from the sample market for the week of 2025-12-15."""
-    with connection(database_url) as conn:
-        store.add_to_watchlist(conn, "demo", ["SPY", "QQQ"])
-    provider = SampleProvider(contracts_per_symbol=400)
-    with connection(database_url) as conn:
-        for day in WEEK:
-            assert ingest_day(conn, provider=provider, day=day).complete
     return database_url
 
 

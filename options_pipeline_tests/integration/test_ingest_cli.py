@@ -1,6 +1,5 @@
 """The ingest_options CLI end to end on a real PostgreSQL, through real Dagster runs."""
 
-import os
 import subprocess
 import sys
 from datetime import date
@@ -123,25 +122,6 @@ def test_state_dir_not_writable_is_one_line(tmp_path, monkeypatch, capsys):
 def test_empty_watchlist_is_a_usage_error(pipeline_env, capsys):
     result = ingest_options(capsys, "--as-of", "2025-12-15")
     assert result.code == 2 and "no active symbols" in result.err
-
-
-def test_story_command_and_dagster_partition_range_as_subprocesses(demo, db, capsys):
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    module = subprocess.run(
-        [sys.executable, "-m", "scripts.ingest_options", "--provider", "sample",
-         "--start-date", "2025-12-15", "--end-date", "2025-12-16", "--quiet"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert module.returncode == 0, module.stderr
-    assert "complete: 2 day(s)" in module.stdout
-    dagster = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
-         "-m", "options_pipeline.definitions", "--select", "options_chains",
-         "--partition-range", "2025-12-15...2025-12-17"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert dagster.returncode == 0, dagster.stderr[-2000:]
-    per_day = db.execute("SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 "
-                         "ORDER BY 1").fetchall()
-    assert per_day == [(date(2025, 12, d), 3) for d in (15, 16, 17)]
 
 
 def test_watchlist_option_reports_only_that_watchlists_gaps(pipeline_env, db, capsys):
