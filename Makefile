@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 STATE ?= $(if $(OPTIONS_PIPELINE_HOME),$(OPTIONS_PIPELINE_HOME),$(CURDIR)/.options_pipeline)
 export DAGSTER_HOME ?= $(STATE)/dagster_home
 PYTEST_ARGS ?=
+# make test runs its tests in this many processes (pytest-xdist), each with its own PostgreSQL
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test test-e2e lint ui db-stop bench clean
 
@@ -35,7 +37,8 @@ demo: install
 ## Unit and integration tests (a real PostgreSQL started by the test session). Exit 5 = no tests.
 test: install
 	$(BIN)/ruff check options_pipeline options_pipeline_tests scripts
-	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(BIN)/python -m pytest -m "not e2e" -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
+		[ $$rc -eq 5 ] && rc=0; exit $$rc
 
 ## End-to-end: real dagster-webserver + dagster-daemon subprocesses, PostgreSQL, the ingest_options CLI
 ## against a local Polygon server, headless Chromium (Debian's `chromium`, required: .ci/run
