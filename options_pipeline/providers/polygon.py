@@ -193,9 +193,6 @@ def _results(page: Mapping[str, Any], path: str) -> list[Any]:
     return rows
 
 
-today_new_york = today_in_new_york  # the exchange's calendar day (options_pipeline.calendar)
-
-
 def snapshot_ticker(symbol: str) -> str:
     """The chain snapshot's notation: `I:SPX` for an index, the plain ticker otherwise."""
     return f"I:{symbol}" if is_index(symbol) else symbol
@@ -233,7 +230,7 @@ class PolygonProvider:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_retries: int = 4,
-        clock: Callable[[], date] = today_new_york,
+        clock: Callable[[], date] = today_in_new_york,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         snapshot_page_limit: int = SNAPSHOT_PAGE_LIMIT,
