@@ -108,7 +108,12 @@ def test_dealer_metrics_of_a_merged_two_root_chain_match_the_unmerged_rows() -> 
     assert spot is not None
     params = MetricsParams(min_open_interest=1, min_volume=0)
     merged = compute_day_metrics(
-        ChainArrays.from_rows(snap.quotes, as_of=D, spot=spot, symbol="SPX"), params)
+        ChainArrays.from_columns(
+            as_of=D, spot=spot, symbol="SPX",
+            **{name: [getattr(q, name) for q in snap.quotes]
+               for name in ("strike", "option_type", "expiration_date", "implied_volatility",
+                            "open_interest", "volume")}),
+        params)
     net, total = _oracle_gex(rows, spot, D)
     assert merged.gex_net == pytest.approx(net, rel=0.005)
     assert merged.gex_total == pytest.approx(total, rel=0.005)
