@@ -229,7 +229,7 @@ def test_no_put_wall_on_the_session_caps_at_medium():
 def test_presence_still_grades_and_reasons_are_in_the_json():
     s = summarize_window(_window(**{"2024-06-04": None}), as_of=D)
     assert s.confidence == "medium"
-    reasons = json.loads(s.to_json())["confidence_reasons"]
+    reasons = json.loads(json.dumps(s.to_dict(), allow_nan=False))["confidence_reasons"]
     assert reasons[0] == "medium: presence: 4/5 sessions valid"
 
 
