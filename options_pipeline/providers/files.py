@@ -477,6 +477,7 @@ class _Rows:
     quote_time: np.ndarray  # per row: when bid/ask were taken, Unix seconds
     underlying_price: float | None
     underlying_price_source: str
+    open_interest_column: str  # the file's column, for the snapshot's open_interest_source
     wrong_date: int = 0
     annotations: Counter[str] = field(default_factory=Counter)
 
@@ -575,6 +576,9 @@ def build_snapshot(symbol: str, day: date, rows: _Rows, *, r: float, q: float) -
     snapshot = builder.build(
         provider=NAME, underlying_price=rows.underlying_price,
         underlying_price_source=rows.underlying_price_source,
+        # the OI known at D's open: held at the end of the previous session
+        open_interest_as_of=calendar.previous_session(day),
+        open_interest_source=f"files:{rows.label} {rows.open_interest_column}",
     )
     notes = {k: v for k, v in sorted(rows.annotations.items()) if v}
     snapshot = replace(snapshot, annotations=notes)
@@ -671,6 +675,7 @@ def read_quote_table(entry: QuoteTableFile) -> _Rows:
         spot=np.full(n, spot), quote_time=np.full(n, close.timestamp()),
         underlying_price=entry.spot,
         underlying_price_source=f"files:quote table {Path(name).name} 'Last'",
+        open_interest_column="'Open Interest'",
     )  # fmt: skip
 
 
@@ -885,6 +890,7 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
         theta=col("theta_1545")[keep], vega=col("vega_1545")[keep], spot=spot[keep],
         quote_time=quote_time[keep], underlying_price=underlying,
         underlying_price_source=f"files:{Path(label).name} {source}",
+        open_interest_column="open_interest",
         wrong_date=int(wrong.sum()),
     )  # fmt: skip
     rows.annotations[QUOTES_EOD_FALLBACK] += int(blank15[keep].sum())

@@ -89,9 +89,18 @@ def test_real_ndx_quote_table_spot_session_contracts_and_open_interest(ndx_dir):
     assert [(f.symbol, f.session) for f in catalog.quote_tables] == [("NDX", date(2022, 2, 4))]
     snap = FilesProvider(ndx_dir).fetch_chain("NDX", date(2022, 2, 4))
     assert snap.underlying_price == pytest.approx(14694.35, abs=0.005)
-    contracts, total_oi, _ = _ndx_oracle(ndx_dir / "ndx_quotedata.csv")
+    contracts, total_oi, per_identity = _ndx_oracle(ndx_dir / "ndx_quotedata.csv")
     assert len(snap.quotes) == contracts
     assert sum(q.open_interest or 0 for q in snap.quotes) == total_oi
+    assert snap.open_interest_as_of == date(2022, 2, 3)  # known at the 4th's open
+    # NDX and NDXP list the same identity: one merged contract, not a dropped duplicate
+    collided = {k: v for k, v in per_identity.items() if len(v) > 1}
+    assert collided, "the real file has NDX/NDXP collisions"
+    assert "duplicate" not in snap.rejected
+    assert snap.merged == sum(len(v) - 1 for v in collided.values())
+    by_identity = {q.identity: q for q in snap.quotes}
+    for identity, ois in collided.items():
+        assert by_identity[identity].open_interest == sum(ois)
     roots = Counter(q.contract_symbol[:4] for q in snap.quotes)
     assert roots["NDXP"] > 0 and sum(v for k, v in roots.items() if k.startswith("NDX2")) > 0
 
@@ -388,3 +397,24 @@ def test_scan_lists_coverage_unreadable_files_and_conflicts(ndx_dir):
     assert "neither a DataShop" in reasons["notes.csv"]
     assert "intraday" in reasons["intraday.csv"]
     assert list(report.conflicts) == [(date(2022, 2, 4), "NDX")]
+
+
+def test_quote_table_root_twins_merge_by_the_agreed_rule(tmp_path):
+    # SPX (AM) and SPXW (PM) listing the same identity: OI and volume summed, IV OI-weighted,
+    # bid/ask from the row with the larger OI
+    spx = ["Fri Mar 18 2022", "SPX220318C04500000", "90", "0", "89", "91", "10", "0.20", "0.5",
+           "0.001", "300", "4500.00", "SPX220318P04500000", "80", "0", "79", "81", "5", "0.22",
+           "-0.5", "0.001", "100"]
+    spxw = ["Fri Mar 18 2022", "SPXW220318C04500000", "92", "0", "91", "93", "30", "0.30", "0.5",
+            "0.001", "100", "4500.00", "SPXW220318P04500000", "82", "0", "81", "83", "15",
+            "0.24", "-0.5", "0.001", "300"]
+    write_quote_table(tmp_path / "spx.csv", name="SPX", spot=4500.0, rows=[spx, spxw],
+                      date_line="Date: February 3, 2022 at 4:20 PM EST")
+    snap = FilesProvider(tmp_path).fetch_chain("SPX", D)
+    assert snap.merged == 2 and snap.contract_count == 2
+    call = next(q for q in snap.quotes if q.option_type == "C")
+    assert (call.open_interest, call.volume) == (400, 40)
+    assert call.implied_volatility == pytest.approx((0.20 * 300 + 0.30 * 100) / 400)
+    assert (call.bid, call.ask) == (89.0, 91.0)
+    put = next(q for q in snap.quotes if q.option_type == "P")
+    assert (put.bid, put.ask, put.open_interest) == (81.0, 83.0, 400)
