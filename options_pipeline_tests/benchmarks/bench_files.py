@@ -241,7 +241,10 @@ def run() -> str:
     lines.append(
         f"| IV vs the σ that generated the prices | max abs {iv['max_true_err']:.1e} | all "
         f"{iv['quotable']:,} quotable contracts of the chain; {iv['nan_quotable']} unsolved |")
-    lines.append(SECTION_END)
+    load = os.getloadavg()
+    lines += ["", f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / "
+              f"{load[2]:.1f} on {os.cpu_count()} logical cores (other processes share the "
+              "machine; the rows/s figures scale with it).", SECTION_END]
     return "\n".join(lines) + "\n"
 
 
