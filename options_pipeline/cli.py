@@ -89,6 +89,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _contracts_hint(text: str) -> tuple[str, int]:
+    """'N' (every symbol, key '*') or 'SYMBOL=N'."""
+    symbol, _, count = text.rpartition("=")
+    return (_parse_symbol(symbol) if symbol else "*", _positive_int(count))
+
+
 def _watchlist_name(text: str) -> str:
     name = text.strip()
     if not name or len(name) > 255 or not name.isprintable():
@@ -398,9 +404,11 @@ def _ingest_parser() -> _Parser:
     parser.add_argument("--dry-run", action="store_true",
                         help="plan: per session the pairs already complete and to fetch, the "
                              "provider requests and the wall time; fetch and write nothing")
-    parser.add_argument("--contracts-hint", type=_positive_int, metavar="N",
-                        help="with --dry-run: contracts per chain to plan with (default: each "
-                             "symbol's last stored chain, else 5,000)")
+    parser.add_argument("--contracts-hint", type=_contracts_hint, nargs="+",
+                        metavar="[SYMBOL=]N",
+                        help="with --dry-run: contracts per chain to plan with, for every symbol "
+                             "(N) or one (SPX=20000) (default: each symbol's last stored chain, "
+                             "else 5,000)")
     parser.add_argument("--json", action="store_true",
                         help="with --dry-run: the plan as one JSON document on stdout")
     parser.add_argument("--wait", type=_seconds, metavar="SECONDS",
@@ -503,8 +511,9 @@ def ingest_options_main(argv: Sequence[str] | None = None) -> int:
 
             with provider.process_config_and_initialize_cm() as ready:
                 return cli_plan.run(url, ready.client, days, symbols,
-                                    contracts_hint=args.contracts_hint, as_json=args.json)
-        if args.json or args.contracts_hint:
+                                    contracts_hint=dict(args.contracts_hint or []),
+                                    as_json=args.json)
+        if args.json or args.contracts_hint is not None:
             raise UsageError("--json and --contracts-hint go with --dry-run")
         if args.provider == "sample":
             logging.getLogger(CLI_LOGGER).info(

@@ -13,7 +13,7 @@ from options_pipeline.exit_codes import ExitCode
 
 
 def run(url: str, provider, days: list[date], symbols: list[str], *,
-        contracts_hint: int | None, as_json: bool) -> int:
+        contracts_hint: dict[str, int] | None, as_json: bool) -> int:
     days = [d for d in days if is_session(d)]  # a closed weekday costs nothing: skipped
     with connection(url) as conn:
         completed = store.completed_pairs(conn, days, symbols)

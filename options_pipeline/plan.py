@@ -115,13 +115,19 @@ def build_plan(
                       interval_seconds=getattr(provider, "request_interval_seconds", None))
 
 
+ALL_SYMBOLS = "*"  # key of a --contracts-hint given without a symbol
+
+
 def chain_hints(symbols: Sequence[str], ledger_counts: Mapping[str, tuple[int, date]],
-                override: int | None = None) -> dict[str, ChainHint]:
-    """Each symbol's chain size: --contracts-hint, else its last ledger row, else the default."""
+                override: int | Mapping[str, int] | None = None) -> dict[str, ChainHint]:
+    """Each symbol's chain size: --contracts-hint (SYMBOL=N, else a bare N for every symbol),
+    else its last ledger row, else the default."""
+    given = ({ALL_SYMBOLS: override} if isinstance(override, int) else dict(override or {}))
     out = {}
     for s in symbols:
-        if override is not None:
-            out[s] = ChainHint(override, "--contracts-hint")
+        hint = given.get(s, given.get(ALL_SYMBOLS))
+        if hint is not None:
+            out[s] = ChainHint(hint, "--contracts-hint")
         elif s in ledger_counts:
             count, day = ledger_counts[s]
             out[s] = ChainHint(count, f"ledger {day.isoformat()}")

@@ -74,6 +74,20 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
     assert holiday["pairs_to_fetch"] == 2 and holiday["requests"] == 4
 
 
+def test_contracts_hint_per_symbol_and_for_all(polygon, capsys):
+    assert options_pipeline(capsys, "watchlist", "add", "core", "SPY", "SPX").code == 0
+    argv = ["--provider", "polygon", "--as-of", "2025-12-15", "--dry-run", "--json"]
+    doc = json.loads(ingest_options(capsys, *argv, "--contracts-hint", "SPX=20000",
+                                    "9000").out)
+    assert doc["chain_size_hints"] == {
+        "SPX": {"contracts": 20000, "source": "--contracts-hint"},
+        "SPY": {"contracts": 9000, "source": "--contracts-hint"}}
+    # past session: 2 endpoints × ceil(N / 5,000) pages, +1 for SPX's second root (SPXW)
+    assert doc["requests"] == (2 * 4 + 1) + 2 * 2
+    bad = ingest_options(capsys, *argv, "--contracts-hint", "SPX=0")
+    assert bad.code == 2 and "positive integer" in bad.err
+
+
 def test_dry_run_only_flags_are_refused_without_it(polygon, capsys):
     assert options_pipeline(capsys, "watchlist", "add", "core", "SPY").code == 0
     result = ingest_options(capsys, "--as-of", "2025-12-15", "--json")

@@ -97,6 +97,11 @@ def test_hints_prefer_override_then_ledger_then_default():
                      "B": ChainHint(DEFAULT_CONTRACTS_HINT, "default")}
     assert chain_hints(["A"], {"A": (812, date(2025, 12, 22))}, 99)["A"] == ChainHint(
         99, "--contracts-hint")
+    per_symbol = chain_hints(["A", "B", "C"], {"C": (7, date(2025, 12, 22))},
+                             {"A": 20_000, "*": 9_000})
+    assert [h.contracts for h in per_symbol.values()] == [20_000, 9_000, 9_000]
+    only_a = chain_hints(["A", "C"], {"C": (7, date(2025, 12, 22))}, {"A": 20_000})
+    assert only_a["C"] == ChainHint(7, "ledger 2025-12-22")
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
