@@ -7,13 +7,14 @@ Every usage or environment error is one line on stderr and exit code 2; nothing 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
 import sys
 import textwrap
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NoReturn
@@ -287,6 +288,22 @@ def _pipeline_parser() -> _Parser:
     return parser
 
 
+def _reader_may_close_stdout(main: Callable[..., int]) -> Callable[..., int]:
+    """`options-pipeline ... | head` closes stdout early: stop quietly, not with a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(argv: Sequence[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except BrokenPipeError:
+            # further writes at interpreter exit would raise again: point stdout at devnull
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
+
+    return wrapper
+
+
+@_reader_may_close_stdout
 def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
     parser = _pipeline_parser()
     args = parser.parse_args(argv)
@@ -484,6 +501,7 @@ def _log_level(args: argparse.Namespace) -> int:
     return getattr(logging, args.log_level or "INFO")
 
 
+@_reader_may_close_stdout
 def ingest_options_main(argv: Sequence[str] | None = None) -> int:
     args = _ingest_parser().parse_args(argv)
     level = _log_level(args)
