@@ -201,6 +201,9 @@ CHECK_CODES = ("0 every endpoint answered and every required field maps; 1 somet
 RUN_CODES = ("0 complete; 1 gaps remain (listed; re-run to retry); 2 usage or environment error "
              "(one line on stderr, nothing written); 3 a Dagster run failed unexpectedly "
              "(traceback in the run's event log)")
+INGEST_CODES = (RUN_CODES + "; 4 another ingestion held the options_chains slot past --wait "
+                "(nothing written); 130 / 143 stopped by Ctrl-C / SIGTERM (finished sessions "
+                "stay stored)")
 
 
 def _sub(verbs, name: str, text: str, codes: str = PLAIN_CODES, *, provider: bool = False,
@@ -231,7 +234,7 @@ def _pipeline_parser() -> _Parser:
     from options_pipeline import cli_gaps, cli_metrics
 
     parser = _Parser(prog="options-pipeline", description=OVERVIEW,
-                     epilog=help_epilog(RUN_CODES, provider=True),
+                     epilog=help_epilog(INGEST_CODES, provider=True),
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="area", parser_class=_Parser, metavar="COMMAND")
 
@@ -298,7 +301,7 @@ def _reader_may_close_stdout(main: Callable[..., int]) -> Callable[..., int]:
         except BrokenPipeError:
             # further writes at interpreter exit would raise again: point stdout at devnull
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return EXIT_OK
+            return ExitCode.OK
 
     return wrapper
 
@@ -404,7 +407,7 @@ def _ingest_parser() -> _Parser:
         description="Ingest daily option-chain snapshots: one day (--as-of), a range "
                     "(--start-date/--end-date, weekdays only), or today. --dry-run plans the "
                     "range (pairs to fetch, provider requests, wall time) without fetching.",
-        epilog=help_epilog(RUN_CODES, provider=True),
+        epilog=help_epilog(INGEST_CODES, provider=True),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--provider", choices=sorted(PROVIDER_RESOURCES),
