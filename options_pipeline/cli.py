@@ -506,6 +506,17 @@ def _log_level(args: argparse.Namespace) -> int:
 
 @_reader_may_close_stdout
 def ingest_options_main(argv: Sequence[str] | None = None) -> int:
+    code = _ingest_options(argv)
+    if argv is None and code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+        # stopped by a signal, as a program: everything is written and reported; skip tearing
+        # down the loaded Dagster module graph, which takes seconds on a busy machine
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _ingest_options(argv: Sequence[str] | None) -> int:
     args = _ingest_parser().parse_args(argv)
     level = _log_level(args)
     _configure_logging(level)
