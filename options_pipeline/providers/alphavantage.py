@@ -62,7 +62,8 @@ _SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 # the community client RomelTorres/alpha_vantage (`Error Message`, `Information`, `Note`) [V].
 # TIME_SERIES_DAILY: https://www.alphavantage.co/documentation/#daily [V].
 FIELD_MAP: dict[str, tuple[str, str]] = {
-    "envelope": ('{"endpoint", "message", "data": [...]}', "[V] demo; message 'success'"),
+    # the envelope {"endpoint", "message", "data": [...]} [V] demo; accepted only with message
+    # "success"; no multiplier in the payload [V]: 100 assumed
     "contract_symbol": ("contractID", "[V] OCC without padding"),
     "root": ("symbol", "[V]"),
     "expiration_date": ("expiration", "[V] YYYY-MM-DD"),
@@ -79,13 +80,15 @@ FIELD_MAP: dict[str, tuple[str, str]] = {
     "gamma": ("gamma", "[V]"),
     "theta": ("theta", "[V] field; unit (per day) [U]"),
     "vega": ("vega", "[V] field; unit (per vol point) [U]"),
-    "underlying_price": ('TIME_SERIES_DAILY "Time Series (Daily)".<date>."4. close"',
-                         "[V]; else put-call parity on mids"),
-    "multiplier": ("(none)", "[V] not in the payload: 100 assumed"),
+    "underlying_price": ("4. close", '[V] TIME_SERIES_DAILY "Time Series (Daily)".<date>; else '
+                         "put-call parity on mids"),
 }
+F = {name: vendor for name, (vendor, _) in FIELD_MAP.items()}  # what the code below reads
+CHECK_REQUIRED = ("contract_symbol", "expiration_date", "strike", "option_type", "bid", "ask",
+                  "volume", "open_interest", "session", "implied_volatility", "delta", "gamma")
 DAILY_SERIES_KEY = "Time Series (Daily)"
+DAILY_CLOSE_KEY = F["underlying_price"]
 _SLOW_DOWN_WORDS = ("frequency", "per minute", "rate limit", "spreading out", "burst")
-DAILY_CLOSE_KEY = "4. close"
 
 
 def _float(value: Any) -> float | None:
@@ -222,7 +225,7 @@ class AlphaVantageProvider:
             if not isinstance(row, Mapping):
                 builder.reject(MALFORMED_ROW)
                 continue
-            row_day = parse_day(row.get("date"))
+            row_day = parse_day(row.get(F["session"]))
             if row_day != as_of:
                 builder.reject(WRONG_DATE if row_day else MALFORMED_ROW)
                 continue
@@ -327,23 +330,23 @@ class AlphaVantageProvider:
             return closes.get(as_of)
 
     def _add(self, builder: ChainBuilder, row: Mapping[str, Any]) -> OptionQuote | None:
-        volume = _float(row.get("volume"))
-        iv = _float(row.get("implied_volatility"))
+        volume = _float(row.get(F["volume"]))
+        iv = _float(row.get(F["implied_volatility"]))
         return builder.add(
-            contract_symbol=row.get("contractID"),
-            expiration_date=row.get("expiration"),
-            strike=row.get("strike"),
-            option_type=row.get("type"),
-            bid=row.get("bid"),
-            ask=row.get("ask"),
-            last=row.get("last") if volume and volume > 0 else None,
-            volume=row.get("volume"),
-            open_interest=row.get("open_interest"),
-            implied_volatility=row.get("implied_volatility") if iv and iv > 0 else None,
-            delta=row.get("delta"),
-            gamma=row.get("gamma"),
-            theta=row.get("theta"),
-            vega=row.get("vega"),
+            contract_symbol=row.get(F["contract_symbol"]),
+            expiration_date=row.get(F["expiration_date"]),
+            strike=row.get(F["strike"]),
+            option_type=row.get(F["option_type"]),
+            bid=row.get(F["bid"]),
+            ask=row.get(F["ask"]),
+            last=row.get(F["last"]) if volume and volume > 0 else None,
+            volume=row.get(F["volume"]),
+            open_interest=row.get(F["open_interest"]),
+            implied_volatility=row.get(F["implied_volatility"]) if iv and iv > 0 else None,
+            delta=row.get(F["delta"]),
+            gamma=row.get(F["gamma"]),
+            theta=row.get(F["theta"]),
+            vega=row.get(F["vega"]),
         )
 
 

@@ -57,26 +57,35 @@ _SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 # https://docs.orats.io/datav2-api-guide/data.html (the same row layout for /datav2/strikes, the
 # 1,000 requests/minute limit, the `token` query parameter). [V] = named there.
 FIELD_MAP: dict[str, tuple[str, str]] = {
-    "envelope": ('{"data": [...]}', "[V]"),
+    # ours: (ORATS field, verification); the envelope is {"data": [...]} [V]
     "root": ("ticker", "[V]"),
     "session": ("tradeDate", "[V] YYYY-MM-DD"),
     "expiration_date": ("expirDate", "[V] YYYY-MM-DD"),
     "strike": ("strike", "[V]"),
     "underlying_price": ("stockPrice", "[V]"),
-    "call.bid / put.bid": ("callBidPrice / putBidPrice", "[V]"),
-    "call.ask / put.ask": ("callAskPrice / putAskPrice", "[V]"),
-    "call.volume / put.volume": ("callVolume / putVolume", "[V]"),
-    "call.open_interest / put.open_interest": ("callOpenInterest / putOpenInterest",
-                                               "[V] field; its as-of time [U]"),
-    "call.implied_volatility / put.implied_volatility": (
-        "callMidIv / putMidIv, else smvVol", "[V] fields; 0 = no two-sided market [P]"),
+    "call.bid": ("callBidPrice", "[V]"),
+    "call.ask": ("callAskPrice", "[V]"),
+    "put.bid": ("putBidPrice", "[V]"),
+    "put.ask": ("putAskPrice", "[V]"),
+    "call.volume": ("callVolume", "[V]"),
+    "put.volume": ("putVolume", "[V]"),
+    "call.open_interest": ("callOpenInterest", "[V] field; its as-of time [U]"),
+    "put.open_interest": ("putOpenInterest", "[V] field; its as-of time [U]"),
+    "call.implied_volatility": ("callMidIv", "[V] field; 0 = no two-sided market [P]"),
+    "put.implied_volatility": ("putMidIv", "[V] field; 0 = no two-sided market [P]"),
+    "implied_volatility.fallback": ("smvVol", "[V] field: ORATS' smoothed vol"),
     "call.delta": ("delta", "[V] field; that it is the call's [P] (1 on deep ITM call rows)"),
-    "put.delta": ("delta - 1", "[P] derived"),
-    "gamma / vega (both sides)": ("gamma / vega", "[V] fields; shared by call and put [P]"),
+    "put.delta": ("delta", "[P] derived: delta - 1"),
+    "gamma": ("gamma", "[V] field; shared by call and put [P]"),
+    "vega": ("vega", "[V] field; shared by call and put [P]; unit (per vol point) [U]"),
     "call.theta": ("theta", "[V] field; the call's [P]; put theta not stored"),
     "provider_mark_time": ("updatedAt", "[V] ISO-8601 UTC"),
-    "last": ("(none)", "[V] ORATS has no last price: callValue/putValue are theoretical"),
+    # no last price: callValue/putValue are ORATS' theoretical values [V]
 }
+F = {name: vendor for name, (vendor, _) in FIELD_MAP.items()}  # what the code below reads
+CHECK_REQUIRED = ("root", "session", "expiration_date", "strike", "underlying_price", "call.bid",
+                  "call.ask", "put.bid", "put.ask", "call.volume", "put.volume",
+                  "call.open_interest", "put.open_interest", "call.delta", "gamma")
 
 
 def _positive(value: Any) -> float | None:
@@ -192,13 +201,13 @@ class OratsProvider:
             if not isinstance(row, Mapping):
                 builder.reject(MALFORMED_ROW, 2)
                 continue
-            row_day = parse_day(row.get("tradeDate"))
+            row_day = parse_day(row.get(F["session"]))
             if row_day != as_of:
                 builder.reject(WRONG_DATE if row_day else MALFORMED_ROW, 2)
                 continue
             smoothed += self._add_pair(builder, sym, row)
-            spot = spot or _positive(row.get("stockPrice"))
-            when = _utc(row.get("updatedAt"))
+            spot = spot or _positive(row.get(F["underlying_price"]))
+            when = _utc(row.get(F["provider_mark_time"]))
             if when is not None and (mark is None or when > mark):
                 mark = when
         if not builder and builder.rejected.get(WRONG_DATE):
@@ -263,35 +272,35 @@ class OratsProvider:
     @staticmethod
     def _add_pair(builder: ChainBuilder, root: str, row: Mapping[str, Any]) -> int:
         """Adds the call and the put of one row; returns how many took smvVol as their IV."""
-        expiration, strike = row.get("expirDate"), row.get("strike")
+        expiration, strike = row.get(F["expiration_date"]), row.get(F["strike"])
         try:
             exp = date.fromisoformat(expiration) if isinstance(expiration, str) else None
         except ValueError:
             exp = None
         k = _positive(strike)
-        delta = row.get("delta")
+        delta = row.get(F["call.delta"])
         put_delta = delta - 1.0 if isinstance(delta, int | float) and not isinstance(
             delta, bool) else delta  # fmt: skip
         smoothed = 0
-        for side, cp, side_delta, theta in (("call", "C", delta, row.get("theta")),
+        for side, cp, side_delta, theta in (("call", "C", delta, row.get(F["call.theta"])),
                                             ("put", "P", put_delta, None)):  # fmt: skip
-            iv = row.get(f"{side}MidIv")
+            iv = row.get(F[f"{side}.implied_volatility"])
             if not _positive(iv):
-                iv = _positive(row.get("smvVol"))
+                iv = _positive(row.get(F["implied_volatility.fallback"]))
                 smoothed += iv is not None
             builder.add(
                 contract_symbol=occ_symbol(root, exp, cp, k) if exp and k else None,
                 expiration_date=expiration,
                 strike=strike,
                 option_type=cp,
-                bid=row.get(f"{side}BidPrice"),
-                ask=row.get(f"{side}AskPrice"),
-                volume=row.get(f"{side}Volume"),
-                open_interest=row.get(f"{side}OpenInterest"),
+                bid=row.get(F[f"{side}.bid"]),
+                ask=row.get(F[f"{side}.ask"]),
+                volume=row.get(F[f"{side}.volume"]),
+                open_interest=row.get(F[f"{side}.open_interest"]),
                 implied_volatility=iv,
                 delta=side_delta,
-                gamma=row.get("gamma"),
+                gamma=row.get(F["gamma"]),
                 theta=theta,
-                vega=row.get("vega"),
+                vega=row.get(F["vega"]),
             )
         return smoothed

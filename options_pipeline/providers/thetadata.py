@@ -97,8 +97,13 @@ FIELD_MAP: dict[str, tuple[str, str, str]] = {
     "underlying_time": ("greeks/eod", "underlying_timestamp", "[V] S: the 17:15 ET report"),
     "open_interest": ("open_interest", "open_interest", "[V] S: end of the previous session"),
 }
-_GREEKS_REQUIRED = ("symbol", "expiration", "strike", "right", "timestamp")
-_OI_REQUIRED = ("symbol", "expiration", "strike", "right", "timestamp", "open_interest")
+F = {name: column for name, (_, column, _) in FIELD_MAP.items()}  # what the code below reads
+_IDENTITY = (F["expiration_date"], F["strike"], F["option_type"])
+GREEKS_REQUIRED = ("root", "expiration_date", "strike", "option_type", "session_time", "bid",
+                   "ask", "volume", "implied_volatility", "delta", "gamma", "underlying_price")
+OI_REQUIRED = ("root", "expiration_date", "strike", "option_type", "session_time",
+               "open_interest")
+OI_FIELDS = ("root", "expiration_date", "strike", "option_type", "session_time", "open_interest")
 
 
 class _NoData(NoContracts):
@@ -327,10 +332,10 @@ class ThetaDataProvider:
         params: dict[str, str] = {"symbol": root, "expiration": "*", "format": self._format}
         if path == GREEKS_EOD_PATH:
             params.update(start_date=day, end_date=day)  # expiration=* is served day by day
-            required = _GREEKS_REQUIRED
+            required = [F[n] for n in GREEKS_REQUIRED[:5]]
         else:
             params["date"] = day
-            required = _OI_REQUIRED
+            required = [F[n] for n in OI_REQUIRED]
         if self._format == "csv":
             return parse_csv(self._http.get_text(path, params, stats=stats), required, path)
         return list(parse_json(self._http.get_json(path, params, stats=stats), path))
@@ -347,11 +352,11 @@ class ThetaDataProvider:
             if key is None:
                 builder.reject(MALFORMED_ROW)
                 continue
-            stamp = _stamp(_field(row, "timestamp"))
+            stamp = _stamp(_field(row, F["session_time"]))
             if stamp is not None and stamp.date() != as_of:
                 builder.reject(WRONG_DATE)
                 continue
-            oi[key] = (_field(row, "open_interest"), row)
+            oi[key] = (_field(row, F["open_interest"]), row)
 
         underlying: float | None = None
         mark: datetime | None = None
@@ -360,7 +365,7 @@ class ThetaDataProvider:
             if key is None:
                 builder.reject(MALFORMED_ROW)
                 continue
-            stamp = _stamp(_field(row, "timestamp"))
+            stamp = _stamp(_field(row, F["session_time"]))
             if stamp is not None and stamp.date() != as_of:
                 builder.reject(WRONG_DATE)  # never file another session's values under D
                 continue
@@ -368,53 +373,52 @@ class ThetaDataProvider:
             added = self._add(builder, root, row, oi_value)
             if added is None:
                 continue
-            price = _float(_field(row, "underlying_price"))
+            price = _float(_field(row, F["underlying_price"]))
             if underlying is None and price is not None and price > 0:
                 underlying = price
-            when = _stamp(_field(row, "underlying_timestamp"))
+            when = _stamp(_field(row, F["underlying_time"]))
             if when is not None and when.date() == as_of and (mark is None or when > mark):
                 mark = when
         for oi_value, row in oi.values():  # listed with open interest but not in the EOD report
-            self._add(builder, root, {k: row.get(k) for k in ("expiration", "strike", "right")},
-                      oi_value)  # fmt: skip
+            self._add(builder, root, {k: row.get(k) for k in _IDENTITY}, oi_value)
         return underlying, mark
 
     @staticmethod
     def _key(row: Mapping[str, Any]) -> tuple[str, str, str] | None:
-        exp, strike, right = (_field(row, k) for k in ("expiration", "strike", "right"))
+        exp, strike, right = (_field(row, k) for k in _IDENTITY)
         if exp is None or strike is None or right is None:
             return None
         return (str(exp), f"{_float(strike)}", str(right).upper())
 
     @staticmethod
     def _add(builder: ChainBuilder, root: str, row: Mapping[str, Any], oi: Any) -> Any:
-        strike = _float(_field(row, "strike"))
-        right = str(_field(row, "right") or "").strip().upper()
+        strike = _float(_field(row, F["strike"]))
+        right = str(_field(row, F["option_type"]) or "").strip().upper()
         cp = {"CALL": "C", "PUT": "P", "C": "C", "P": "P"}.get(right)
         try:
-            expiration = date.fromisoformat(str(_field(row, "expiration")))
+            expiration = date.fromisoformat(str(_field(row, F["expiration_date"])))
         except ValueError:
             expiration = None
         symbol = (occ_symbol(root, expiration, cp, strike)
                   if expiration and cp and strike and strike > 0 else None)  # fmt: skip
-        volume = _float(_field(row, "volume"))
+        volume = _float(_field(row, F["volume"]))
         traded = volume is not None and volume > 0
-        iv = _float(_field(row, "implied_vol"))
+        iv = _float(_field(row, F["implied_volatility"]))
         solved = iv is not None and iv > 0  # 0 = no IV solved; its greeks are placeholders then
-        vega = _float(_field(row, "vega")) if solved else None
+        vega = _float(_field(row, F["vega"])) if solved else None
         return builder.add(
             contract_symbol=symbol,
-            expiration_date=_field(row, "expiration"),
-            strike=_field(row, "strike"),
+            expiration_date=_field(row, F["expiration_date"]),
+            strike=_field(row, F["strike"]),
             option_type=right.lower() if right else None,
-            bid=_field(row, "bid"),
-            ask=_field(row, "ask"),
-            last=_field(row, "close") if traded else None,
-            volume=_field(row, "volume"),
+            bid=_field(row, F["bid"]),
+            ask=_field(row, F["ask"]),
+            last=_field(row, F["last"]) if traded else None,
+            volume=_field(row, F["volume"]),
             open_interest=oi,
             implied_volatility=iv if solved else None,
-            delta=_field(row, "delta") if solved else None,
-            gamma=_field(row, "gamma") if solved else None,
-            theta=_field(row, "theta") if solved else None,
+            delta=_field(row, F["delta"]) if solved else None,
+            gamma=_field(row, F["gamma"]) if solved else None,
+            theta=_field(row, F["theta"]) if solved else None,
             vega=None if vega is None else vega / 100.0,
         )
