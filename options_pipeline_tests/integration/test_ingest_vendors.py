@@ -119,3 +119,35 @@ def test_a_refused_session_is_a_gap_with_its_reason(pipeline_env, db, capsys, mo
         assert srv.secret not in result.out + result.err
     finally:
         srv.stop()
+
+
+def test_the_definitions_bound_by_the_environment_run_a_vendor_partition(
+    pipeline_env, db, capsys, monkeypatch
+) -> None:
+    """What the UI launches: the one Definitions' job, its provider chosen by the environment."""
+    import importlib
+
+    from dagster import instance_for_test
+
+    import options_pipeline.definitions as definitions
+
+    srv = _orats(monkeypatch)
+    monkeypatch.setenv("OPTIONS_PIPELINE_PROVIDER", "orats")
+    try:
+        assert options_pipeline(capsys, "watchlist", "add", "core", "SPY").code == 0
+        defs = importlib.reload(definitions).defs
+        job = defs.resolve_job_def("options_chains_job")
+        with instance_for_test() as instance:
+            result = job.execute_in_process(partition_key="2025-12-16", instance=instance)
+            assert result.success
+            run = instance.get_run_by_id(result.run_id)
+            events = instance.all_logs(result.run_id)
+            stored = str(run.run_config) + " ".join(str(e.dagster_event) for e in events)
+        assert srv.secret not in stored  # EnvVar: resolved in the run, never in config/events
+        count = db.execute("SELECT count(*) FROM options_chains").fetchone()[0]
+        market = srv.chain("SPY", date(2025, 12, 16))
+        assert market is not None and count == len(market.quotes)
+    finally:
+        srv.stop()
+        monkeypatch.delenv("OPTIONS_PIPELINE_PROVIDER")
+        importlib.reload(definitions)
