@@ -141,3 +141,12 @@ def test_a_wrong_key_is_unauthorized_and_the_key_is_never_shown(
     lines = [r.getMessage() for r in caplog.records]
     assert any("/query" in line for line in lines)  # urllib3 logged the requests...
     assert not [line for line in lines if TEST_KEY in line or "SECRET-wrong-av-key" in line]
+
+
+def test_a_slow_answer_is_retried_then_a_timeout(av: AlphaVantageTestServer) -> None:
+    from options_pipeline.providers.base import ProviderTimeout
+
+    av.add_fault(Fault("slow", times=None, delay=0.4), endpoint="options")
+    with pytest.raises(ProviderTimeout, match="read timeout"):
+        av.provider(read_timeout=0.2, max_retries=1).fetch_chain("SPY", DAY)
+    assert av.count(endpoint="options") == 2 and av.count(endpoint="daily") == 0

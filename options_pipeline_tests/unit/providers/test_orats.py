@@ -131,3 +131,13 @@ def test_the_token_never_reaches_logs_or_errors(caplog: pytest.LogCaptureFixture
                                                            str(refused.value)]:
         assert TEST_TOKEN not in text  # ...but never in a log line or an error
     assert refused.value.__cause__ is None  # requests' exception text names the URL
+
+
+def test_a_slow_answer_is_retried_then_a_timeout(orats: OratsTestServer) -> None:
+    from options_pipeline.providers.base import ProviderTimeout
+
+    orats.add_fault(Fault("slow", times=1, delay=0.4))
+    assert orats.provider(read_timeout=0.2).fetch_chain("SPY", DAY).requests == 2
+    orats.add_fault(Fault("slow", times=None, delay=0.4))
+    with pytest.raises(ProviderTimeout, match="read timeout"):
+        orats.provider(read_timeout=0.2, max_retries=1).fetch_chain("SPY", DAY)
