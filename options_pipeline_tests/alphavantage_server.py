@@ -14,7 +14,8 @@ wording of these messages is not published and is modelled on users' reports.
 Faults: "premium_information" ({"Information": "... premium ..."}), "premium_sample" (the sample
 envelope even on a premium server), "other_session" (rows of the previous session: what the API
 serves when it ignores `date`), "no_series" (TIME_SERIES_DAILY -> Error Message), "rate_note"
-({"Note": ...}), "slow" (delay), "bad_row" (one extra row with a non-numeric strike).
+({"Note": ...}), "slow" (delay), "bad_row" (one extra row with a non-numeric strike), "rename"
+(data=(old, new): a field renamed in every row).
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ class AlphaVantageTestServer(StandInServer):
             session = self.sessions(session - timedelta(days=1), 1)[0]
         chain = self.chain(asked.symbol, session) if session <= self.today else None
         rows: list[Any] = option_rows(chain, session) if chain else []
+        if kind == "rename" and fault:
+            old, new = fault.data
+            rows = [{(new if k == old else k): v for k, v in r.items()} for r in rows]
         if kind == "bad_row" and rows:
             rows.append({**rows[0], "strike": "n/a"})
         return self._json({"endpoint": "Historical Options", "message": "success",

@@ -10,7 +10,7 @@ the endpoint -> 403 (seen in users' reports), a day without data -> {"data": []}
 
 Faults: "plan" (403), "slow" (delay), "zero_mid_iv" (callMidIv/putMidIv 0), "wrong_date"
 (tradeDate of the previous day), "wrong_shape" ({"data": {}}), "server_error" (500), "empty"
-({"data": []}).
+({"data": []}), "rename" (data=(old, new): a field renamed in every row).
 """
 
 from __future__ import annotations
@@ -146,6 +146,9 @@ class OratsTestServer(StandInServer):
         if kind == "zero_mid_iv":
             for r in rows:
                 r["callMidIv"] = r["putMidIv"] = 0
+        if kind == "rename" and fault:
+            old, new = fault.data
+            rows = [{(new if k == old else k): v for k, v in r.items()} for r in rows]
         if self.row_cap is not None:
             rows = rows[: self.row_cap]
         return self._json(200, {"data": rows}, delay)

@@ -24,6 +24,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from typing import Any
 
+from options_pipeline.calendar import previous_session
 from options_pipeline.models import ChainSnapshot, OptionQuote
 from options_pipeline.providers.base import (
     NoContracts,
@@ -32,6 +33,12 @@ from options_pipeline.providers.base import (
     ProviderError,
     RateLimited,
     Unauthorized,
+)
+from options_pipeline.providers.check import (
+    EndpointCheck,
+    ProviderCheckReport,
+    json_paths,
+    match_fields,
 )
 from options_pipeline.providers.history import now_in_new_york, plain_symbol
 from options_pipeline.providers.history import refuse_unservable as _refuse
@@ -249,6 +256,43 @@ class AlphaVantageProvider:
                   sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests,
                   source)  # fmt: skip
         return snap
+
+    def check(self, symbol: str, day: date | None = None) -> ProviderCheckReport:
+        """The requests fetch_chain makes (the chain, the daily series) and which FIELD_MAP
+        entries their answers carry; a premium sample answer fails the chain endpoint."""
+        sym = plain_symbol(symbol)
+        day = day or previous_session(self._now().date())
+        stats = RequestStats()
+        request = (f"{QUERY_PATH}?function=HISTORICAL_OPTIONS&symbol={sym}&date={day.isoformat()}"
+                   "&datatype=json")  # never the key
+        chain_fields = [n for n in F if n != "underlying_price"]
+        try:
+            rows = self._chain_rows(sym, day, stats)
+        except ProviderError as exc:
+            chain = EndpointCheck("HISTORICAL_OPTIONS", request, str(exc), error=True)
+        else:
+            seen = json_paths(rows[:100])
+            matched, missing, optional = match_fields(
+                seen, {n: (F[n],) for n in chain_fields}, CHECK_REQUIRED,
+                [n for n in chain_fields if n not in CHECK_REQUIRED])
+            chain = EndpointCheck("HISTORICAL_OPTIONS", request, "HTTP 200, message 'success'",
+                                  len(rows), seen, matched, missing, optional)
+        request = f"{QUERY_PATH}?function=TIME_SERIES_DAILY&symbol={sym}&outputsize=compact"
+        try:
+            closes = self._daily_closes(sym, False, stats)
+        except ProviderError as exc:
+            daily = EndpointCheck("TIME_SERIES_DAILY", request, str(exc), error=True)
+        else:
+            seen = (DAILY_CLOSE_KEY,) if closes else ()
+            matched, missing, _ = match_fields(seen, {"underlying_price": (DAILY_CLOSE_KEY,)},
+                                               ("underlying_price",), ())
+            daily = EndpointCheck("TIME_SERIES_DAILY", request, "HTTP 200", len(closes), seen,
+                                  matched, missing)
+        notes = ("spot: the session's close from TIME_SERIES_DAILY, else put-call parity on the "
+                 "nearest expiration (recorded per snapshot)",
+                 "open interest of the `date` row is stored for that session (Alpha Vantage "
+                 "does not document when it is taken)")
+        return ProviderCheckReport(NAME, sym, day, (chain, daily), stats.requests, notes)
 
     # ------------------------------------------------------------------ requests
 

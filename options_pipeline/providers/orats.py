@@ -25,8 +25,15 @@ from datetime import date, datetime
 from datetime import time as dtime
 from typing import Any
 
+from options_pipeline.calendar import previous_session
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.providers.base import NoContracts, ProviderConfigError, ProviderError
+from options_pipeline.providers.check import (
+    EndpointCheck,
+    ProviderCheckReport,
+    json_paths,
+    match_fields,
+)
 from options_pipeline.providers.history import now_in_new_york, plain_symbol
 from options_pipeline.providers.history import refuse_unservable as _refuse
 from options_pipeline.providers.normalize import (
@@ -228,6 +235,28 @@ class OratsProvider:
                   sym, as_of, len(snap.quotes), smoothed, snap.rejected_count,
                   snap.requests)  # fmt: skip
         return snap
+
+    def check(self, symbol: str, day: date | None = None) -> ProviderCheckReport:
+        """The one request fetch_chain makes, and which FIELD_MAP entries its rows carry."""
+        sym = plain_symbol(symbol)
+        day = day or previous_session(self._now().date())
+        stats = RequestStats()
+        request = f"{STRIKES_PATH}?ticker={sym}&tradeDate={day.isoformat()}"  # never the token
+        try:
+            rows = self._rows(sym, day, stats)
+        except ProviderError as exc:
+            endpoint = EndpointCheck("strikes", request, self._http.scrub(str(exc)), error=True)
+        else:
+            seen = json_paths(rows[:100])
+            matched, missing, optional = match_fields(
+                seen, {k: (v,) for k, v in F.items()}, CHECK_REQUIRED,
+                [k for k in F if k not in CHECK_REQUIRED])
+            endpoint = EndpointCheck("strikes", request, "HTTP 200", len(rows), seen, matched,
+                                     missing, optional)  # fmt: skip
+        notes = ("one row per (expiration, strike): call and put side by side; the put's delta "
+                 "is delta - 1", "open interest of the tradeDate row is stored for that session "
+                 "(ORATS does not document when it is taken)")  # fmt: skip
+        return ProviderCheckReport(NAME, sym, day, (endpoint,), stats.requests, notes)
 
     # ------------------------------------------------------------------ requests
 

@@ -29,12 +29,19 @@ from datetime import date, datetime
 from datetime import time as dtime
 from typing import Any
 
+from options_pipeline.calendar import previous_session
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.providers.base import (
     NoContracts,
     NotAvailable,
     ProviderConfigError,
     ProviderError,
+)
+from options_pipeline.providers.check import (
+    EndpointCheck,
+    ProviderCheckReport,
+    json_paths,
+    match_fields,
 )
 from options_pipeline.providers.history import NEW_YORK, now_in_new_york, plain_symbol
 from options_pipeline.providers.history import refuse_unservable as _refuse
@@ -104,6 +111,7 @@ GREEKS_REQUIRED = ("root", "expiration_date", "strike", "option_type", "session_
 OI_REQUIRED = ("root", "expiration_date", "strike", "option_type", "session_time",
                "open_interest")
 OI_FIELDS = ("root", "expiration_date", "strike", "option_type", "session_time", "open_interest")
+GREEKS_FIELDS = tuple(n for n, (where, _, _) in FIELD_MAP.items() if "greeks/eod" in where)
 
 
 class _NoData(NoContracts):
@@ -317,6 +325,37 @@ class ThetaDataProvider:
         log.debug("%s %s: %d quotes, %d rejected, %d requests",
                   sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests)  # fmt: skip
         return snap
+
+    def check(self, symbol: str, day: date | None = None) -> ProviderCheckReport:
+        """The requests fetch_chain makes (both endpoints, every root) and which FIELD_MAP
+        entries their answers carry."""
+        sym = plain_symbol(symbol)
+        day = day or previous_session(self._now().date())
+        stats = RequestStats()
+        endpoints = []
+        for root in self.roots(sym):
+            for label, path, required in (("greeks/eod", GREEKS_EOD_PATH, GREEKS_REQUIRED),
+                                          ("open_interest", OPEN_INTEREST_PATH, OI_REQUIRED)):
+                names = GREEKS_FIELDS if path == GREEKS_EOD_PATH else OI_FIELDS
+                when = (f"start_date={day:%Y%m%d}&end_date={day:%Y%m%d}"
+                        if path == GREEKS_EOD_PATH else f"date={day:%Y%m%d}")  # fmt: skip
+                request = f"{path}?symbol={root}&expiration=*&{when}&format={self._format}"
+                try:
+                    rows = self._rows(path, root, day, stats)
+                except ProviderError as exc:
+                    endpoints.append(EndpointCheck(f"{label} ({root})", request, str(exc),
+                                                   error=True))  # fmt: skip
+                    continue
+                seen = json_paths(rows[:100])
+                matched, missing, optional = match_fields(
+                    seen, {n: (F[n],) for n in names}, required,
+                    [n for n in names if n not in required])
+                endpoints.append(EndpointCheck(f"{label} ({root})", request, "HTTP 200",
+                                               len(rows), seen, matched, missing, optional))
+        notes = ("open interest dated D is OPRA's ~06:30 ET figure for the end of the previous "
+                 "session: stored for D as the figure known at its open",
+                 f"requests in flight bounded at {self.concurrency} (THETADATA_CONCURRENCY)")
+        return ProviderCheckReport(NAME, sym, day, tuple(endpoints), stats.requests, notes)
 
     @staticmethod
     def _outcome(future: Any) -> Any:
