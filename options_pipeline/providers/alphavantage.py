@@ -58,6 +58,7 @@ HISTORY_START = date(2008, 1, 2)  # "any date later than 2008-01-01 is accepted"
 # UNVERIFIED: when a session's history exists. Without `date` the API serves "the previous trading
 # session", so a session is only asked for from the next calendar day on.
 PUBLISHED, PUBLISHED_DAYS_AFTER = dtime(0, 0), 1
+OI_SOURCE = "alphavantage:HISTORICAL_OPTIONS date=D (as-of assumed, undocumented)"
 PARITY_STRIKES = 5  # strikes nearest the money averaged (median) for the parity spot
 _SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
@@ -251,6 +252,8 @@ class AlphaVantageProvider:
             underlying_price_source=source,
             provider_mark_time=None,  # the payload carries no time of day
             requests=stats.requests,
+            open_interest_as_of=previous_session(as_of),  # assumed: OCC's morning figure
+            open_interest_source=OI_SOURCE,
         )
         log.debug("%s %s: %d quotes, %d rejected, %d requests, spot from %s",
                   sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests,

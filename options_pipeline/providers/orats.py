@@ -52,6 +52,7 @@ DEFAULT_BASE_URL = "https://api.orats.io"
 STRIKES_PATH = "/datav2/hist/strikes"
 DEFAULT_RATE_LIMIT_PER_MINUTE = 1000.0  # documented for the data API
 HISTORY_START = date(2007, 1, 3)  # the earliest tradeDate ORATS lists (its /tickers example)
+OI_SOURCE = "orats:hist/strikes tradeDate=D (as-of assumed, undocumented)"
 PUBLISHED = dtime(18, 0)  # UNVERIFIED: when a session's history rows exist; conservative
 # UNVERIFIED for /datav2: ORATS' older data API documents a 6,000-row cap on strikes per request.
 DEFAULT_ROW_CAP = 6000
@@ -230,6 +231,8 @@ class OratsProvider:
             ),
             provider_mark_time=mark,
             requests=stats.requests,
+            open_interest_as_of=previous_session(as_of),  # assumed: OCC's morning figure
+            open_interest_source=OI_SOURCE,
         )
         log.debug("%s %s: %d quotes (%d with smvVol as IV), %d rejected, %d requests",
                   sym, as_of, len(snap.quotes), smoothed, snap.rejected_count,

@@ -62,6 +62,7 @@ DEFAULT_CONCURRENCY = 4
 TIER_CONCURRENCY = {"free": 1, "value": 2, "standard": 4, "pro": 8}
 GREEKS_EOD_PATH = "/v3/option/history/greeks/eod"
 OPEN_INTEREST_PATH = "/v3/option/history/open_interest"
+OI_SOURCE = "thetadata:/v3/option/history/open_interest date=D (OPRA ~06:30 ET)"
 EOD_REPORT_TIME = dtime(17, 15)  # ThetaData builds its EOD report at 17:15 ET
 _SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
@@ -321,6 +322,8 @@ class ThetaDataProvider:
             ),
             provider_mark_time=mark,
             requests=stats.requests,
+            open_interest_as_of=previous_session(as_of),  # OPRA's figure for the end of D-1
+            open_interest_source=OI_SOURCE,
         )
         log.debug("%s %s: %d quotes, %d rejected, %d requests",
                   sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests)  # fmt: skip

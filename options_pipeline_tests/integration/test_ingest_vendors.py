@@ -94,6 +94,11 @@ def test_two_sessions_through_the_cli(pipeline_env, vendor, db, database_url, ca
         assert market is not None
         assert contracts == stored == len(market.quotes)
         assert float(spot) == pytest.approx(market.underlying_price, rel=1e-6)
+    # the ledger says which session the stored open interest is for: the previous one
+    oi = db.execute("SELECT DISTINCT s.as_of, s.open_interest_as_of, "
+                    "split_part(s.open_interest_source, ':', 1) "
+                    "FROM option_chain_snapshots s ORDER BY 1").fetchall()
+    assert oi == [(DAYS[0], date(2025, 12, 12), name), (DAYS[1], DAYS[0], name)]
     # each session was asked for by date, never substituted
     assert {r.day for r in srv.requests if r.endpoint != "daily"} == set(DAYS)
     assert srv.count(status=200) == srv.count()

@@ -43,6 +43,9 @@ def test_string_rows_map_onto_the_market_and_spot_is_the_daily_close(
     # oracle: the sample market's close, not anything the provider computed
     assert snap.underlying_price == pytest.approx(spot_price("SPY", DAY), abs=5e-5)
     assert snap.underlying_price_source == "alphavantage:TIME_SERIES_DAILY.4. close"
+    # open interest stored for D is the figure known at D's open: the end of the previous session
+    assert snap.open_interest_as_of == date(2025, 12, 17)
+    assert (snap.open_interest_source or "").startswith("alphavantage:HISTORICAL_OPTIONS")
     assert snap.requests == 2
     assert [r.endpoint for r in av.requests] == ["options", "daily"]
     assert av.requests[0].query == {"function": "HISTORICAL_OPTIONS", "symbol": "SPY",

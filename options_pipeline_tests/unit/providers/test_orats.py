@@ -54,6 +54,9 @@ def test_rows_split_into_calls_and_puts_matching_the_market(orats: OratsTestServ
     assert snap.underlying_price == expected.underlying_price
     assert snap.underlying_price_source == "orats:hist/strikes.stockPrice"
     assert snap.provider_mark_time == datetime(2025, 12, 18, 20, 46, tzinfo=UTC)
+    # open interest stored for D is the figure known at D's open: the end of the previous session
+    assert snap.open_interest_as_of == date(2025, 12, 17)
+    assert (snap.open_interest_source or "").startswith("orats:hist/strikes")
 
 
 def test_mid_iv_of_zero_falls_back_to_smoothed_vol(orats: OratsTestServer) -> None:
