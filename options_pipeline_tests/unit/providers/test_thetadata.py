@@ -47,7 +47,7 @@ def test_whole_chain_matches_the_served_market_field_by_field(theta: ThetaTestSe
     assert snap.provider_mark_time == datetime(2025, 12, 18, 17, 15, 28, 710000, tzinfo=NEW_YORK)
     # open interest stored for D is the figure known at D's open: the end of the previous session
     assert snap.open_interest_as_of == date(2025, 12, 17)
-    assert (snap.open_interest_source or "").startswith("thetadata:/v3/option/history/open_interest")
+    assert (snap.open_interest_source or "").startswith("thetadata:/v3/option/history/open_int")
     # one request per endpoint, the whole chain day by day, OI dated D (= end of D-1, OPRA)
     assert snap.requests == 2 == len(theta.requests)
     greeks = theta.requests_for(endpoint="greeks")[0].query
