@@ -129,30 +129,29 @@ def test_a_refused_session_is_a_gap_with_its_reason(pipeline_env, db, capsys, mo
 def test_the_definitions_bound_by_the_environment_run_a_vendor_partition(
     pipeline_env, db, capsys, monkeypatch
 ) -> None:
-    """What the UI launches: the one Definitions' job, its provider chosen by the environment."""
-    import importlib
-
-    from dagster import instance_for_test
-
-    import options_pipeline.definitions as definitions
+    """What the UI launches: the one Definitions' asset, its provider chosen by the environment
+    (`dagster asset materialize` in a subprocess, as `make demo` does)."""
+    import os
+    import subprocess
+    import sys
 
     srv = _orats(monkeypatch)
     monkeypatch.setenv("OPTIONS_PIPELINE_PROVIDER", "orats")
     try:
         assert options_pipeline(capsys, "watchlist", "add", "core", "SPY").code == 0
-        defs = importlib.reload(definitions).defs
-        job = defs.resolve_job_def("options_chains_job")
-        with instance_for_test() as instance:
-            result = job.execute_in_process(partition_key="2025-12-16", instance=instance)
-            assert result.success
-            run = instance.get_run_by_id(result.run_id)
-            events = instance.all_logs(result.run_id)
-            stored = str(run.run_config) + " ".join(str(e.dagster_event) for e in events)
-        assert srv.secret not in stored  # EnvVar: resolved in the run, never in config/events
+        dagster = Path(sys.executable).with_name("dagster")
+        done = subprocess.run(
+            [str(dagster), "asset", "materialize", "-m", "options_pipeline.definitions",
+             "--select", "options_chains", "--partition", "2025-12-16"],
+            capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert srv.secret not in done.stdout + done.stderr
         count = db.execute("SELECT count(*) FROM options_chains").fetchone()[0]
         market = srv.chain("SPY", date(2025, 12, 16))
         assert market is not None and count == len(market.quotes)
+        assert srv.count() == 1 and srv.requests[0].day == date(2025, 12, 16)
+        assert _stored_text_containing(os.environ["DATABASE_URL"], srv.secret or "-") == []
+        assert _files_containing(pipeline_env, srv.secret or "-") == []
     finally:
         srv.stop()
-        monkeypatch.delenv("OPTIONS_PIPELINE_PROVIDER")
-        importlib.reload(definitions)
