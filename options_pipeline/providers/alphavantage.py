@@ -293,8 +293,8 @@ class AlphaVantageProvider:
                                   matched, missing)
         notes = ("spot: the session's close from TIME_SERIES_DAILY, else put-call parity on the "
                  "nearest expiration (recorded per snapshot)",
-                 "open interest of the `date` row is stored for that session (Alpha Vantage "
-                 "does not document when it is taken)")
+                 "open interest of the `date` row is stored for that session as the previous "
+                 "session's figure (Alpha Vantage does not document when it is taken)")
         return ProviderCheckReport(NAME, sym, day, (chain, daily), stats.requests, notes)
 
     # ------------------------------------------------------------------ requests

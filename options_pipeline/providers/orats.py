@@ -257,8 +257,9 @@ class OratsProvider:
             endpoint = EndpointCheck("strikes", request, "HTTP 200", len(rows), seen, matched,
                                      missing, optional)  # fmt: skip
         notes = ("one row per (expiration, strike): call and put side by side; the put's delta "
-                 "is delta - 1", "open interest of the tradeDate row is stored for that session "
-                 "(ORATS does not document when it is taken)")  # fmt: skip
+                 "is delta - 1",
+                 "open interest of the tradeDate row is stored for that session as the previous "
+                 "session's figure (ORATS does not document when it is taken)")
         return ProviderCheckReport(NAME, sym, day, (endpoint,), stats.requests, notes)
 
     # ------------------------------------------------------------------ requests

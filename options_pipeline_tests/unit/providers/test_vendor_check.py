@@ -53,3 +53,17 @@ def test_alphavantage_check_fails_on_premium_sample_data(av: AlphaVantageTestSer
     renamed = av.provider().check("SPY", DAY)
     assert renamed.endpoints[0].missing == ("delta",) and renamed.endpoints[1].ok
     assert av.secret not in report.render() + failed.render() + renamed.render()
+
+
+def test_provider_check_cli_for_a_vendor(orats: OratsTestServer, monkeypatch, capsys) -> None:
+    from options_pipeline_tests.cli_helpers import options_pipeline
+
+    monkeypatch.setenv("ORATS_API_TOKEN", orats.secret or "")
+    monkeypatch.setenv("ORATS_BASE_URL", orats.base_url)
+    result = options_pipeline(capsys, "provider", "check", "orats", "--date", "2025-12-18")
+    assert result.code == 0, result.out + result.err
+    assert "[ok] strikes: GET /datav2/hist/strikes?ticker=SPY&tradeDate=2025-12-18" in result.out
+    assert "result: OK" in result.out and orats.secret not in result.out + result.err
+    orats.add_fault(Fault("plan"))
+    failed = options_pipeline(capsys, "provider", "check", "orats", "--date", "2025-12-18")
+    assert failed.code == 1 and "[FAIL] strikes" in failed.out and "403" not in failed.err
