@@ -82,6 +82,10 @@ def test_provider_timeout_is_a_warning_and_the_day_goes_on(watchlist, polygon, c
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING
                 and r.name == "options_pipeline.test_timeout"]
     assert len(warnings) == 1 and "QQQ" in warnings[0].getMessage()
+    # the transport's own retry warnings say which (session, symbol) timed out
+    transport = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+                 and r.name == "options_pipeline.providers.transport"]
+    assert transport and all(m.startswith(f"{DAY} QQQ: read timeout") for m in transport)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
