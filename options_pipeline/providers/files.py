@@ -1001,6 +1001,10 @@ class FilesProvider:
         return build_snapshot(symbol, as_of, rows, r=self.risk_free_rate,
                               q=self.dividend_yield)
 
+    def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
+        """Dry-run plans: files cost no requests."""
+        return 0
+
     def close(self) -> None:
         self._parts = {}
 

@@ -370,6 +370,12 @@ def test_legacy_quote_table_columns(tmp_path):
         ("C", 10, 1000), ("P", 20, 2000)]
 
 
+def test_a_dry_run_plans_no_requests_for_files(ndx_dir):
+    from options_pipeline.plan import provider_requests
+
+    assert provider_requests(FilesProvider(ndx_dir), "NDX", date(2022, 2, 4), 5000) == 0
+
+
 def test_closed_days_and_configuration_errors(tmp_path, monkeypatch):
     with pytest.raises(NoContracts, match="weekend"):
         FilesProvider(tmp_path).fetch_chain("SPX", date(2022, 2, 5))
