@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -11,7 +12,9 @@ from matplotlib.ticker import FuncFormatter
 
 from options_pipeline.metrics.params import GEX_UNITS, DayMetrics
 
-_POS, _NEG = "#2e7d32", "#c62828"
+_CALL, _PUT = "#2e7d32", "#c62828"
+# compact: one per symbol goes into the materialization event, so keep each a few kB
+WIDTH_IN, HEIGHT_IN, DPI = 5.0, 2.5, 80  # 400 x 200 px
 
 
 def _usd(value: float, _pos: object = None) -> str:
@@ -22,79 +25,69 @@ def _usd(value: float, _pos: object = None) -> str:
     return f"{value:,.4g}"
 
 
-def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
-    """Bars of net GEX by strike within the wall range, with spot, flip and walls marked.
+@dataclass(frozen=True, slots=True)
+class GexBars:
+    """What the chart draws: call and put GEX per strike within the wall range (the walls are the
+    largest |bar| of each series, so the tallest bars are the walls the metrics report)."""
 
-    About 800x400 px at 100 dpi. An INVALID day renders its reason instead of bars, so a
-    report can always embed a picture.
-    """
-    fig = Figure(figsize=(8, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("Strike (USD)")
-    ax.set_ylabel(f"Net GEX ({GEX_UNITS})")
+    strikes: np.ndarray
+    calls: np.ndarray
+    puts: np.ndarray
+    low: float
+    high: float
 
+
+def gex_bars(day: DayMetrics) -> GexBars | None:
+    """None for a day with nothing to draw (INVALID, no spot, no strikes)."""
     spot = day.spot
     if day.status == "INVALID" or spot is None or day.strikes.size == 0:
-        ax.text(
-            0.5,
-            0.5,
-            f"{day.status}: {day.status_reason}",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
+        return None
+    lo, hi = spot * (1 - day.params.wall_range), spot * (1 + day.params.wall_range)
+    keep = np.abs(day.strikes - spot) <= day.params.wall_range * spot  # the walls' own range
+    return GexBars(day.strikes[keep], day.call_gex_by_strike[keep], day.put_gex_by_strike[keep],
+                   lo, hi)
+
+
+def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
+    """Call and put GEX by strike side by side (not netted: a net bar can hide both walls), with
+    spot, flip and the top call/put walls marked. 400x200 px; an INVALID day renders its reason
+    instead of bars, so a report can always embed a picture."""
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=6)
+    bars = gex_bars(day)
+    if bars is None:
+        ax.text(0.5, 0.5, f"{day.status}: {day.status_reason}", ha="center", va="center",
+                fontsize=7, transform=ax.transAxes)
         ax.set_xticks([])
         ax.set_yticks([])
     else:
-        lo, hi = spot * (1 - day.params.wall_range), spot * (1 + day.params.wall_range)
-        keep = (day.strikes >= lo) & (day.strikes <= hi)
-        strikes, net = day.strikes[keep], day.gex_by_strike[keep]
-        if strikes.size:
-            gaps = np.diff(strikes)
-            width = 0.8 * float(gaps.min()) if gaps.size else 0.01 * spot
-            ax.bar(strikes, net, width=width, color=np.where(net >= 0, _POS, _NEG), linewidth=0)
+        assert day.spot is not None
+        if bars.strikes.size:
+            gaps = np.diff(bars.strikes)
+            width = 0.4 * float(gaps.min()) if gaps.size else 0.005 * day.spot
+            ax.bar(bars.strikes - width / 2, bars.calls, width=width, color=_CALL, linewidth=0,
+                   label="call GEX")
+            ax.bar(bars.strikes + width / 2, bars.puts, width=width, color=_PUT, linewidth=0,
+                   label="put GEX")
         ax.yaxis.set_major_formatter(FuncFormatter(_usd))
-        ax.axhline(0.0, color="black", linewidth=0.6)
-        ax.axvline(spot, color="black", linestyle="-", linewidth=1.2, label=f"spot {spot:,.2f}")
+        ax.set_ylabel(GEX_UNITS, fontsize=6)
+        ax.axhline(0.0, color="black", linewidth=0.5)
+        ax.axvline(day.spot, color="black", linewidth=1.0, label=f"spot {day.spot:,.2f}")
         if day.flip is not None:
-            ax.axvline(
-                day.flip,
-                color="#6a1b9a",
-                linestyle="--",
-                linewidth=1.2,
-                label=f"flip {day.flip:,.2f}",
-            )
-        for i, w in enumerate(day.call_walls):
-            ax.axvline(
-                w.strike,
-                color=_POS,
-                linestyle=":",
-                linewidth=1.0,
-                label="call walls" if i == 0 else None,
-            )
-        for i, w in enumerate(day.put_walls):
-            ax.axvline(
-                w.strike,
-                color=_NEG,
-                linestyle=":",
-                linewidth=1.0,
-                label="put walls" if i == 0 else None,
-            )
-        ax.set_xlim(lo, hi)
-        ax.legend(loc="best", fontsize=7, framealpha=0.85)
-        ax.text(
-            0.99,
-            0.02,
-            day.convention,
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            color="gray",
-            transform=ax.transAxes,
-        )
-    fig.tight_layout()
+            ax.axvline(day.flip, color="#6a1b9a", linestyle="--", linewidth=1.0,
+                       label=f"flip {day.flip:,.2f}")
+        if day.call_walls:
+            ax.axvline(day.call_walls[0].strike, color=_CALL, linestyle=":", linewidth=1.0,
+                       label=f"call wall {day.call_walls[0].strike:,.2f}")
+        if day.put_walls:
+            ax.axvline(day.put_walls[0].strike, color=_PUT, linestyle=":", linewidth=1.0,
+                       label=f"put wall {day.put_walls[0].strike:,.2f}")
+        ax.set_xlim(bars.low, bars.high)
+        ax.legend(loc="best", fontsize=5, framealpha=0.85)
+    fig.tight_layout(pad=0.3)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()

@@ -23,7 +23,7 @@ from dagster_postgres.utils import DagsterPostgresException
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from options_pipeline import settings
-from options_pipeline.calendar import today_in_new_york
+from options_pipeline.calendar import OutsideCalendar, closure_reason, today_in_new_york
 from options_pipeline.db import embedded, store
 from options_pipeline.db.connection import (
     DatabaseUnavailable,
@@ -36,7 +36,7 @@ from options_pipeline.exit_codes import ExitCode
 from options_pipeline.ingest import NothingToIngest, resolve_symbols
 from options_pipeline.instance import DAGSTER_PG_URL_ENV
 from options_pipeline.messages import first_line
-from options_pipeline.partitions import MARKET_TIMEZONE, partitions_start, weekdays_between
+from options_pipeline.partitions import MARKET_TIMEZONE, partition_days, partitions_start
 from options_pipeline.providers.base import ProviderError
 from options_pipeline.resources import (
     PROVIDER_RESOURCES,
@@ -405,14 +405,14 @@ def _ingest_parser() -> _Parser:
     parser = _Parser(
         prog="ingest_options",
         description="Ingest daily option-chain snapshots: one day (--as-of), a range "
-                    "(--start-date/--end-date, weekdays only), or today. --dry-run plans the "
+                    "(--start-date/--end-date: its NYSE sessions), or today. --dry-run plans the "
                     "range (pairs to fetch, provider requests, wall time) without fetching.",
         epilog=help_epilog(INGEST_CODES, provider=True),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--provider", choices=sorted(PROVIDER_RESOURCES),
                         default=provider_name_from_env())
-    parser.add_argument("--as-of", type=_parse_date, help="single trading day YYYY-MM-DD")
+    parser.add_argument("--as-of", type=_parse_date, help="single NYSE session YYYY-MM-DD")
     parser.add_argument("--start-date", type=_parse_date, help="range start YYYY-MM-DD")
     parser.add_argument("--end-date", type=_parse_date, help="range end YYYY-MM-DD (inclusive)")
     parser.add_argument("--heartbeat", type=_positive_int, default=25,
@@ -443,6 +443,17 @@ def _ingest_parser() -> _Parser:
     return parser
 
 
+def today_in_market() -> date:
+    return today_in_new_york()
+
+
+def _closure(day: date) -> str | None:
+    try:
+        return closure_reason(day)
+    except OutsideCalendar as exc:
+        raise UsageError(str(exc)) from None
+
+
 def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
     """The three modes: --as-of, --start-date + --end-date, or neither (today). [] = nothing."""
     ranged = args.start_date is not None or args.end_date is not None
@@ -458,18 +469,24 @@ def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
                              f"{args.start_date}")
         first, last = args.start_date, args.end_date
     elif args.as_of is not None:
-        if args.as_of.weekday() >= 5:
-            raise UsageError(f"--as-of {args.as_of} is a {args.as_of:%A}, not a trading day")
+        if args.as_of > today:
+            raise UsageError(f"{args.as_of} is in the future (today is {today} in "
+                             f"{MARKET_TIMEZONE})")
+        closed = _closure(args.as_of)
+        if closed is not None:
+            raise UsageError(f"--as-of {args.as_of} ({args.as_of:%A}) is not an NYSE session: "
+                             f"{closed}")
         first = last = args.as_of
     else:
-        if today.weekday() >= 5:
+        if _closure(today) is not None:
             return []
         first = last = today
     if last > today:
         raise UsageError(f"{last} is in the future (today is {today} in {MARKET_TIMEZONE})")
-    days = weekdays_between(first, last)
+    days = partition_days(first, last)
     if not days:
-        raise UsageError(f"no trading days between {first} and {last} (weekends only)")
+        raise UsageError(f"no NYSE sessions between {first} and {last} (weekends and holidays "
+                         "only)")
     if len(days) > MAX_RANGE_TRADING_DAYS and not args.confirm_large_range:
         raise UsageError(f"{len(days)} trading days requested; more than "
                          f"{MAX_RANGE_TRADING_DAYS} needs --confirm-large-range")
@@ -528,7 +545,8 @@ def _ingest_options(argv: Sequence[str] | None) -> int:
         days = resolve_days(args, today=today)
         refuse_open_session(days, now=now)
         if not days:
-            print(f"no trading day on {today:%A} {today}; nothing to do")
+            print(f"no NYSE session on {today:%A} {today} ({closure_reason(today)}); "
+                  "nothing to do")
             return ExitCode.OK
         if level <= logging.DEBUG:
             os.environ[LOG_REQUESTS_ENV] = "1"  # the provider's per-request lines as well

@@ -24,6 +24,7 @@ from options_pipeline.db.presence import run_presence
 from options_pipeline.db.store import completed_pairs, ingestion_lock
 from options_pipeline.exit_codes import ExitCode
 from options_pipeline.ingest import resolve_symbols
+from options_pipeline.jobs import options_chains_job
 from options_pipeline.loggers import CLI_CONSOLE, show_progress
 from options_pipeline.pool_slot import (
     HOST_TAG,
@@ -36,7 +37,6 @@ from options_pipeline.pool_slot import (
 )
 from options_pipeline.progress import Progress
 from options_pipeline.resources import ProviderResource
-from options_pipeline.schedules import options_chains_job
 
 _log = logging.getLogger("options_pipeline.cli")
 
@@ -50,7 +50,7 @@ class DayLine:
     rows: int
     gaps: tuple[str, ...]  # "SYMBOL (reason)"
     requests: int
-    run_id: str
+    run_id: str  # "" when the day was already complete and no run was launched
 
 
 def run_days(
@@ -81,6 +81,7 @@ def run_days(
     }
     lines: list[DayLine] = []
     _log.info("ingest_options: %d day(s) %s..%s", len(days), days[0], days[-1])
+    complete = _complete_days(database_url, days, watchlist=watchlist, symbols=symbols)
     progress = _start_progress(days, database_url, watchlist, symbols,
                                shown=log_level <= logging.INFO)
     try:
@@ -88,7 +89,7 @@ def run_days(
             slot = SlotWaiter(instance, database_url, POOL,
                               options_chains.key.to_python_identifier(), signals)
             return _run_each(days, job, instance, run_config, provider, lines, progress, slot,
-                             database_url, wait)
+                             database_url, wait, complete)
     finally:
         progress.close()
         show_progress(None)
@@ -107,12 +108,31 @@ def _start_progress(days: list[date], database_url: str, watchlist: str | None,
     return progress
 
 
+def _complete_days(
+    database_url: str, days: list[date], *, watchlist: str | None, symbols: list[str] | None
+) -> dict[date, int]:
+    """Days already complete for every selected symbol -> how many symbols that is."""
+    with connection(database_url) as conn:
+        selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
+        done = completed_pairs(conn, days, selected)
+    return {day: len(selected) for day in days
+            if all((day, symbol) in done for symbol in selected)}
+
+
 def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, run_config: dict,
               provider: ProviderResource, lines: list[DayLine], progress: Progress,
-              slot: SlotWaiter, database_url: str, wait: float | None) -> int:  # fmt: skip
+              slot: SlotWaiter, database_url: str, wait: float | None,
+              complete: dict[date, int]) -> int:  # fmt: skip
     tags = {"options_pipeline/launched_by": "ingest_options",
             HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     for n, day in enumerate(days):
+        if day in complete:
+            # nothing to fetch: no run, no new materialization overwriting the day's metadata
+            _log.info("%s: complete for every selected symbol (skipped, no run)", day)
+            lines.append(DayLine(day=day, ingested=0, skipped=complete[day], failed=0, rows=0,
+                                 gaps=(), requests=0, run_id=""))
+            progress.session_done(pairs=complete[day], fetched=0, rows=0, requests=0)
+            continue
         run_id = make_new_run_id()
         try:
             with run_presence(database_url, run_id):
@@ -247,7 +267,7 @@ def _print_report(lines: list[DayLine], not_run: list[date] | None = None) -> No
         print(f"{'date':<12}{'ingested':>9}{'skipped':>9}{'failed':>8}{'rows':>10}  run")
         for line in lines:
             print(f"{line.day!s:<12}{line.ingested:>9}{line.skipped:>9}{line.failed:>8}"
-                  f"{line.rows:>10}  {line.run_id[:8]}")
+                  f"{line.rows:>10}  {line.run_id[:8] or 'complete (skipped)'}")
         print(f"{'total':<12}{sum(x.ingested for x in lines):>9}"
               f"{sum(x.skipped for x in lines):>9}{sum(x.failed for x in lines):>8}"
               f"{sum(x.rows for x in lines):>10}")
@@ -261,4 +281,6 @@ def _print_report(lines: list[DayLine], not_run: list[date] | None = None) -> No
         print(f"incomplete: {len(not_run)} day(s) not run ({span}); re-run the same command "
               "to resume")
     elif lines and not gaps:
-        print(f"complete: {len(lines)} day(s)")
+        skipped = sum(1 for line in lines if not line.run_id)
+        note = f" ({skipped} already complete, skipped without a run)" if skipped else ""
+        print(f"complete: {len(lines)} day(s){note}")

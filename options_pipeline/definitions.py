@@ -6,20 +6,19 @@ from __future__ import annotations
 from dagster import Definitions, colored_console_logger
 
 from options_pipeline.assets.dealer_metrics import dealer_metrics
-from options_pipeline.assets.options_chains import options_chains
-from options_pipeline.automation import dealer_metrics_automation
+from options_pipeline.assets.options_chains import options_chains, tickers, watchlists
+from options_pipeline.automation import options_automation
+from options_pipeline.jobs import options_chains_job
 from options_pipeline.loggers import CLI_CONSOLE, cli_console
 from options_pipeline.partitions import partitions_start
 from options_pipeline.resources import PostgresResource, provider_resource_from_env
-from options_pipeline.schedules import after_close_schedule, options_chains_job
 
 partitions_start()  # a malformed OPTIONS_PIPELINE_START_DATE fails the load with one line
 
 defs = Definitions(
-    assets=[options_chains, dealer_metrics],
+    assets=[tickers, watchlists, options_chains, dealer_metrics],
     jobs=[options_chains_job],
-    sensors=[dealer_metrics_automation],
-    schedules=[after_close_schedule],
+    sensors=[options_automation],
     resources={
         "database": PostgresResource.from_env(),
         # $OPTIONS_PIPELINE_PROVIDER (default "sample"); ingest_options binds its --provider

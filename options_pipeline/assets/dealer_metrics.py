@@ -1,7 +1,8 @@
-"""dealer_metrics: GEX, walls, gamma flip and window confidence per trading day, from stored chains.
+"""dealer_metrics: GEX, walls, gamma flip and window confidence per session, from stored chains.
 
-Thin: the work is `compute_dealer_day`. Depends on the N options_chains partitions ending on its
-own day; `deps=` does not check they exist, so the computation reads the ledger itself.
+Thin: the work is `compute_dealer_day`. Depends on the N options_chains partitions (sessions)
+ending on its own day; `deps=` does not check they exist, so the computation reads the ledger
+itself. The checks read the rows as stored (`dealer.check_stored`), not the in-memory results.
 """
 
 import base64
@@ -10,32 +11,42 @@ from datetime import date
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    AutomationCondition,
     Config,
     Failure,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
+    TableSchema,
     TimeWindowPartitionMapping,
     asset,
 )
 
+from options_pipeline.automation import dealer_metrics_condition
 from options_pipeline.charts import gex_by_strike_png
-from options_pipeline.db.store import dealer_metrics_with_nan
-from options_pipeline.dealer import DealerDayReport, compute_dealer_day
-from options_pipeline.metrics.params import MetricsParams
+from options_pipeline.db.store import dealer_metrics_row_count
+from options_pipeline.dealer import (
+    CHECKS,
+    MODEL_VERSION,
+    WARN_CHECKS,
+    DealerDayReport,
+    check_stored,
+    compute_dealer_day,
+)
+from options_pipeline.metrics.params import GEX_UNITS, MetricsParams
 from options_pipeline.metrics.window import WindowParams
 from options_pipeline.partitions import trading_days
 from options_pipeline.resources import PostgresResource
 
 WINDOW_DAYS = 5
-CHARTS_IN_METADATA = 6  # keep the event log small: charts for the first symbols only
+CHARTS_IN_METADATA = 8  # compact charts (a few kB each): the event stays small at any size
 
 
 class DealerMetricsConfig(Config):
-    window: int = WINDOW_DAYS  # N trading days ending on the partition's date
+    window: int = WINDOW_DAYS  # N sessions ending on the partition's date
     convention: str = "dealer_long_calls_short_puts"  # or "dealer_short_calls_long_puts"
     rate: float = 0.0
     dividend_yield: float = 0.0
@@ -56,24 +67,47 @@ class DealerMetricsConfig(Config):
         )
 
 
-CHECKS = {
-    "flip_within_grid": "the gamma flip lies inside the re-pricing grid (spot ± grid range)",
-    "walls_within_range": "call and put walls lie within spot ± wall range",
-    "no_nan_stored": "no NaN in the stored numeric columns",
-}
+DEALER_COLUMNS = TableSchema(columns=[
+    TableColumn("time", "timestamptz", description="session D at 23:59:59 UTC (snapshot identity)"),
+    TableColumn("ticker_id", "uuid", description="public.tickers.id"),
+    TableColumn("as_of", "date", description="the session D"),
+    TableColumn("status", "text", description="FULL, LIMITED or INVALID"),
+    TableColumn("confidence", "text", description="high / medium / low over the N-session window"),
+    TableColumn("days_present", "integer", description="sessions of the window with a snapshot"),
+    TableColumn("window_days", "integer", description="N"),
+    TableColumn("spot", "numeric"),
+    TableColumn("gex_net", "numeric", description=f"net dealer GEX, {GEX_UNITS}"),
+    TableColumn("gex_total", "numeric", description=f"Σ |GEX|, {GEX_UNITS}"),
+    TableColumn("gamma_flip", "numeric"),
+    TableColumn("call_wall", "numeric"),
+    TableColumn("put_wall", "numeric"),
+    TableColumn("abs_gamma_strike", "numeric"),
+    TableColumn("gex_slope", "numeric"),
+    TableColumn("dealer_position", "text"),
+    TableColumn("eligible_contracts", "integer"),
+    TableColumn("total_contracts", "integer"),
+    TableColumn("sign_convention", "text"),
+    TableColumn("units", "text"),
+    TableColumn("document", "jsonb", description="every metric, the window summary, params"),
+    TableColumn("model_version", "text", description="the code_version that computed the row"),
+    TableColumn("computed_at", "timestamptz"),
+])
+TABLE = "public.dealer_metrics"
 
 
 @asset(
     partitions_def=trading_days,
+    # offsets count partitions, i.e. sessions: the window of D is the N sessions ending on D
     deps=[AssetDep("options_chains", partition_mapping=TimeWindowPartitionMapping(
         start_offset=-(WINDOW_DAYS - 1), end_offset=0))],
-    automation_condition=AutomationCondition.eager().without(
-        AutomationCondition.in_latest_time_window()),
+    automation_condition=dealer_metrics_condition,
+    code_version=MODEL_VERSION,
     check_specs=[AssetCheckSpec(name, asset="dealer_metrics", description=text)
                  for name, text in CHECKS.items()],
+    metadata={"dagster/table_name": TABLE, "dagster/column_schema": DEALER_COLUMNS},
     kinds={"postgres", "numpy"},
     group_name="options",
-    description="Dealer gamma exposure per symbol and day, graded by the N-day window.",
+    description="Dealer gamma exposure per symbol and session, graded by the N-session window.",
 )
 def dealer_metrics(
     context: AssetExecutionContext, config: DealerMetricsConfig, database: PostgresResource
@@ -84,32 +118,29 @@ def dealer_metrics(
         report = compute_dealer_day(conn, day=day, params=params,
                                     window=WindowParams(window=config.window),
                                     watchlist=config.watchlist)
-        nan_symbols = dealer_metrics_with_nan(conn, day)
+        if not report.results:
+            missing = ", ".join(report.missing_own_snapshot) or "no active symbols"
+            raise Failure(f"no options_chains snapshot for {day} for any active symbol "
+                          f"({missing}); backfill options_chains for {day} first",
+                          metadata={"missing_snapshot": MetadataValue.json(
+                              list(report.missing_own_snapshot))})
+        # read back what was stored: the checks see the table, not the in-memory results
+        outcomes = check_stored(conn, day, list(report.symbols))
+        stored = dealer_metrics_row_count(conn, day)
     if report.missing_own_snapshot:
-        missing = ", ".join(f"({day}, {s})" for s in report.missing_own_snapshot)
-        raise Failure(f"options_chains snapshot missing for {missing}; backfill options_chains "
-                      f"for {day} first", metadata={"computed": len(report.results)})
-    for name, passed, detail in _checks(report, params, nan_symbols):
-        yield AssetCheckResult(check_name=name, passed=passed, metadata={"detail": detail})
+        context.log.warning("dealer_metrics %s: no snapshot for %s (skipped)", day,
+                            ", ".join(report.missing_own_snapshot))
+    for outcome in outcomes:
+        warn = outcome.name in WARN_CHECKS
+        yield AssetCheckResult(
+            check_name=outcome.name, passed=outcome.passed,
+            severity=AssetCheckSeverity.WARN if warn else AssetCheckSeverity.ERROR,
+            metadata={"detail": outcome.detail})
     context.log.info("dealer_metrics %s: %d symbol(s)", day, len(report.results))
-    yield MaterializeResult(metadata=_metadata(report))
-
-
-def _checks(report: DealerDayReport, params: MetricsParams, nan_symbols: list[str]):
-    flips_outside, walls_outside = [], []
-    for r in report.results:
-        spot, m = r.day.spot, r.day
-        if spot is None:
-            continue
-        low, high = spot * (1 - params.grid_range), spot * (1 + params.grid_range)
-        if m.flip is not None and not low <= m.flip <= high:
-            flips_outside.append(f"{r.symbol} flip {m.flip:.2f} outside [{low:.2f}, {high:.2f}]")
-        w_low, w_high = spot * (1 - params.wall_range), spot * (1 + params.wall_range)
-        walls_outside += [f"{r.symbol} wall {w.strike}" for w in (*m.call_walls, *m.put_walls)
-                          if not w_low <= w.strike <= w_high]
-    yield "flip_within_grid", not flips_outside, "; ".join(flips_outside) or "ok"
-    yield "walls_within_range", not walls_outside, "; ".join(walls_outside) or "ok"
-    yield "no_nan_stored", not nan_symbols, ", ".join(nan_symbols) or "ok"
+    # the partition's slice of the table: the rows stored for D
+    yield MaterializeResult(metadata=_metadata(report) | {
+        "dagster/table_name": TABLE, "dagster/row_count": stored,
+        "dagster/partition_row_count": stored})
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -128,11 +159,15 @@ def _metadata(report: DealerDayReport) -> dict[str, object]:
             f"| {_fmt(m.call_walls[0].strike if m.call_walls else None)} "
             f"| {_fmt(m.put_walls[0].strike if m.put_walls else None)} | {m.position or '—'} |")
         if len(charts) < CHARTS_IN_METADATA and m.status != "INVALID":
-            png = gex_by_strike_png(m, title=f"{r.symbol} {m.as_of} net GEX by strike")
+            png = gex_by_strike_png(m, title=f"{r.symbol} {m.as_of} call / put GEX by strike")
             charts.append(f"![{r.symbol}](data:image/png;base64,"
                           f"{base64.b64encode(png).decode()})")
+    more = len(report.results) - len(charts)
+    if charts and more > 0:
+        charts.append(f"{more} more symbol(s): `options-pipeline metrics show {report.as_of}`")
     return {
         "symbols": len(report.results),
+        "missing_snapshot": MetadataValue.json(list(report.missing_own_snapshot)),
         "summary": MetadataValue.md("\n".join(lines)),
         "gex_by_strike": MetadataValue.md("\n\n".join(charts) or "no valid chain"),
         "statuses": MetadataValue.json({r.symbol: r.day.status for r in report.results}),

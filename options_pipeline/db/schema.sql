@@ -77,6 +77,8 @@ CREATE TABLE IF NOT EXISTS public.option_chain_snapshots (
     completed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (time, ticker_id)
 );
+-- Σ open_interest of the snapshot as written: lets a check compare the stored rows to the ledger.
+ALTER TABLE public.option_chain_snapshots ADD COLUMN IF NOT EXISTS open_interest_total bigint;
 
 -- Which session the stored open interest is for (the previous session: the figure known at D's
 -- open) and where it came from. rejected_reasons also counts `merged_identity`: rows of another

@@ -191,6 +191,12 @@ def chain_copy_buffer(snapshot: ChainSnapshot, *, ticker_id: UUID) -> bytes:
     )
 
 
+def _open_interest_total(snapshot: ChainSnapshot) -> int:
+    """Σ open interest as the COPY writes it (NaN = NULL, values cast to int like int4 fields)."""
+    oi = snapshot.columns.open_interest
+    return int(np.where(np.isnan(oi), 0, oi).astype(np.int64).sum())
+
+
 def write_chain(
     conn: psycopg.Connection, *, ticker_id: UUID, snapshot: ChainSnapshot,
     buffer: bytes | None = None,
@@ -244,8 +250,9 @@ def write_chain(
             INSERT INTO public.option_chain_snapshots (
                 time, ticker_id, as_of, provider, underlying_price, underlying_price_source,
                 provider_mark_time, contract_count, rows_written, rejected_count,
-                rejected_reasons, provider_requests, open_interest_as_of, open_interest_source)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                rejected_reasons, provider_requests, open_interest_as_of, open_interest_source,
+                open_interest_total)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (time, ticker_id) DO NOTHING
             """,
             (
@@ -263,6 +270,7 @@ def write_chain(
                 snapshot.requests,
                 snapshot.open_interest_as_of,
                 snapshot.open_interest_source,
+                _open_interest_total(snapshot),
             ),
         )
     return rows_written
@@ -505,6 +513,60 @@ def dealer_metrics_with_nan(conn: psycopg.Connection, day: date) -> list[str]:
     ).fetchall()
     return [row[0] for row in rows]
 
+
+def day_row_count(conn: psycopg.Connection, day: date) -> int:
+    """options_chains rows stored for session `day` (every symbol)."""
+    row = conn.execute("SELECT count(*) FROM public.options_chains WHERE time = %s",
+                       (snapshot_time(day),)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def dealer_metrics_row_count(conn: psycopg.Connection, day: date) -> int:
+    row = conn.execute("SELECT count(*) FROM public.dealer_metrics WHERE time = %s",
+                       (snapshot_time(day),)).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDealerState:
+    """What is stored for one symbol and day, as the dealer_metrics checks see it."""
+
+    symbol: str
+    has_snapshot: bool
+    has_metrics: bool
+    status: str | None
+    total_contracts: int | None
+    spot: float | None
+    min_strike: float | None
+    max_strike: float | None
+    stored_open_interest: int | None
+    ledger_open_interest: int | None
+
+
+def stored_dealer_state(
+    conn: psycopg.Connection, day: date, symbols: Sequence[str]
+) -> list[StoredDealerState]:
+    """Per symbol: ledger row?, dealer row?, its status/spot/contracts, the stored chain's strike
+    range and Σ open interest next to the ledger's."""
+    when = snapshot_time(day)
+    rows = conn.execute(
+        """
+        SELECT t.symbol, s.ticker_id IS NOT NULL, m.ticker_id IS NOT NULL, m.status,
+               m.total_contracts, m.spot::float8, c.min_strike, c.max_strike, c.oi,
+               s.open_interest_total
+        FROM unnest(%s::text[]) AS sym(symbol)
+        JOIN public.tickers t ON t.symbol = sym.symbol
+        LEFT JOIN public.option_chain_snapshots s ON s.ticker_id = t.id AND s.time = %s
+        LEFT JOIN public.dealer_metrics m ON m.ticker_id = t.id AND m.time = %s
+        LEFT JOIN LATERAL (
+            SELECT min(strike_price)::float8 AS min_strike, max(strike_price)::float8 AS max_strike,
+                   sum(open_interest)::bigint AS oi
+            FROM public.options_chains WHERE time = %s AND ticker_id = t.id) c ON true
+        ORDER BY t.symbol
+        """,
+        (list(symbols), when, when, when),
+    ).fetchall()
+    return [StoredDealerState(*row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,12 @@ import functools
 import math
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 
 from options_pipeline import pricing
-from options_pipeline.calendar import NEW_YORK, is_session, previous_session
+from options_pipeline.calendar import NEW_YORK, close_time, is_session, previous_session
 from options_pipeline.models import ChainColumns, ChainSnapshot
 from options_pipeline.providers.base import NotAvailable, ProviderConfigError
 from options_pipeline.providers.normalize import raise_if_closed
@@ -274,7 +274,7 @@ def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -
         columns=columns,
         underlying_price=spot,
         underlying_price_source="sample",
-        provider_mark_time=datetime.combine(as_of, time(16, 0), tzinfo=_NY),
+        provider_mark_time=close_time(as_of),  # the session's close: 13:00 on early closes
         rejected={},
         requests=0,
     )

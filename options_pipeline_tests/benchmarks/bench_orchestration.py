@@ -45,7 +45,7 @@ from options_pipeline.instance import (
     ensure_database,
 )
 from options_pipeline.models import ChainSnapshot
-from options_pipeline.partitions import weekdays_between
+from options_pipeline.partitions import partition_days
 from options_pipeline.providers.base import OptionsProvider
 from options_pipeline.providers.sample import SampleProvider
 from options_pipeline.resources import (
@@ -65,7 +65,7 @@ from options_pipeline_tests.benchmarks._common import (
 from options_pipeline_tests.benchmarks._polygon_proc import PolygonProcess
 
 SECTION = "4. orchestration"
-DAYS = weekdays_between(date(2025, 10, 6), date(2025, 10, 31))
+DAYS = partition_days(date(2025, 10, 6), date(2025, 10, 31))
 SYMBOLS = ("AAPL", "IWM", "QQQ", "SPY")
 CONTRACTS = 2_000
 PAGE_ROWS = 250

@@ -257,7 +257,8 @@ def counts(stack: Stack) -> tuple[dict, dict]:
         return per_day_symbol(conn), ledger(conn)
 
 
-def assert_one_run_days_in_order(stack: Stack, backfill: dict, days: list[date]) -> dict:
+def assert_one_run_days_in_order(stack: Stack, backfill: dict, days: list[date],
+                                 materialized: bool = True) -> dict:
     assert backfill["status"] == "COMPLETED_SUCCESS", backfill
     runs = backfill["runs"]
     assert len(runs) == 1, f"single_run backfill policy: one run for the range, got {runs}"
@@ -268,6 +269,9 @@ def assert_one_run_days_in_order(stack: Stack, backfill: dict, days: list[date])
             tags["dagster/asset_partition_range_end"]) == (days[0].isoformat(),
                                                            days[-1].isoformat())
     mats = materializations(stack, run["runId"])
+    if not materialized:  # every day already complete: nothing new to record
+        assert mats == [], mats
+        return run
     assert [m.partition for m in mats] == [d.isoformat() for d in days], "one per day, in order"
     stamps = [m.timestamp for m in mats]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
@@ -320,10 +324,11 @@ def test_same_backfill_again_writes_nothing_and_skips_every_symbol(stack: Stack)
     assert rows_before, "needs the first backfill"
     backfill = wait_backfill(stack, launch_backfill(stack, DAYS))
     stack.backfills["second"] = backfill
-    run = assert_one_run_days_in_order(stack, backfill, DAYS)
-    for m in materializations(stack, run["runId"]):
-        assert (m.metadata["symbols_ingested"], m.metadata["symbols_skipped"],
-                m.metadata["rows_written"], m.metadata["complete"]) == (0, 3, 0, True), m
+    run = assert_one_run_days_in_order(stack, backfill, DAYS, materialized=False)
+    # the first backfill's materializations (and their metadata) stay the latest ones
+    latest = {m.partition: m.run_id for m in materializations(stack)}
+    first_run = stack.backfills["first"]["runs"][0]["runId"]
+    assert {latest[d.isoformat()] for d in DAYS} == {first_run}
     rows_after, ledger_after = counts(stack)
     assert rows_after == rows_before
     assert ledger_after == ledger_before  # completed_at included: nothing rewritten
@@ -354,8 +359,8 @@ def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(s
                     interval=3, diagnostics=stack.dev.log_tail)
     partitions = sorted(tags_of(r).get("dagster/partition") for r in runs)
     assert set(partitions) == WINDOW_DAYS, f"only days with a complete window: {partitions}"
-    # (the no-op second backfill re-materialized every day too: at most another round of these)
-    assert {tags_of(r).get("dagster/sensor_name") for r in runs} == {"dealer_metrics_automation"}
+    # (the no-op second backfill materialized nothing: it triggered no further round)
+    assert {tags_of(r).get("dagster/sensor_name") for r in runs} == {"options_automation"}
 
     with psycopg.connect(stack.data_url) as conn:
         stored = conn.execute("""SELECT m.as_of, t.symbol, m.days_present, m.window_days
@@ -390,11 +395,12 @@ def test_dagster_cli_partition_range_fills_then_reruns_as_a_no_op(stack: Stack):
     assert again.returncode == 0, again.describe()
     assert counts(stack) == (rows, book)
     latest = {m.partition: m for m in materializations(stack)}  # the last one per day wins
-    rerun = {latest[d.isoformat()].run_id for d in CLI_DAYS}
-    assert len(rerun) == 1, "one run for the range"
+    kept = {latest[d.isoformat()].run_id for d in CLI_DAYS}
+    assert len(kept) == 1, "one run for the range, the first: the rerun recorded nothing new"
     for d in CLI_DAYS:
         md = latest[d.isoformat()].metadata
-        assert (md["symbols_ingested"], md["symbols_skipped"], md["rows_written"]) == (0, 3, 0)
+        assert (md["symbols_ingested"], md["symbols_skipped"], md["rows_written"]) == (3, 0,
+                                                                                      3 * CONTRACTS)
 
     # Every options_chains execution in the instance so far (two UI backfills, two CLI runs, and
     # the provider-fault CLI's days that ran alongside): their step windows, from the event log,
@@ -632,3 +638,59 @@ def test_api_key_never_reaches_output_event_log_run_records_or_the_ui(stack: Sta
     figure("security: runs / events / GraphQL responses checked",
            f"{len(runs)} / {events} / {len(responses)}")
 
+
+
+# --- sessions: a UI backfill over Christmas and New Year, then the sensor's dealer metrics ------
+
+XMAS_START, XMAS_END = date(2025, 12, 15), date(2026, 1, 9)
+
+
+def test_backfill_over_christmas_completes_and_the_sensor_computes_every_session(stack: Stack):
+    from options_pipeline.partitions import partition_days
+
+    sessions = partition_days(XMAS_START, XMAS_END)  # what the UI's range selection sends
+    # NYSE's published calendar: closed 2025-12-25 and 2026-01-01, so 18 sessions
+    assert len(sessions) == 18
+    assert date(2025, 12, 25) not in sessions and date(2026, 1, 1) not in sessions
+    backfill = wait_backfill(stack, launch_backfill(stack, sessions), timeout=300)
+    assert backfill["status"] == "COMPLETED_SUCCESS", backfill  # was FAILED over a holiday
+    rows, _ = counts(stack)
+    assert {d for d, _ in rows if XMAS_START <= d <= XMAS_END} == set(sessions)
+
+    # every session whose 5-session window lies in the range: 12-19 onwards
+    expected = {d.isoformat() for d in sessions if d >= date(2025, 12, 19)}
+
+    def computed() -> set[str] | None:
+        runs = dealer_runs(stack)
+        bad = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
+        assert not bad, f"dealer_metrics runs failed: {bad}"
+        ok = {tags_of(r).get("dagster/partition") for r in runs if r["status"] == "SUCCESS"}
+        return ok if ok >= expected else None
+
+    wait_for("dealer_metrics for every session 2025-12-19..2026-01-09", computed, timeout=480,
+             interval=5, diagnostics=stack.dev.log_tail)
+    with psycopg.connect(stack.data_url) as conn:
+        stored = conn.execute("""SELECT m.as_of, t.symbol, m.days_present,
+                   m.document->'window'->'confidence_reasons'->>0
+            FROM dealer_metrics m JOIN tickers t ON t.id = m.ticker_id
+            WHERE m.as_of BETWEEN %s AND %s""", (XMAS_START, XMAS_END)).fetchall()
+    assert {(d.isoformat(), s): (n, c) for d, s, n, c in stored} == {
+        (d, s): (5, "high: presence: 5/5 sessions valid") for d in expected for s in SYMBOLS}
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    span = quote(f"[{XMAS_START}...{XMAS_END}]")
+    for asset in ("options_chains", "dealer_metrics"):
+        png = ARTIFACTS / f"christmas_backfill_{asset}.png"
+        png.unlink(missing_ok=True)
+        dom = chromium(stack, f"{stack.dev.base}/assets/{asset}?view=partitions"
+                       f"&default_range={span}", screenshot=png,
+                       user_dir=stack.root / f"chromium-{asset}")
+        assert png_size(png) == (1400, 900)
+        text = visible_text(dom)
+        assert "Failed (0)" in text or "Failed" not in text, text[:2000]
+        figure(f"screenshot christmas backfill {asset}", png)
+    png = ARTIFACTS / "christmas_backfill_run.png"
+    chromium(stack, f"{stack.dev.base}/runs/b/{backfill['id']}", screenshot=png,
+             user_dir=stack.root / "chromium-backfill")
+    figure("christmas backfill: wall time / status",
+           f"{backfill['endTimestamp'] - backfill['timestamp']:.1f}s / {backfill['status']}")

@@ -3,12 +3,13 @@
 from datetime import date
 
 import pytest
-from dagster import DagsterInstance, instance_for_test, materialize
+from dagster import AssetCheckSeverity, DagsterInstance, instance_for_test, materialize
 from psycopg.conninfo import conninfo_to_dict
 
 from options_pipeline.assets.dealer_metrics import dealer_metrics
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
+from options_pipeline.dealer import CHECKS, check_stored
 from options_pipeline.ingest import ingest_day
 from options_pipeline.providers.sample import SampleProvider
 from options_pipeline.resources import PostgresResource
@@ -75,8 +76,10 @@ def test_full_window_is_high_confidence_and_rerun_is_idempotent(filled, db, inst
                for r in rows)
     assert all(r[1] in ("FULL", "LIMITED") for r in rows)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"flip_within_grid": True, "walls_within_range": True,
-                      "no_nan_stored": True}
+    assert checks == dict.fromkeys(CHECKS, True)
+    mat = result.asset_materializations_for_node("dealer_metrics")[0]
+    assert mat.metadata["dagster/row_count"].value == 2  # what is stored, counted in SQL
+    assert mat.metadata["dagster/table_name"].value == "public.dealer_metrics"
     again = _materialize(instance, filled, WEEK[-1])
     assert again.success
     assert _stored(db, WEEK[-1]) == rows
@@ -91,14 +94,77 @@ def test_earlier_day_missing_degrades_confidence(filled, db, instance):
     assert {r[3] for r in _stored(db, WEEK[-1])} == {4}
 
 
-def test_own_day_missing_fails_naming_date_and_symbol(filled, db, instance):
+def test_symbol_without_own_snapshot_is_listed_not_failing(filled, db, instance):
     db.execute("DELETE FROM option_chain_snapshots s USING tickers t WHERE t.id = s.ticker_id "
                "AND t.symbol = 'QQQ' AND s.as_of = %s", (WEEK[-1],))
     result = _materialize(instance, filled, WEEK[-1])
+    assert result.success
+    assert [r[0] for r in _stored(db, WEEK[-1])] == ["SPY"]
+    mat = result.asset_materializations_for_node("dealer_metrics")[0]
+    assert mat.metadata["missing_snapshot"].value == ["QQQ"]
+    warn = next(e for e in result.get_asset_check_evaluations()
+                if e.check_name == "every_active_symbol_has_a_snapshot")
+    assert not warn.passed and warn.severity == AssetCheckSeverity.WARN
+    assert warn.metadata["detail"].value == "QQQ"
+
+
+def test_no_symbol_with_own_snapshot_fails_listing_them(filled, db, instance):
+    db.execute("DELETE FROM option_chain_snapshots WHERE as_of = %s", (WEEK[-1],))
+    result = _materialize(instance, filled, WEEK[-1])
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "(2025-12-19, QQQ)" in failure.step_failure_data.error.message
-    assert [r[0] for r in _stored(db, WEEK[-1])] == ["SPY"]  # the present symbol is still stored
+    message = failure.step_failure_data.user_failure_data.description
+    assert "no options_chains snapshot for 2025-12-19" in message and "QQQ, SPY" in message
+
+
+def test_window_over_christmas_counts_sessions(database_url, db, instance):
+    # NYSE closed on 2025-12-25 (published 2025 calendar): the 5 sessions ending 12-29 are these
+    sessions = [date(2025, 12, d) for d in (22, 23, 24, 26, 29)]
+    with connection(database_url) as conn:
+        store.add_to_watchlist(conn, "demo", ["SPY"])
+    provider = SampleProvider(contracts_per_symbol=300)
+    with connection(database_url) as conn:
+        for day in sessions:
+            assert ingest_day(conn, provider=provider, day=day).complete
+    with connection(database_url) as conn:  # a new symbol with no history at all
+        store.add_to_watchlist(conn, "demo", ["TSLA"])
+    result = _materialize(instance, database_url, sessions[-1])
+    assert result.success
+    (row,) = db.execute("SELECT document->'window'->'confidence_reasons', days_present, "
+                        "document->'window'->'days' FROM dealer_metrics WHERE as_of = %s",
+                        (sessions[-1],)).fetchall()
+    # presence graded high: 5/5 sessions, the holiday does not count as missing
+    assert "high: presence: 5/5 sessions valid" in row[0] and row[1] == 5
+    assert row[2] == [d.isoformat() for d in sessions]
+
+
+# each stored-row check, made to fail by altering what is stored after a clean computation
+@pytest.mark.parametrize(("check", "tamper"), [
+    ("one_row_per_symbol_with_snapshot",
+     "DELETE FROM dealer_metrics m USING tickers t WHERE t.id = m.ticker_id AND t.symbol = 'QQQ'"),
+    ("no_invalid_on_large_chain",
+     "UPDATE dealer_metrics SET status = 'INVALID', total_contracts = 2500"),
+    ("spot_within_strike_range", "UPDATE dealer_metrics SET spot = spot * 100"),
+    ("open_interest_matches_ledger",
+     "UPDATE options_chains SET open_interest = open_interest + 7 WHERE ctid IN "
+     "(SELECT ctid FROM options_chains WHERE time::date = '2025-12-19' LIMIT 1)"),
+    ("no_nan_stored", "UPDATE dealer_metrics SET gex_net = 'NaN'"),
+    ("every_active_symbol_has_a_snapshot", "INSERT INTO watchlists (watchlist_id, symbol, "
+     "source, effective_date) VALUES ('demo', 'TSLA', 'test', '2025-12-01')"),
+])
+def test_each_stored_check_can_fail(filled, db, instance, check, tamper):
+    assert _materialize(instance, filled, WEEK[-1]).success
+    symbols = ["QQQ", "SPY"]
+    with connection(filled) as conn:
+        assert all(o.passed for o in check_stored(conn, WEEK[-1], symbols))
+    db.execute(tamper)
+    if check == "every_active_symbol_has_a_snapshot":
+        db.execute("INSERT INTO tickers (symbol) VALUES ('TSLA') ON CONFLICT DO NOTHING")
+        symbols = ["QQQ", "SPY", "TSLA"]
+    with connection(filled) as conn:
+        outcomes = {o.name: o for o in check_stored(conn, WEEK[-1], symbols)}
+    assert not outcomes[check].passed, outcomes[check]
+    assert [n for n, o in outcomes.items() if not o.passed] == [check]
 
 
 def test_sign_convention_switch_negates_net_gex(filled, db, instance):

@@ -41,14 +41,38 @@ def test_acceptance_range_gives_six_days_per_symbol_and_rerun_writes_nothing(dem
     assert "total               0       18       0         0" in again.out
 
 
-def test_holiday_is_reported_plainly_and_the_range_goes_on(demo, db, capsys):
-    result = ingest_options(capsys, "--start-date", "2025-12-24", "--end-date", "2025-12-26")
-    assert result.code == 1  # gaps remain: Christmas has no data
-    assert "no data for any symbol on 2025-12-25 — market holiday?" in result.err
-    assert "gaps remain (3)" in result.out and "2025-12-25 IWM (no_contracts" in result.out
+def test_range_over_christmas_is_its_sessions_and_rerun_launches_no_run(demo, db, capsys):
+    from dagster import DagsterInstance
+
+    result = ingest_options(capsys, "--start-date", "2025-12-22", "--end-date", "2026-01-02")
+    assert result.code == 0, result.err + result.out
+    assert "complete: 8 day(s)" in result.out and "gaps remain" not in result.out
     days = [r[0] for r in db.execute("SELECT DISTINCT as_of FROM option_chain_snapshots "
                                      "ORDER BY 1")]
-    assert days == [date(2025, 12, 24), date(2025, 12, 26)]
+    # NYSE's published 2025/2026 calendars: closed 2025-12-25 and 2026-01-01
+    assert days == [date(2025, 12, d) for d in (22, 23, 24, 26, 29, 30, 31)] + [date(2026, 1, 2)]
+    times = {r[0].date() for r in db.execute("SELECT DISTINCT time FROM options_chains")}
+    assert date(2025, 12, 25) not in times and date(2026, 1, 1) not in times
+    # early close on Christmas Eve (13:00 New York = 18:00 UTC), regular 16:00 the day before
+    marks = dict(db.execute("SELECT DISTINCT as_of, provider_mark_time AT TIME ZONE 'UTC' "
+                            "FROM option_chain_snapshots WHERE as_of IN "
+                            "('2025-12-23', '2025-12-24')").fetchall())
+    assert {d.day: t.hour for d, t in marks.items()} == {23: 21, 24: 18}
+    runs = len(DagsterInstance.get().get_run_records())
+    before = _counts(db)
+    again = ingest_options(capsys, "--start-date", "2025-12-22", "--end-date", "2026-01-02")
+    assert again.code == 0, again.err
+    assert _counts(db) == before
+    assert len(DagsterInstance.get().get_run_records()) == runs  # no run launched
+    assert again.out.count("complete (skipped)") == 8
+
+
+def test_as_of_a_holiday_is_one_line_naming_it(demo, db, capsys):
+    result = ingest_options(capsys, "--as-of", "2025-01-09")  # unscheduled closure
+    assert result.code == 2
+    assert result.err.strip() == ("ingest_options: error: --as-of 2025-01-09 (Thursday) is not an "
+                                  "NYSE session: market holiday (special closure)")
+    assert _counts(db) == (0, 0)
 
 
 def test_dry_run_resolves_and_writes_nothing(demo, db, capsys):
@@ -61,7 +85,8 @@ def test_dry_run_resolves_and_writes_nothing(demo, db, capsys):
 
 def test_symbols_subset_ingests_only_those(demo, db, capsys):
     result = ingest_options(capsys, "--as-of", "2025-12-15", "--symbols", "qqq")
-    assert result.code == 1  # SPY and IWM remain gaps for the day
+    assert result.code == 0, result.out  # SPY and IWM were not asked for: not this run's gaps
+    assert "gaps remain" not in result.out
     symbols = [r[0] for r in db.execute(
         "SELECT t.symbol FROM option_chain_snapshots s JOIN tickers t ON t.id = s.ticker_id")]
     assert symbols == ["QQQ"]
@@ -73,8 +98,10 @@ BAD_INPUT = [
     (["--start-date", "2025-12-22", "--end-date", "2025-12-15"], "before --start-date"),
     (["--as-of", "2025-02-30"], "invalid date"),
     (["--as-of", "yesterday"], "invalid date"),
-    (["--as-of", "2025-12-20"], "not a trading day"),
-    (["--start-date", "2025-12-20", "--end-date", "2025-12-21"], "no trading days"),
+    (["--as-of", "2025-12-20"], "not an NYSE session: weekend"),
+    (["--as-of", "2025-12-25"], "not an NYSE session: market holiday (Christmas)"),
+    (["--start-date", "2025-12-20", "--end-date", "2025-12-21"], "no NYSE sessions"),
+    (["--start-date", "2025-12-25", "--end-date", "2025-12-25"], "no NYSE sessions"),
     (["--start-date", "2019-01-01", "--end-date", "2019-01-04"], "before the partitions' start"),
     (["--as-of", "2099-01-02"], "in the future"),
     (["--provider", "yahoo", "--as-of", "2025-12-15"], "invalid choice"),

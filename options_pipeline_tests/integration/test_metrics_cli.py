@@ -93,8 +93,8 @@ def test_a_session_without_its_own_snapshot_fails_that_session_only(filled, db, 
                               "--end-date", "2025-12-22")
     assert result.code == 1
     lines = result.out.strip().splitlines()
-    assert lines[1].startswith("2025-12-19") and "failed: options_chains snapshot missing" in \
-        lines[1]
+    assert lines[1].startswith("2025-12-19") and \
+        "failed: no options_chains snapshot for 2025-12-19 for any active symbol" in lines[1]
     assert lines[2].split()[-1] == "ok"
 
 

@@ -34,7 +34,9 @@ def test_range_skips_completed_days(pipeline_env, db, capsys):
     assert _counts(db) == (rows, ledger)  # zero new rows
     total = second.out.strip().splitlines()[-2].split()
     assert total[:5] == ["total", "0", "4", "0", "0"]  # ingested, skipped, failed, rows
-    assert "skipped, snapshot already complete" in second.err + second.out
+    # no run launched for an already complete day
+    assert [line.split()[-2:] for line in second.out.splitlines()[1:3]] == [
+        ["complete", "(skipped)"]] * 2
 
 
 def test_single_day_path_unchanged(pipeline_env, db, capsys):
