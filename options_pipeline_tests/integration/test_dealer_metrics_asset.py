@@ -130,12 +130,14 @@ def test_window_over_christmas_counts_sessions(database_url, db, instance):
         store.add_to_watchlist(conn, "demo", ["TSLA"])
     result = _materialize(instance, database_url, sessions[-1])
     assert result.success
-    (row,) = db.execute("SELECT document->'window'->'confidence_reasons', days_present, "
-                        "document->'window'->'days' FROM dealer_metrics WHERE as_of = %s",
-                        (sessions[-1],)).fetchall()
-    # presence graded high: 5/5 sessions, the holiday does not count as missing
-    assert "high: presence: 5/5 sessions valid" in row[0] and row[1] == 5
-    assert row[2] == [d.isoformat() for d in sessions]
+    rows = db.execute("SELECT document->'window'->'confidence_reasons', days_present, "
+                      "document->'window'->'days' FROM dealer_metrics WHERE as_of = %s",
+                      (sessions[-1],)).fetchall()
+    assert len(rows) == 2  # SPY and QQQ (active, ingested); TSLA listed as missing
+    for row in rows:
+        # presence graded high: 5/5 sessions, the holiday does not count as missing
+        assert "high: presence: 5/5 sessions valid" in row[0] and row[1] == 5
+        assert row[2] == [d.isoformat() for d in sessions]
 
 
 # each stored-row check, made to fail by altering what is stored after a clean computation
