@@ -37,6 +37,8 @@ demo: install
 ## Unit and integration tests (a real PostgreSQL started by the test session). Exit 5 = no tests.
 test: install
 	$(BIN)/ruff check options_pipeline options_pipeline_tests scripts
+	$(BIN)/ruff format --check options_pipeline options_pipeline_tests scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not e2e" -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 		[ $$rc -eq 5 ] && rc=0; exit $$rc
 
@@ -47,8 +49,11 @@ test-e2e: install
 	$(BIN)/python -m pytest -m e2e options_pipeline_tests/e2e -v --durations=10 $(PYTEST_ARGS); \
 		rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
+## ruff (lint and format) and mypy (strict on options_pipeline/, see pyproject.toml)
 lint: install
 	$(BIN)/ruff check options_pipeline options_pipeline_tests scripts
+	$(BIN)/ruff format --check options_pipeline options_pipeline_tests scripts
+	$(BIN)/mypy
 
 ## The Dagster UI (webserver + daemon) on the project's instance.
 ui: install

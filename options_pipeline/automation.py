@@ -32,8 +32,9 @@ options_chains_condition = (
 
 dealer_metrics_condition = (
     (
-        (AutomationCondition.missing() & ~AutomationCondition.execution_failed())
-        .with_label("missing_not_failed")
+        (AutomationCondition.missing() & ~AutomationCondition.execution_failed()).with_label(
+            "missing_not_failed"
+        )
         | AutomationCondition.any_deps_updated().since_last_handled()
     )
     & ~AutomationCondition.any_deps_missing()

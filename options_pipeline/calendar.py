@@ -53,8 +53,9 @@ def _calendar() -> _Calendar:
     names: dict[date, str] = {}
     regular = xnys.regular_holidays
     if regular is not None:
-        named = regular.holidays(start=CALENDAR_START.isoformat(),
-                                 end=CALENDAR_END.isoformat(), return_name=True)
+        named = regular.holidays(
+            start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat(), return_name=True
+        )
         names = {ts.date(): str(name) for ts, name in named.items()}
     session_set = frozenset(sessions)
     closures: dict[date, str] = {}
@@ -89,7 +90,7 @@ def sessions_in_range(start: date, end: date) -> list[date]:
     _check(start)
     _check(end)
     s = _calendar().sessions
-    return list(s[bisect.bisect_left(s, start):bisect.bisect_right(s, end)])
+    return list(s[bisect.bisect_left(s, start) : bisect.bisect_right(s, end)])
 
 
 def previous_session(d: date) -> date:
@@ -111,7 +112,7 @@ def sessions_ending(d: date, n: int) -> list[date]:
     i = bisect.bisect_right(s, d)
     if i < n:
         raise OutsideCalendar(f"fewer than {n} sessions up to {d.isoformat()} in the calendar")
-    return list(s[i - n:i])
+    return list(s[i - n : i])
 
 
 def closure_reason(d: date) -> str | None:

@@ -44,8 +44,9 @@ def gex_bars(day: DayMetrics) -> GexBars | None:
         return None
     lo, hi = spot * (1 - day.params.wall_range), spot * (1 + day.params.wall_range)
     keep = np.abs(day.strikes - spot) <= day.params.wall_range * spot  # the walls' own range
-    return GexBars(day.strikes[keep], day.call_gex_by_strike[keep], day.put_gex_by_strike[keep],
-                   lo, hi)
+    return GexBars(
+        day.strikes[keep], day.call_gex_by_strike[keep], day.put_gex_by_strike[keep], lo, hi
+    )
 
 
 def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
@@ -59,8 +60,15 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
     ax.tick_params(labelsize=6)
     bars = gex_bars(day)
     if bars is None:
-        ax.text(0.5, 0.5, f"{day.status}: {day.status_reason}", ha="center", va="center",
-                fontsize=7, transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"{day.status}: {day.status_reason}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            transform=ax.transAxes,
+        )
         ax.set_xticks([])
         ax.set_yticks([])
     else:
@@ -68,23 +76,50 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
         if bars.strikes.size:
             gaps = np.diff(bars.strikes)
             width = 0.4 * float(gaps.min()) if gaps.size else 0.005 * day.spot
-            ax.bar(bars.strikes - width / 2, bars.calls, width=width, color=_CALL, linewidth=0,
-                   label="call GEX")
-            ax.bar(bars.strikes + width / 2, bars.puts, width=width, color=_PUT, linewidth=0,
-                   label="put GEX")
+            ax.bar(
+                bars.strikes - width / 2,
+                bars.calls,
+                width=width,
+                color=_CALL,
+                linewidth=0,
+                label="call GEX",
+            )
+            ax.bar(
+                bars.strikes + width / 2,
+                bars.puts,
+                width=width,
+                color=_PUT,
+                linewidth=0,
+                label="put GEX",
+            )
         ax.yaxis.set_major_formatter(FuncFormatter(_usd))
         ax.set_ylabel(GEX_UNITS, fontsize=6)
         ax.axhline(0.0, color="black", linewidth=0.5)
         ax.axvline(day.spot, color="black", linewidth=1.0, label=f"spot {day.spot:,.2f}")
         if day.flip is not None:
-            ax.axvline(day.flip, color="#6a1b9a", linestyle="--", linewidth=1.0,
-                       label=f"flip {day.flip:,.2f}")
+            ax.axvline(
+                day.flip,
+                color="#6a1b9a",
+                linestyle="--",
+                linewidth=1.0,
+                label=f"flip {day.flip:,.2f}",
+            )
         if day.call_walls:
-            ax.axvline(day.call_walls[0].strike, color=_CALL, linestyle=":", linewidth=1.0,
-                       label=f"call wall {day.call_walls[0].strike:,.2f}")
+            ax.axvline(
+                day.call_walls[0].strike,
+                color=_CALL,
+                linestyle=":",
+                linewidth=1.0,
+                label=f"call wall {day.call_walls[0].strike:,.2f}",
+            )
         if day.put_walls:
-            ax.axvline(day.put_walls[0].strike, color=_PUT, linestyle=":", linewidth=1.0,
-                       label=f"put wall {day.put_walls[0].strike:,.2f}")
+            ax.axvline(
+                day.put_walls[0].strike,
+                color=_PUT,
+                linestyle=":",
+                linewidth=1.0,
+                label=f"put wall {day.put_walls[0].strike:,.2f}",
+            )
         ax.set_xlim(bars.low, bars.high)
         ax.legend(loc="best", fontsize=5, framealpha=0.85)
     fig.tight_layout(pad=0.3)

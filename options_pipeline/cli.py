@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import NoReturn
+from typing import Any, NoReturn, TextIO
 
 from dagster_postgres.utils import DagsterPostgresException
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
@@ -147,70 +147,99 @@ def _configure_logging(level: int) -> None:
 
 class _DropReconnectChatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("Retrying failed database connection",
-                                               "Retrying ("))
+        return not str(record.msg).startswith(("Retrying failed database connection", "Retrying ("))
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time (it may be replaced, e.g. when captured)."""
 
-    @property
-    def stream(self):
+    @property  # a read-only view of whatever sys.stderr is now
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: TextIO) -> None:
         pass
 
 
 # --- help texts ------------------------------------------------------------------------------
 
-DB_ENV = ("DATABASE_URL (unset: the embedded PostgreSQL under the state directory), "
-          "OPTIONS_PIPELINE_HOME (state directory, default ./.options_pipeline), DAGSTER_HOME "
-          "(default $OPTIONS_PIPELINE_HOME/dagster_home), DAGSTER_PG_URL (Dagster's storage)")
-PROVIDER_ENV = ("OPTIONS_PIPELINE_PROVIDER, MASSIVE_API_KEY, POLYGON_API_KEY, POLYGON_BASE_URL, "
-                "POLYGON_RATE_LIMIT_PER_MINUTE, POLYGON_CONNECT_TIMEOUT, POLYGON_READ_TIMEOUT, "
-                "POLYGON_MAX_RETRIES, THETADATA_BASE_URL, THETADATA_CONCURRENCY, "
-                "ORATS_API_TOKEN, ORATS_BASE_URL, ORATS_RATE_LIMIT_PER_MINUTE, "
-                "ALPHAVANTAGE_API_KEY, ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_RATE_LIMIT_PER_MINUTE, "
-                "OPTIONS_PIPELINE_FILES_DIR, OPTIONS_PIPELINE_FILES_RISK_FREE_RATE, "
-                "OPTIONS_PIPELINE_FILES_DIVIDEND_YIELD, "
-                "SAMPLE_CONTRACTS_PER_SYMBOL, OPTIONS_PIPELINE_START_DATE, "
-                "OPTIONS_PIPELINE_LOG_REQUESTS")
+DB_ENV = (
+    "DATABASE_URL (unset: the embedded PostgreSQL under the state directory), "
+    "OPTIONS_PIPELINE_HOME (state directory, default ./.options_pipeline), DAGSTER_HOME "
+    "(default $OPTIONS_PIPELINE_HOME/dagster_home), DAGSTER_PG_URL (Dagster's storage)"
+)
+PROVIDER_ENV = (
+    "OPTIONS_PIPELINE_PROVIDER, MASSIVE_API_KEY, POLYGON_API_KEY, POLYGON_BASE_URL, "
+    "POLYGON_RATE_LIMIT_PER_MINUTE, POLYGON_CONNECT_TIMEOUT, POLYGON_READ_TIMEOUT, "
+    "POLYGON_MAX_RETRIES, THETADATA_BASE_URL, THETADATA_CONCURRENCY, "
+    "ORATS_API_TOKEN, ORATS_BASE_URL, ORATS_RATE_LIMIT_PER_MINUTE, "
+    "ALPHAVANTAGE_API_KEY, ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_RATE_LIMIT_PER_MINUTE, "
+    "OPTIONS_PIPELINE_FILES_DIR, OPTIONS_PIPELINE_FILES_RISK_FREE_RATE, "
+    "OPTIONS_PIPELINE_FILES_DIVIDEND_YIELD, "
+    "SAMPLE_CONTRACTS_PER_SYMBOL, OPTIONS_PIPELINE_START_DATE, "
+    "OPTIONS_PIPELINE_LOG_REQUESTS"
+)
 
 
 def help_epilog(codes: str, *, provider: bool = False) -> str:
     """The footer of every --help: exit codes, environment read, the default provider."""
     env = DB_ENV + (", " + PROVIDER_ENV if provider else "")
-    default = (f"{provider_name_from_env()} (sample unless OPTIONS_PIPELINE_PROVIDER is set; "
-               f"choices: {', '.join(PROVIDER_RESOURCES)})")
+    default = (
+        f"{provider_name_from_env()} (sample unless OPTIONS_PIPELINE_PROVIDER is set; "
+        f"choices: {', '.join(PROVIDER_RESOURCES)})"
+    )
 
     def block(title: str, text: str) -> str:
-        return f"{title}:\n" + textwrap.fill(text, 90, initial_indent="  ",
-                                             subsequent_indent="  ")
+        return f"{title}:\n" + textwrap.fill(text, 90, initial_indent="  ", subsequent_indent="  ")
 
-    return "\n\n".join((block("exit codes", codes), block("environment read", env),
-                         block("default provider", default)))
+    return "\n\n".join(
+        (
+            block("exit codes", codes),
+            block("environment read", env),
+            block("default provider", default),
+        )
+    )
 
 
 PLAIN_CODES = "0 done; 2 usage or environment error (one line on stderr)"
-REPORT_CODES = ("0 nothing missing; 1 something is missing (listed); 2 usage or environment "
-                "error (one line on stderr)")
-CHECK_CODES = ("0 every endpoint answered and every required field maps; 1 something does not "
-               "(marked FAIL); 2 usage or environment error (one line on stderr)")
-RUN_CODES = ("0 complete; 1 gaps remain (listed; re-run to retry); 2 usage or environment error "
-             "(one line on stderr, nothing written); 3 a Dagster run failed unexpectedly "
-             "(traceback in the run's event log)")
-INGEST_CODES = (RUN_CODES + "; 4 another ingestion held the options_chains slot past --wait "
-                "(nothing written); 130 / 143 stopped by Ctrl-C / SIGTERM (finished sessions "
-                "stay stored)")
+REPORT_CODES = (
+    "0 nothing missing; 1 something is missing (listed); 2 usage or environment "
+    "error (one line on stderr)"
+)
+CHECK_CODES = (
+    "0 every endpoint answered and every required field maps; 1 something does not "
+    "(marked FAIL); 2 usage or environment error (one line on stderr)"
+)
+RUN_CODES = (
+    "0 complete; 1 gaps remain (listed; re-run to retry); 2 usage or environment error "
+    "(one line on stderr, nothing written); 3 a Dagster run failed unexpectedly "
+    "(traceback in the run's event log)"
+)
+INGEST_CODES = (
+    RUN_CODES + "; 4 another ingestion held the options_chains slot past --wait "
+    "(nothing written); 130 / 143 stopped by Ctrl-C / SIGTERM (finished sessions "
+    "stay stored)"
+)
 
 
-def _sub(verbs, name: str, text: str, codes: str = PLAIN_CODES, *, provider: bool = False,
-         description: str | None = None) -> _Parser:
-    return verbs.add_parser(name, help=text, description=description or text,
-                            epilog=help_epilog(codes, provider=provider),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+def _sub(
+    verbs: Any,
+    name: str,
+    text: str,
+    codes: str = PLAIN_CODES,
+    *,
+    provider: bool = False,
+    description: str | None = None,
+) -> _Parser:
+    parser: _Parser = verbs.add_parser(
+        name,
+        help=text,
+        description=description or text,
+        epilog=help_epilog(codes, provider=provider),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 # --- options-pipeline ------------------------------------------------------------------------
@@ -233,61 +262,111 @@ Run `options-pipeline COMMAND --help` for each command's options."""
 def _pipeline_parser() -> _Parser:
     from options_pipeline import cli_gaps, cli_metrics
 
-    parser = _Parser(prog="options-pipeline", description=OVERVIEW,
-                     epilog=help_epilog(INGEST_CODES, provider=True),
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="options-pipeline",
+        description=OVERVIEW,
+        epilog=help_epilog(INGEST_CODES, provider=True),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     verbs = parser.add_subparsers(dest="area", parser_class=_Parser, metavar="COMMAND")
 
     db = _sub(verbs, "db", "the PostgreSQL database").add_subparsers(
-        dest="verb", required=True, parser_class=_Parser)
+        dest="verb", required=True, parser_class=_Parser
+    )
     _sub(db, "init", "start the embedded server if used, apply the schema (idempotent)")
     url = _sub(db, "url", "print the DSN in use (password masked)")
     url.add_argument("--show-password", action="store_true")
-    dagster_url = _sub(db, "dagster-url", "print DAGSTER_PG_URL, the Dagster storage URL that "
-                       "dagster.yaml reads from the environment (password masked)",
-                       description="print DAGSTER_PG_URL for processes started outside this "
-                       "command, e.g. export DAGSTER_PG_URL=\"$(options-pipeline db dagster-url "
-                       "--show-password)\" before `dagster dev`")
+    dagster_url = _sub(
+        db,
+        "dagster-url",
+        "print DAGSTER_PG_URL, the Dagster storage URL that "
+        "dagster.yaml reads from the environment (password masked)",
+        description="print DAGSTER_PG_URL for processes started outside this "
+        'command, e.g. export DAGSTER_PG_URL="$(options-pipeline db dagster-url '
+        '--show-password)" before `dagster dev`',
+    )
     dagster_url.add_argument("--show-password", action="store_true")
     _sub(db, "stop", "stop the embedded PostgreSQL server")
 
     wl = _sub(verbs, "watchlist", "watchlists of symbols to ingest").add_subparsers(
-        dest="verb", required=True, parser_class=_Parser)
-    for verb, text in (("add", "add symbols, active (registers their tickers); says which "
-                               "were added and which were already there"),
-                       ("remove", "remove symbols"), ("activate", "mark symbols active"),
-                       ("deactivate", "mark symbols inactive")):
+        dest="verb", required=True, parser_class=_Parser
+    )
+    for verb, text in (
+        (
+            "add",
+            "add symbols, active (registers their tickers); says which "
+            "were added and which were already there",
+        ),
+        ("remove", "remove symbols"),
+        ("activate", "mark symbols active"),
+        ("deactivate", "mark symbols inactive"),
+    ):
         sub = _sub(wl, verb, text)
         sub.add_argument("name", type=_watchlist_name, help="watchlist name")
-        sub.add_argument("symbols", nargs="+", type=_parse_symbol, metavar="SYMBOL",
-                         help="e.g. SPY, SPX (^SPX and I:SPX are stored as SPX)")
+        sub.add_argument(
+            "symbols",
+            nargs="+",
+            type=_parse_symbol,
+            metavar="SYMBOL",
+            help="e.g. SPY, SPX (^SPX and I:SPX are stored as SPX)",
+        )
     show = _sub(wl, "list", "list watchlists (tab-separated: watchlist, symbol, state)")
     show.add_argument("name", nargs="?", type=_watchlist_name, help="only this watchlist")
 
     metrics = _sub(verbs, "metrics", "dealer metrics: compute them, show them").add_subparsers(
-        dest="verb", required=True, parser_class=_Parser)
-    cli_metrics.register(metrics, sub=_sub, parse_date=_parse_date, parse_symbol=_parse_symbol,
-                         report_codes=REPORT_CODES, run_codes=RUN_CODES)
+        dest="verb", required=True, parser_class=_Parser
+    )
+    cli_metrics.register(
+        metrics,
+        sub=_sub,
+        parse_date=_parse_date,
+        parse_symbol=_parse_symbol,
+        report_codes=REPORT_CODES,
+        run_codes=RUN_CODES,
+    )
 
     prov = _sub(verbs, "provider", "the data provider").add_subparsers(
-        dest="verb", required=True, parser_class=_Parser)
-    check = _sub(prov, "check", "make the smallest request to each endpoint the provider uses; "
-                 "print per endpoint the HTTP status or plan error, the field names the answer "
-                 "carries, which field-map entries matched and which are missing, and the "
-                 "requests used", CHECK_CODES, provider=True)
+        dest="verb", required=True, parser_class=_Parser
+    )
+    check = _sub(
+        prov,
+        "check",
+        "make the smallest request to each endpoint the provider uses; "
+        "print per endpoint the HTTP status or plan error, the field names the answer "
+        "carries, which field-map entries matched and which are missing, and the "
+        "requests used",
+        CHECK_CODES,
+        provider=True,
+    )
     check.add_argument("name", choices=list(PROVIDER_RESOURCES), help="provider to check")
-    check.add_argument("--symbol", type=_parse_symbol, default="SPY",
-                       help="underlying to ask for (default SPY)")
-    check.add_argument("--date", type=_parse_date, metavar="YYYY-MM-DD",
-                       help="past session to ask for (default: the last session before today)")
+    check.add_argument(
+        "--symbol", type=_parse_symbol, default="SPY", help="underlying to ask for (default SPY)"
+    )
+    check.add_argument(
+        "--date",
+        type=_parse_date,
+        metavar="YYYY-MM-DD",
+        help="past session to ask for (default: the last session before today)",
+    )
 
-    cli_gaps.register(verbs, parse_date=_parse_date, parse_symbol=_parse_symbol,
-                      watchlist_name=_watchlist_name, epilog=help_epilog(REPORT_CODES))
+    cli_gaps.register(
+        verbs,
+        parse_date=_parse_date,
+        parse_symbol=_parse_symbol,
+        watchlist_name=_watchlist_name,
+        epilog=help_epilog(REPORT_CODES),
+    )
     from options_pipeline import cli_files
 
-    cli_files.register(verbs, parser_class=_Parser, watchlist_name=_watchlist_name,
-                       epilog=help_epilog("0 every file usable; 1 some file unreadable or "
-                                          "conflicting (listed); 2 usage or environment error"))
+    cli_files.register(
+        verbs,
+        parser_class=_Parser,
+        watchlist_name=_watchlist_name,
+        epilog=help_epilog(
+            "0 every file usable; 1 some file unreadable or "
+            "conflicting (listed); 2 usage or environment error"
+        ),
+    )
     return parser
 
 
@@ -353,15 +432,18 @@ def _provider_check(args: argparse.Namespace) -> int:
 
     today = today_in_new_york()
     if args.date is not None and (args.date >= today or not is_session(args.date)):
-        raise UsageError(f"--date {args.date} must be a past trading session (today is {today} "
-                         f"in {MARKET_TIMEZONE})")
+        raise UsageError(
+            f"--date {args.date} must be a past trading session (today is {today} "
+            f"in {MARKET_TIMEZONE})"
+        )
     resource = provider_resource_from_env(args.name)
     # EnvVar secrets are resolved here, never printed; the client is closed on the way out
     with resource.process_config_and_initialize_cm() as resolved:
         check = getattr(resolved.client, "check", None)
         if check is None:
-            raise UsageError(f"provider {args.name!r} has no check (offline, or not "
-                             "implemented for it yet)")
+            raise UsageError(
+                f"provider {args.name!r} has no check (offline, or not implemented for it yet)"
+            )
         report = check(args.symbol, args.date)
     print(report.render())
     return ExitCode.OK if report.ok else ExitCode.GAPS
@@ -380,8 +462,7 @@ def _watchlist(url: str, args: argparse.Namespace) -> int:
             n = store.remove_from_watchlist(conn, args.name, symbols)
             print(f"{args.name}: removed {n} symbol(s)")
         elif args.verb in ("activate", "deactivate"):
-            n = store.set_watchlist_active(conn, args.name, symbols,
-                                           active=args.verb == "activate")
+            n = store.set_watchlist_active(conn, args.name, symbols, active=args.verb == "activate")
             print(f"{args.name}: {args.verb}d {n} symbol(s)")
         else:
             entries = store.list_watchlists(conn, args.name)
@@ -405,37 +486,63 @@ def _ingest_parser() -> _Parser:
     parser = _Parser(
         prog="ingest_options",
         description="Ingest daily option-chain snapshots: one day (--as-of), a range "
-                    "(--start-date/--end-date: its NYSE sessions), or today. --dry-run plans the "
-                    "range (pairs to fetch, provider requests, wall time) without fetching.",
+        "(--start-date/--end-date: its NYSE sessions), or today. --dry-run plans the "
+        "range (pairs to fetch, provider requests, wall time) without fetching.",
         epilog=help_epilog(INGEST_CODES, provider=True),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--provider", choices=sorted(PROVIDER_RESOURCES),
-                        default=provider_name_from_env())
+    parser.add_argument(
+        "--provider", choices=sorted(PROVIDER_RESOURCES), default=provider_name_from_env()
+    )
     parser.add_argument("--as-of", type=_parse_date, help="single NYSE session YYYY-MM-DD")
     parser.add_argument("--start-date", type=_parse_date, help="range start YYYY-MM-DD")
     parser.add_argument("--end-date", type=_parse_date, help="range end YYYY-MM-DD (inclusive)")
-    parser.add_argument("--heartbeat", type=_positive_int, default=25,
-                        help="log progress every N symbols per day (default 25)")
-    parser.add_argument("--symbols", nargs="+", type=_parse_symbol, metavar="SYMBOL",
-                        help="a subset of the active watchlist symbols")
-    parser.add_argument("--watchlist", type=_watchlist_name,
-                        help="only this watchlist's symbols")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="plan: per session the pairs already complete and to fetch, the "
-                             "provider requests and the wall time; fetch and write nothing")
-    parser.add_argument("--contracts-hint", type=_contracts_hint, nargs="+",
-                        metavar="[SYMBOL=]N",
-                        help="with --dry-run: contracts per chain to plan with, for every symbol "
-                             "(N) or one (SPX=20000) (default: each symbol's last stored chain, "
-                             "else 5,000)")
-    parser.add_argument("--json", action="store_true",
-                        help="with --dry-run: the plan as one JSON document on stdout")
-    parser.add_argument("--wait", type=_seconds, metavar="SECONDS",
-                        help="give up (exit 4) if the options_chains slot stays held by another "
-                             "run this long (default: wait, with a status line every 30 s)")
-    parser.add_argument("--confirm-large-range", action="store_true",
-                        help=f"allow ranges over {MAX_RANGE_TRADING_DAYS} trading days")
+    parser.add_argument(
+        "--heartbeat",
+        type=_positive_int,
+        default=25,
+        help="log progress every N symbols per day (default 25)",
+    )
+    parser.add_argument(
+        "--symbols",
+        nargs="+",
+        type=_parse_symbol,
+        metavar="SYMBOL",
+        help="a subset of the active watchlist symbols",
+    )
+    parser.add_argument("--watchlist", type=_watchlist_name, help="only this watchlist's symbols")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan: per session the pairs already complete and to fetch, the "
+        "provider requests and the wall time; fetch and write nothing",
+    )
+    parser.add_argument(
+        "--contracts-hint",
+        type=_contracts_hint,
+        nargs="+",
+        metavar="[SYMBOL=]N",
+        help="with --dry-run: contracts per chain to plan with, for every symbol "
+        "(N) or one (SPX=20000) (default: each symbol's last stored chain, "
+        "else 5,000)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with --dry-run: the plan as one JSON document on stdout",
+    )
+    parser.add_argument(
+        "--wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give up (exit 4) if the options_chains slot stays held by another "
+        "run this long (default: wait, with a status line every 30 s)",
+    )
+    parser.add_argument(
+        "--confirm-large-range",
+        action="store_true",
+        help=f"allow ranges over {MAX_RANGE_TRADING_DAYS} trading days",
+    )
     level = parser.add_mutually_exclusive_group()
     level.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     level.add_argument("--verbose", "-v", action="store_true", help="same as --log-level DEBUG")
@@ -465,17 +572,18 @@ def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
         if args.end_date is None:
             raise UsageError("--start-date requires --end-date")
         if args.end_date < args.start_date:
-            raise UsageError(f"--end-date {args.end_date} is before --start-date "
-                             f"{args.start_date}")
+            raise UsageError(f"--end-date {args.end_date} is before --start-date {args.start_date}")
         first, last = args.start_date, args.end_date
     elif args.as_of is not None:
         if args.as_of > today:
-            raise UsageError(f"{args.as_of} is in the future (today is {today} in "
-                             f"{MARKET_TIMEZONE})")
+            raise UsageError(
+                f"{args.as_of} is in the future (today is {today} in {MARKET_TIMEZONE})"
+            )
         closed = _closure(args.as_of)
         if closed is not None:
-            raise UsageError(f"--as-of {args.as_of} ({args.as_of:%A}) is not an NYSE session: "
-                             f"{closed}")
+            raise UsageError(
+                f"--as-of {args.as_of} ({args.as_of:%A}) is not an NYSE session: {closed}"
+            )
         first = last = args.as_of
     else:
         if _closure(today) is not None:
@@ -485,14 +593,19 @@ def resolve_days(args: argparse.Namespace, *, today: date) -> list[date]:
         raise UsageError(f"{last} is in the future (today is {today} in {MARKET_TIMEZONE})")
     days = partition_days(first, last)
     if not days:
-        raise UsageError(f"no NYSE sessions between {first} and {last} (weekends and holidays "
-                         "only)")
+        raise UsageError(
+            f"no NYSE sessions between {first} and {last} (weekends and holidays only)"
+        )
     if len(days) > MAX_RANGE_TRADING_DAYS and not args.confirm_large_range:
-        raise UsageError(f"{len(days)} trading days requested; more than "
-                         f"{MAX_RANGE_TRADING_DAYS} needs --confirm-large-range")
+        raise UsageError(
+            f"{len(days)} trading days requested; more than "
+            f"{MAX_RANGE_TRADING_DAYS} needs --confirm-large-range"
+        )
     if first < partitions_start():
-        raise UsageError(f"{first} is before the partitions' start {partitions_start()} "
-                         "(set OPTIONS_PIPELINE_START_DATE to go further back)")
+        raise UsageError(
+            f"{first} is before the partitions' start {partitions_start()} "
+            "(set OPTIONS_PIPELINE_START_DATE to go further back)"
+        )
     return days
 
 
@@ -510,7 +623,8 @@ def refuse_open_session(days: list[date], *, now: datetime) -> None:
         raise UsageError(
             f"{today}'s session is still open until {close:%H:%M} New York time{early}; a "
             f"snapshot now would be intraday, not the day's close: run after the close, or end "
-            f"at {calendar.previous_session(today)}")
+            f"at {calendar.previous_session(today)}"
+        )
 
 
 def _log_level(args: argparse.Namespace) -> int:
@@ -518,7 +632,7 @@ def _log_level(args: argparse.Namespace) -> int:
         return logging.DEBUG
     if args.quiet:
         return logging.WARNING
-    return getattr(logging, args.log_level or "INFO")
+    return int(getattr(logging, args.log_level or "INFO"))
 
 
 @_reader_may_close_stdout
@@ -545,8 +659,7 @@ def _ingest_options(argv: Sequence[str] | None) -> int:
         days = resolve_days(args, today=today)
         refuse_open_session(days, now=now)
         if not days:
-            print(f"no NYSE session on {today:%A} {today} ({closure_reason(today)}); "
-                  "nothing to do")
+            print(f"no NYSE session on {today:%A} {today} ({closure_reason(today)}); nothing to do")
             return ExitCode.OK
         if level <= logging.DEBUG:
             os.environ[LOG_REQUESTS_ENV] = "1"  # the provider's per-request lines as well
@@ -560,26 +673,42 @@ def _ingest_options(argv: Sequence[str] | None) -> int:
             from options_pipeline import cli_plan
 
             with provider.process_config_and_initialize_cm() as ready:
-                return cli_plan.run(url, ready.client, days, symbols,
-                                    contracts_hint=dict(args.contracts_hint or []),
-                                    as_json=args.json)
+                return cli_plan.run(
+                    url,
+                    ready.client,
+                    days,
+                    symbols,
+                    contracts_hint=dict(args.contracts_hint or []),
+                    as_json=args.json,
+                )
         if args.json or args.contracts_hint is not None:
             raise UsageError("--json and --contracts-hint go with --dry-run")
         if args.provider == "sample":
             logging.getLogger(CLI_LOGGER).info(
                 "provider sample: the synthetic sample market (generated chains, not market "
-                "quotes); --provider polygon for real data")
+                "quotes); --provider polygon for real data"
+            )
         from options_pipeline.cli_runner import run_days
 
-        return run_days(days, database_url=url, provider=provider, watchlist=args.watchlist,
-                        symbols=args.symbols, heartbeat=args.heartbeat, log_level=level,
-                        wait=args.wait)
+        return run_days(
+            days,
+            database_url=url,
+            provider=provider,
+            watchlist=args.watchlist,
+            symbols=args.symbols,
+            heartbeat=args.heartbeat,
+            log_level=level,
+            wait=args.wait,
+        )
     except (UsageError, DatabaseUnavailable, NothingToIngest, ProviderError, ValueError) as exc:
         print(f"ingest_options: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     except (DagsterPostgresException, SQLAlchemyOperationalError) as exc:
         # the Dagster instance's own storage went away (e.g. the server was stopped)
         first = mask_password(first_line(exc))
-        print(f"ingest_options: error: the Dagster instance's database is unreachable: {first}; "
-              "what was written is complete, a re-run resumes", file=sys.stderr)
+        print(
+            f"ingest_options: error: the Dagster instance's database is unreachable: {first}; "
+            "what was written is complete, a re-run resumes",
+            file=sys.stderr,
+        )
         return ExitCode.USAGE

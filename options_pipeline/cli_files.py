@@ -23,20 +23,32 @@ from options_pipeline.providers.files import DIR_ENV, ScanReport, scan_directory
 
 def register(verbs, *, parser_class, watchlist_name, epilog: str) -> None:
     files = verbs.add_parser(
-        "files", help="directories of option-chain files (DataShop EOD, CBOE quote tables)",
+        "files",
+        help="directories of option-chain files (DataShop EOD, CBOE quote tables)",
         description="Directories the files provider reads (set OPTIONS_PIPELINE_FILES_DIR and "
-                    "ingest with --provider files).")
+        "ingest with --provider files).",
+    )
     sub = files.add_subparsers(dest="verb", required=True, parser_class=parser_class)
     scan = sub.add_parser(
-        "scan", help="sessions and symbols covered, unreadable files, what a backfill would add",
+        "scan",
+        help="sessions and symbols covered, unreadable files, what a backfill would add",
         description="Read the directory's files (nothing is written): the (session, symbol) "
-                    "pairs covered, unreadable files and why, conflicting files, and the pairs "
-                    "a backfill of the watchlist would add.",
-        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
-    scan.add_argument("directory", type=Path, metavar="DIR",
-                      help=f"the directory (the files provider reads {DIR_ENV})")
-    scan.add_argument("--watchlist", type=watchlist_name,
-                      help="compare with this watchlist's active symbols (default: every one)")
+        "pairs covered, unreadable files and why, conflicting files, and the pairs "
+        "a backfill of the watchlist would add.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan.add_argument(
+        "directory",
+        type=Path,
+        metavar="DIR",
+        help=f"the directory (the files provider reads {DIR_ENV})",
+    )
+    scan.add_argument(
+        "--watchlist",
+        type=watchlist_name,
+        help="compare with this watchlist's active symbols (default: every one)",
+    )
 
 
 def run(args: argparse.Namespace, *, database: Callable[[], str], usage_error) -> int:
@@ -57,12 +69,13 @@ def run(args: argparse.Namespace, *, database: Callable[[], str], usage_error) -
 
 def _print_coverage(report: ScanReport) -> None:
     files = {f for labels in report.coverage.values() for f in labels}
-    print(f"{report.directory}: {len(files)} usable file(s), {len(report.unreadable)} "
-          "unreadable")
+    print(f"{report.directory}: {len(files)} usable file(s), {len(report.unreadable)} unreadable")
     if report.coverage:
         sessions = report.sessions
-        print(f"sessions: {len(sessions)} ({sessions[0]}..{sessions[-1]}); symbols: "
-              f"{len(report.symbols)} ({' '.join(report.symbols)})")
+        print(
+            f"sessions: {len(sessions)} ({sessions[0]}..{sessions[-1]}); symbols: "
+            f"{len(report.symbols)} ({' '.join(report.symbols)})"
+        )
         print(f"{'session':<12}{'symbol':<8}file")
         for (day, symbol), labels in report.coverage.items():
             print(f"{day.isoformat():<12}{symbol:<8}{', '.join(_short(x) for x in labels)}")
@@ -71,8 +84,10 @@ def _print_coverage(report: ScanReport) -> None:
         for u in report.unreadable:
             print(f"  {_short(u.label)}: {u.reason}")
     if report.conflicts:
-        print(f"conflicts ({len(report.conflicts)}): a backfill fails these pairs until one "
-              "file is removed")
+        print(
+            f"conflicts ({len(report.conflicts)}): a backfill fails these pairs until one "
+            "file is removed"
+        )
         for (day, symbol), labels in report.conflicts.items():
             print(f"  {day} {symbol}: {' and '.join(_short(x) for x in labels)}")
 
@@ -100,17 +115,23 @@ def _print_backfill(conn, report: ScanReport, symbols: list[str]) -> None:
             stored += 1
         else:
             add.append((day, symbol))
-    print(f"backfill of the watchlist would add {len(add)} snapshot(s); {stored} already "
-          "stored (nothing was written by this scan)")
+    print(
+        f"backfill of the watchlist would add {len(add)} snapshot(s); {stored} already "
+        "stored (nothing was written by this scan)"
+    )
     for day, symbol in add:
         print(f"  {day} {symbol}")
     if early:
-        print(f"  {early} pair(s) before the partitions' start {start} (set "
-              "OPTIONS_PIPELINE_START_DATE to include them)")
+        print(
+            f"  {early} pair(s) before the partitions' start {start} (set "
+            "OPTIONS_PIPELINE_START_DATE to include them)"
+        )
     missing = sorted(wanted - set(report.symbols))
     if missing:
         print(f"watchlist symbols in no file: {' '.join(missing)}")
     if add:
         days = sorted({d for d, _ in add})
-        print(f"to ingest: {DIR_ENV}={report.directory} ingest_options --provider files "
-              f"--start-date {days[0]} --end-date {days[-1]}")
+        print(
+            f"to ingest: {DIR_ENV}={report.directory} ingest_options --provider files "
+            f"--start-date {days[0]} --end-date {days[-1]}"
+        )

@@ -20,24 +20,45 @@ NEVER_TRIED = "never attempted"
 
 
 def add_range_arguments(parser: argparse.ArgumentParser, parse_date) -> None:
-    parser.add_argument("--start-date", type=parse_date, required=True, metavar="YYYY-MM-DD",
-                        help="first session (inclusive)")
-    parser.add_argument("--end-date", type=parse_date, required=True, metavar="YYYY-MM-DD",
-                        help="last session (inclusive)")
+    parser.add_argument(
+        "--start-date",
+        type=parse_date,
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="first session (inclusive)",
+    )
+    parser.add_argument(
+        "--end-date",
+        type=parse_date,
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="last session (inclusive)",
+    )
 
 
 def register(verbs, *, parse_date, parse_symbol, watchlist_name, epilog: str) -> None:
     gaps = verbs.add_parser(
-        "gaps", help="(session, symbol) pairs without a completed snapshot, with the last reason",
+        "gaps",
+        help="(session, symbol) pairs without a completed snapshot, with the last reason",
         description="List every (session, symbol) in the range that has no completed snapshot, "
-                    "with the last recorded failure reason and when it was last tried. Reads "
-                    "the database only; nothing is fetched.",
-        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "with the last recorded failure reason and when it was last tried. Reads "
+        "the database only; nothing is fetched.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_range_arguments(gaps, parse_date)
-    gaps.add_argument("--watchlist", type=watchlist_name,
-                      help="only this watchlist's active symbols (default: every watchlist)")
-    gaps.add_argument("--symbols", nargs="+", type=parse_symbol, metavar="SYMBOL",
-                      help="a subset of the active symbols")
+    gaps.add_argument(
+        "--watchlist",
+        type=watchlist_name,
+        help="only this watchlist's active symbols (default: every watchlist)",
+    )
+    gaps.add_argument(
+        "--symbols",
+        nargs="+",
+        type=parse_symbol,
+        metavar="SYMBOL",
+        help="a subset of the active symbols",
+    )
     gaps.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
@@ -51,15 +72,19 @@ def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
         symbols = resolve_symbols(conn, watchlist=args.watchlist, symbols=args.symbols)
         found = store.gaps(conn, days, symbols)
     if args.json:
-        print(json.dumps(gaps_document(args.start_date, args.end_date, days, symbols, found),
-                         indent=2))
+        print(
+            json.dumps(
+                gaps_document(args.start_date, args.end_date, days, symbols, found), indent=2
+            )
+        )
     else:
         print_gaps(args.start_date, args.end_date, days, symbols, found)
     return ExitCode.GAPS if found else ExitCode.OK
 
 
-def gaps_document(start: date, end: date, days: list[date], symbols: list[str],
-                  found: list[store.Gap]) -> dict:
+def gaps_document(
+    start: date, end: date, days: list[date], symbols: list[str], found: list[store.Gap]
+) -> dict:
     """The stable --json shape (keys never renamed; new keys may be added)."""
     return {
         "start_date": start.isoformat(),
@@ -77,23 +102,26 @@ def gaps_document(start: date, end: date, days: list[date], symbols: list[str],
                 "provider": g.provider,
                 "failures": g.failures,
                 "last_tried": g.last_failed_at.astimezone(UTC).isoformat()
-                if g.last_failed_at else None,
+                if g.last_failed_at
+                else None,
             }
             for g in found
         ],
     }
 
 
-def print_gaps(start: date, end: date, days: list[date], symbols: list[str],
-               found: list[store.Gap]) -> None:
+def print_gaps(
+    start: date, end: date, days: list[date], symbols: list[str], found: list[store.Gap]
+) -> None:
     scope = f"{len(days)} session(s) × {len(symbols)} symbol(s), {start}..{end}"
     if not found:
         print(f"no gaps: {scope}, every pair has a completed snapshot")
         return
     print(f"{'session':<12}{'symbol':<8}{'tries':>5}  {'last tried (UTC)':<18}  reason")
     for g in found:
-        tried = g.last_failed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") \
-            if g.last_failed_at else "-"
+        tried = (
+            g.last_failed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if g.last_failed_at else "-"
+        )
         reason = f"{g.reason}: {g.message}" if g.reason else NEVER_TRIED
         print(f"{g.as_of!s:<12}{g.symbol:<8}{g.failures:>5}  {tried:<18}  {reason}")
     print(f"{len(found)} gap(s) in {scope}; re-run ingest_options for the range to retry them")

@@ -23,26 +23,36 @@ from options_pipeline.metrics import summary as fmt
 
 DEALER_METRICS = "dealer_metrics"
 SAMPLE = "sample"
-SAMPLE_NOTE = ("data: the synthetic sample market (provider 'sample'): generated chains, not "
-               "market quotes")
+SAMPLE_NOTE = (
+    "data: the synthetic sample market (provider 'sample'): generated chains, not market quotes"
+)
 
 
-def register(metrics, *, sub, parse_date, parse_symbol, report_codes: str,
-             run_codes: str) -> None:
-    compute = sub(metrics, "compute", "compute dealer metrics for the sessions of a range, "
-                  "through the project's Dagster instance (one run per session, in the UI)",
-                  run_codes.replace("gaps remain", "a session's own snapshot is missing"))
+def register(metrics, *, sub, parse_date, parse_symbol, report_codes: str, run_codes: str) -> None:
+    compute = sub(
+        metrics,
+        "compute",
+        "compute dealer metrics for the sessions of a range, "
+        "through the project's Dagster instance (one run per session, in the UI)",
+        run_codes.replace("gaps remain", "a session's own snapshot is missing"),
+    )
     compute.add_argument("--start-date", type=parse_date, required=True, metavar="YYYY-MM-DD")
     compute.add_argument("--end-date", type=parse_date, required=True, metavar="YYYY-MM-DD")
 
-    show = sub(metrics, "show", "one session's dealer metrics per symbol: spot, net and total "
-               "GEX, flip and distance, walls, abs-gamma strike, confidence", report_codes)
+    show = sub(
+        metrics,
+        "show",
+        "one session's dealer metrics per symbol: spot, net and total "
+        "GEX, flip and distance, walls, abs-gamma strike, confidence",
+        report_codes,
+    )
     show.add_argument("day", type=parse_date, metavar="YYYY-MM-DD")
     show.add_argument("--symbol", type=parse_symbol, help="only this symbol")
     _formats(show)
 
-    history = sub(metrics, "history", "one symbol's dealer metrics session by session",
-                  report_codes)
+    history = sub(
+        metrics, "history", "one symbol's dealer metrics session by session", report_codes
+    )
     history.add_argument("symbol", type=parse_symbol, metavar="SYMBOL")
     history.add_argument("--start-date", type=parse_date, required=True, metavar="YYYY-MM-DD")
     history.add_argument("--end-date", type=parse_date, required=True, metavar="YYYY-MM-DD")
@@ -69,26 +79,54 @@ def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
         return compute(_range(args, usage_error))
     if args.verb == "show":
         with connection(url) as conn:
-            stored = store.stored_dealer_metrics(conn, [args.day],
-                                                 [args.symbol] if args.symbol else None)
+            stored = store.stored_dealer_metrics(
+                conn, [args.day], [args.symbol] if args.symbol else None
+            )
         what = f"{args.day}" + (f" {args.symbol}" if args.symbol else "")
-        return _output(stored, args, key="symbol", empty=f"no dealer metrics stored for {what}",
-                       doc={"session": args.day.isoformat()})
+        return _output(
+            stored,
+            args,
+            key="symbol",
+            empty=f"no dealer metrics stored for {what}",
+            doc={"session": args.day.isoformat()},
+        )
     days = _range(args, usage_error)
     with connection(url) as conn:
         stored = store.stored_dealer_metrics(conn, days, [args.symbol])
-    return _output(stored, args, key="session",
-                   empty=f"no dealer metrics stored for {args.symbol} in "
-                         f"{args.start_date}..{args.end_date}",
-                   doc={"symbol": args.symbol, "start_date": args.start_date.isoformat(),
-                        "end_date": args.end_date.isoformat()})
+    return _output(
+        stored,
+        args,
+        key="session",
+        empty=f"no dealer metrics stored for {args.symbol} in {args.start_date}..{args.end_date}",
+        doc={
+            "symbol": args.symbol,
+            "start_date": args.start_date.isoformat(),
+            "end_date": args.end_date.isoformat(),
+        },
+    )
 
 
-def _output(stored: list[store.StoredDealerMetrics], args: argparse.Namespace, *, key: str,
-            empty: str, doc: dict) -> int:
-    rows = [fmt.summary(m.document, session=m.as_of.isoformat(), symbol=m.symbol,
-                        status=m.status, confidence=m.confidence, days_present=m.days_present,
-                        window_days=m.window_days) | {"provider": m.provider} for m in stored]
+def _output(
+    stored: list[store.StoredDealerMetrics],
+    args: argparse.Namespace,
+    *,
+    key: str,
+    empty: str,
+    doc: dict,
+) -> int:
+    rows = [
+        fmt.summary(
+            m.document,
+            session=m.as_of.isoformat(),
+            symbol=m.symbol,
+            status=m.status,
+            confidence=m.confidence,
+            days_present=m.days_present,
+            window_days=m.window_days,
+        )
+        | {"provider": m.provider}
+        for m in stored
+    ]
     if args.json:
         print(json.dumps({**doc, "units": "USD per 1% move", "rows": rows}, indent=2))
     elif args.csv:
@@ -97,14 +135,18 @@ def _output(stored: list[store.StoredDealerMetrics], args: argparse.Namespace, *
         writer.writerows(fmt.csv_row(r) for r in rows)
     elif rows:
         print("\n".join(fmt.render_table(key, [(r[key], r) for r in rows])))
-        print("GEX in USD per 1% move of the underlying; spot→flip in % of spot; "
-              f"convention {rows[0]['convention']}")
+        print(
+            "GEX in USD per 1% move of the underlying; spot→flip in % of spot; "
+            f"convention {rows[0]['convention']}"
+        )
         if any(r["provider"] == SAMPLE for r in rows):
             print(SAMPLE_NOTE)
         for r in rows:
             if r["confidence_reasons"]:
-                print(f"{r[key]} confidence {r['confidence']}: "
-                      + "; ".join(reason.split(": ", 1)[1] for reason in r["confidence_reasons"]))
+                print(
+                    f"{r[key]} confidence {r['confidence']}: "
+                    + "; ".join(reason.split(": ", 1)[1] for reason in r["confidence_reasons"])
+                )
     if not rows:
         print(empty, file=sys.stderr)
     return ExitCode.OK if rows else ExitCode.GAPS
@@ -125,19 +167,24 @@ def compute(days: list[date]) -> int:
     print(f"{'session':<12}{'symbols':>8}  {'run':<8}  result")
     for day in days:
         result = job.execute_in_process(
-            partition_key=day.isoformat(), instance=instance, asset_selection=[key],
+            partition_key=day.isoformat(),
+            instance=instance,
+            asset_selection=[key],
             run_config={"loggers": {CLI_CONSOLE: {"config": {"log_level": "WARNING"}}}},
-            tags={"options_pipeline/launched_by": "options-pipeline metrics compute",
-                  "options_pipeline/host": socket.gethostname(),
-                  "options_pipeline/pid": str(os.getpid())},
+            tags={
+                "options_pipeline/launched_by": "options-pipeline metrics compute",
+                "options_pipeline/host": socket.gethostname(),
+                "options_pipeline/pid": str(os.getpid()),
+            },
             raise_on_error=False,
         )
         if result.success:
             mats = result.asset_materializations_for_node(DEALER_METRICS)
             symbols = int(mats[0].metadata["symbols"].value) if mats else 0
             checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
-            note = "ok" if not checks else "checks failed: " + ", ".join(
-                c.check_name for c in checks)
+            note = (
+                "ok" if not checks else "checks failed: " + ", ".join(c.check_name for c in checks)
+            )
             print(f"{day!s:<12}{symbols:>8}  {result.run_id[:8]}  {note}")
             continue
         failure = next((e for e in result.all_events if e.is_step_failure), None)
@@ -152,5 +199,8 @@ def compute(days: list[date]) -> int:
         worst = max(worst, code)
     logging.getLogger("options_pipeline.cli").info(
         "dealer metrics computed in the Dagster instance at %s; see them with "
-        "'options-pipeline metrics show %s'", os.environ.get("DAGSTER_HOME"), days[-1])
+        "'options-pipeline metrics show %s'",
+        os.environ.get("DAGSTER_HOME"),
+        days[-1],
+    )
     return worst

@@ -13,10 +13,18 @@ import socket
 import sys
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, cast
 
-from dagster import DagsterInstance, DagsterRunStatus, JobDefinition, RunsFilter
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    ExecuteInProcessResult,
+    JobDefinition,
+    RunsFilter,
+)
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.utils import make_new_run_id
+from dagster_shared.error import SerializableErrorInfo
 
 from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, POOL, options_chains
 from options_pipeline.db.connection import connection
@@ -82,27 +90,45 @@ def run_days(
     lines: list[DayLine] = []
     _log.info("ingest_options: %d day(s) %s..%s", len(days), days[0], days[-1])
     complete = _complete_days(database_url, days, watchlist=watchlist, symbols=symbols)
-    progress = _start_progress(days, database_url, watchlist, symbols,
-                               shown=log_level <= logging.INFO)
+    progress = _start_progress(
+        days, database_url, watchlist, symbols, shown=log_level <= logging.INFO
+    )
     try:
         with Signals().installed() as signals:
-            slot = SlotWaiter(instance, database_url, POOL,
-                              options_chains.key.to_python_identifier(), signals)
-            return _run_each(days, job, instance, run_config, provider, lines, progress, slot,
-                             database_url, wait, complete)
+            slot = SlotWaiter(
+                instance, database_url, POOL, options_chains.key.to_python_identifier(), signals
+            )
+            return _run_each(
+                days,
+                job,
+                instance,
+                run_config,
+                provider,
+                lines,
+                progress,
+                slot,
+                database_url,
+                wait,
+                complete,
+            )
     finally:
         progress.close()
         show_progress(None)
 
 
-def _start_progress(days: list[date], database_url: str, watchlist: str | None,
-                    symbols: list[str] | None, *, shown: bool) -> Progress:
+def _start_progress(
+    days: list[date],
+    database_url: str,
+    watchlist: str | None,
+    symbols: list[str] | None,
+    *,
+    shown: bool,
+) -> Progress:
     with connection(database_url) as conn:
         selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
         done = len(completed_pairs(conn, days, selected))
     pairs = len(days) * len(selected)
-    progress = Progress(sessions=len(days), pairs=pairs, pairs_to_fetch=pairs - done,
-                        shown=shown)
+    progress = Progress(sessions=len(days), pairs=pairs, pairs_to_fetch=pairs - done, shown=shown)
     show_progress(progress)
     progress.start_ticking()
     return progress
@@ -115,22 +141,43 @@ def _complete_days(
     with connection(database_url) as conn:
         selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
         done = completed_pairs(conn, days, selected)
-    return {day: len(selected) for day in days
-            if all((day, symbol) in done for symbol in selected)}
+    return {day: len(selected) for day in days if all((day, symbol) in done for symbol in selected)}
 
 
-def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, run_config: dict,
-              provider: ProviderResource, lines: list[DayLine], progress: Progress,
-              slot: SlotWaiter, database_url: str, wait: float | None,
-              complete: dict[date, int]) -> int:  # fmt: skip
-    tags = {"options_pipeline/launched_by": "ingest_options",
-            HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+def _run_each(
+    days: list[date],
+    job: JobDefinition,
+    instance: DagsterInstance,
+    run_config: dict[str, Any],
+    provider: ProviderResource,
+    lines: list[DayLine],
+    progress: Progress,
+    slot: SlotWaiter,
+    database_url: str,
+    wait: float | None,
+    complete: dict[date, int],
+) -> int:
+    tags = {
+        "options_pipeline/launched_by": "ingest_options",
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+    }
     for n, day in enumerate(days):
         if day in complete:
             # nothing to fetch: no run, no new materialization overwriting the day's metadata
             _log.info("%s: complete for every selected symbol (skipped, no run)", day)
-            lines.append(DayLine(day=day, ingested=0, skipped=complete[day], failed=0, rows=0,
-                                 gaps=(), requests=0, run_id=""))
+            lines.append(
+                DayLine(
+                    day=day,
+                    ingested=0,
+                    skipped=complete[day],
+                    failed=0,
+                    rows=0,
+                    gaps=(),
+                    requests=0,
+                    run_id="",
+                )
+            )
             progress.session_done(pairs=complete[day], fetched=0, rows=0, requests=0)
             continue
         run_id = make_new_run_id()
@@ -139,9 +186,14 @@ def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, r
                 slot.claim(run_id, wait=wait)
                 try:
                     result = job.execute_in_process(
-                        partition_key=day.isoformat(), instance=instance, run_id=run_id,
-                        run_config=run_config, tags=tags, raise_on_error=False,
-                        resources={"provider": provider})  # --provider: the CLI's binding
+                        partition_key=day.isoformat(),
+                        instance=instance,
+                        run_id=run_id,
+                        run_config=run_config,
+                        tags=tags,
+                        raise_on_error=False,
+                        resources={"provider": provider},
+                    )  # --provider: the CLI's binding
                 except (KeyboardInterrupt, DagsterExecutionInterruptedError):
                     raise Interrupted(slot.signals.received() or signal.SIGINT) from None
                 finally:
@@ -167,25 +219,32 @@ def _run_each(days: list[date], job: JobDefinition, instance: DagsterInstance, r
         lines.append(line)
         # every selected symbol was handled; the day's gaps may name other active symbols
         per_session = progress.pairs // progress.sessions
-        progress.session_done(pairs=per_session, fetched=per_session - line.skipped,
-                              rows=line.rows, requests=line.requests)
+        progress.session_done(
+            pairs=per_session,
+            fetched=per_session - line.skipped,
+            rows=line.rows,
+            requests=line.requests,
+        )
     progress.close()
     _print_report(lines)
     _log.info("ingest_options: done")
     return ExitCode.OK if not any(line.gaps for line in lines) else ExitCode.GAPS
 
 
-def _interrupted(signum: int, day: date, not_run: list[date], run_id: str,
-                 lines: list[DayLine]) -> int:  # fmt: skip
+def _interrupted(
+    signum: int, day: date, not_run: list[date], run_id: str, lines: list[DayLine]
+) -> int:
     name = signal.Signals(signum).name
-    print(f"ingest_options: stopped by {name} at {day} (run {run_id[:8]}); every symbol "
-          "written is complete, none half-written; re-run the same command to resume",
-          file=sys.stderr)
+    print(
+        f"ingest_options: stopped by {name} at {day} (run {run_id[:8]}); every symbol "
+        "written is complete, none half-written; re-run the same command to resume",
+        file=sys.stderr,
+    )
     _print_report(lines, not_run=not_run)
     return ExitCode.for_signal(signum)
 
 
-def _failure(result) -> tuple[str, bool]:
+def _failure(result: ExecuteInProcessResult) -> tuple[str, bool]:
     """The run's failure as one line, and whether it is the user's (a Failure we raised)."""
     failure = next((e for e in result.all_events if e.is_step_failure), None)
     if failure is None:
@@ -200,7 +259,7 @@ def _failure(result) -> tuple[str, bool]:
     return (_root_cause(error) if error else "run failed"), False
 
 
-def _root_cause(error) -> str:
+def _root_cause(error: SerializableErrorInfo) -> str:
     """The innermost cause's first line, not Dagster's "Error occurred while executing" wrapper."""
     while error.cause is not None:
         error = error.cause
@@ -213,15 +272,25 @@ def _recover_dead_runs(instance: DagsterInstance) -> None:
     NOT_STARTED (killed while being created) or STARTED, the latter keeping the pool's only slot:
     mark them failed and free their slots. Run monitoring would only time them out
     (max_runtime_seconds): in-process runs have no worker to check."""
-    runs = instance.get_runs(RunsFilter(
-        statuses=[DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-                  DagsterRunStatus.STARTED],
-        tags={HOST_TAG: socket.gethostname()}))
+    runs = instance.get_runs(
+        RunsFilter(
+            statuses=[
+                DagsterRunStatus.NOT_STARTED,
+                DagsterRunStatus.STARTING,
+                DagsterRunStatus.STARTED,
+            ],
+            tags={HOST_TAG: socket.gethostname()},
+        )
+    )
     for run in runs:
         pid = int(run.tags.get(PID_TAG, "0"))
         if pid and not pid_alive(pid):
-            _log.warning("run %s: its ingest_options process %d is gone; marking it failed and "
-                         "freeing its pool slot", run.run_id[:8], pid)
+            _log.warning(
+                "run %s: its ingest_options process %d is gone; marking it failed and "
+                "freeing its pool slot",
+                run.run_id[:8],
+                pid,
+            )
             instance.report_run_failed(run, f"ingest_options process {pid} died during the run")
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
 
@@ -245,20 +314,26 @@ def options_chains_job_def() -> JobDefinition:
     return defs.resolve_job_def(options_chains_job.name)
 
 
-def _day_line(day: date, result) -> DayLine:
-    metadata = {}
+def _day_line(day: date, result: ExecuteInProcessResult) -> DayLine:
+    metadata: dict[str, Any] = {}
     for mat in result.asset_materializations_for_node("options_chains"):
         if mat.partition == day.isoformat():
             metadata = {k: v.value for k, v in mat.metadata.items()}
-    check = next(e for e in result.get_asset_check_evaluations()
-                 if e.check_name == COMPLETENESS_CHECK)
-    missing = check.metadata["missing"].value
+    check = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == COMPLETENESS_CHECK
+    )
+    missing: list[dict[str, str]] = cast(Any, check.metadata["missing"].value)
     gaps = tuple(f"{m['symbol']} ({m['reason']})" for m in missing if m["date"] == day.isoformat())
-    return DayLine(day=day, ingested=int(metadata.get("symbols_ingested", 0)),
-                   skipped=int(metadata.get("symbols_skipped", 0)),
-                   failed=len(gaps), rows=int(metadata.get("rows_written", 0)), gaps=gaps,
-                   requests=int(check.metadata["provider_requests"].value),
-                   run_id=result.run_id)
+    return DayLine(
+        day=day,
+        ingested=int(metadata.get("symbols_ingested", 0)),
+        skipped=int(metadata.get("symbols_skipped", 0)),
+        failed=len(gaps),
+        rows=int(metadata.get("rows_written", 0)),
+        gaps=gaps,
+        requests=int(cast(Any, check.metadata["provider_requests"].value)),
+        run_id=result.run_id,
+    )
 
 
 def _print_report(lines: list[DayLine], not_run: list[date] | None = None) -> None:
@@ -266,11 +341,15 @@ def _print_report(lines: list[DayLine], not_run: list[date] | None = None) -> No
     if lines:
         print(f"{'date':<12}{'ingested':>9}{'skipped':>9}{'failed':>8}{'rows':>10}  run")
         for line in lines:
-            print(f"{line.day!s:<12}{line.ingested:>9}{line.skipped:>9}{line.failed:>8}"
-                  f"{line.rows:>10}  {line.run_id[:8] or 'complete (skipped)'}")
-        print(f"{'total':<12}{sum(x.ingested for x in lines):>9}"
-              f"{sum(x.skipped for x in lines):>9}{sum(x.failed for x in lines):>8}"
-              f"{sum(x.rows for x in lines):>10}")
+            print(
+                f"{line.day!s:<12}{line.ingested:>9}{line.skipped:>9}{line.failed:>8}"
+                f"{line.rows:>10}  {line.run_id[:8] or 'complete (skipped)'}"
+            )
+        print(
+            f"{'total':<12}{sum(x.ingested for x in lines):>9}"
+            f"{sum(x.skipped for x in lines):>9}{sum(x.failed for x in lines):>8}"
+            f"{sum(x.rows for x in lines):>10}"
+        )
     gaps = [(line.day, gap) for line in lines for gap in line.gaps]
     if gaps:
         print(f"gaps remain ({len(gaps)}); re-run the same command to retry them:")
@@ -278,8 +357,9 @@ def _print_report(lines: list[DayLine], not_run: list[date] | None = None) -> No
             print(f"  {day} {gap}")
     if not_run:
         span = f"{not_run[0]}" + (f"..{not_run[-1]}" if len(not_run) > 1 else "")
-        print(f"incomplete: {len(not_run)} day(s) not run ({span}); re-run the same command "
-              "to resume")
+        print(
+            f"incomplete: {len(not_run)} day(s) not run ({span}); re-run the same command to resume"
+        )
     elif lines and not gaps:
         skipped = sum(1 for line in lines if not line.run_id)
         note = f" ({skipped} already complete, skipped without a run)" if skipped else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from uuid import UUID
 
 import psycopg
 
@@ -68,8 +69,9 @@ def compute_dealer_day(
                 per_day[d] = None
                 continue
             columns = store.chain_columns(conn, ticker_id=row.ticker_id, day=d)
-            chain = ChainArrays.from_columns(as_of=d, spot=row.underlying_price,
-                                             symbol=symbol, **columns)
+            chain = ChainArrays.from_columns(
+                as_of=d, spot=row.underlying_price, symbol=symbol, **columns
+            )
             per_day[d] = compute_metrics(chain, params)
         own = per_day[day]
         assert own is not None
@@ -80,7 +82,7 @@ def compute_dealer_day(
     return DealerDayReport(day, tuple(results), tuple(missing), tuple(symbols))
 
 
-def _row(ticker_id, m: DayMetrics, w: WindowSummary) -> store.DealerMetricsRow:
+def _row(ticker_id: UUID, m: DayMetrics, w: WindowSummary) -> store.DealerMetricsRow:
     document = m.to_dict() | {"window": w.to_dict(), "model_version": MODEL_VERSION}
     return store.DealerMetricsRow(
         ticker_id=ticker_id,
@@ -112,17 +114,22 @@ def _row(ticker_id, m: DayMetrics, w: WindowSummary) -> store.DealerMetricsRow:
 LARGE_CHAIN = 1000  # a chain this big always has enough liquid contracts: INVALID means a bug
 
 CHECKS: dict[str, str] = {
-    "one_row_per_symbol_with_snapshot":
-        "every active symbol with a snapshot for the day has exactly one stored dealer row",
-    "no_invalid_on_large_chain":
-        f"no stored INVALID status where the chain has {LARGE_CHAIN}+ contracts",
-    "spot_within_strike_range":
-        "the stored spot lies within the stored chain's lowest..highest strike",
-    "open_interest_matches_ledger":
-        "Σ open interest of the stored chain equals the ledger's total for the snapshot",
+    "one_row_per_symbol_with_snapshot": (
+        "every active symbol with a snapshot for the day has exactly one stored dealer row"
+    ),
+    "no_invalid_on_large_chain": (
+        f"no stored INVALID status where the chain has {LARGE_CHAIN}+ contracts"
+    ),
+    "spot_within_strike_range": (
+        "the stored spot lies within the stored chain's lowest..highest strike"
+    ),
+    "open_interest_matches_ledger": (
+        "Σ open interest of the stored chain equals the ledger's total for the snapshot"
+    ),
     "no_nan_stored": "no NaN in the stored numeric columns",
-    "every_active_symbol_has_a_snapshot":
-        "active symbols without the day's snapshot (WARN: they are skipped, not failed)",
+    "every_active_symbol_has_a_snapshot": (
+        "active symbols without the day's snapshot (WARN: they are skipped, not failed)"
+    ),
 }
 WARN_CHECKS = frozenset({"every_active_symbol_has_a_snapshot"})
 
@@ -134,34 +141,44 @@ class CheckOutcome:
     detail: str
 
 
-def check_stored(
-    conn: psycopg.Connection, day: date, symbols: list[str]
-) -> list[CheckOutcome]:
+def check_stored(conn: psycopg.Connection, day: date, symbols: list[str]) -> list[CheckOutcome]:
     """The checks of `CHECKS`, over what is stored in PostgreSQL for `day` and `symbols` (not over
     the in-memory results, so a write that lost or altered rows fails them)."""
     state = store.stored_dealer_state(conn, day, symbols)
     nan_symbols = store.dealer_metrics_with_nan(conn, day)
     no_row = [s.symbol for s in state if s.has_snapshot and not s.has_metrics]
     stray = [s.symbol for s in state if s.has_metrics and not s.has_snapshot]
-    invalid = [f"{s.symbol} ({s.total_contracts} contracts)" for s in state
-               if s.status == "INVALID" and (s.total_contracts or 0) >= LARGE_CHAIN]
-    outside = [f"{s.symbol} spot {s.spot} outside [{s.min_strike}, {s.max_strike}]"
-               for s in state
-               if s.has_metrics and s.spot is not None and s.min_strike is not None
-               and not s.min_strike <= s.spot <= (s.max_strike or s.min_strike)]
-    oi = [f"{s.symbol} stored {s.stored_open_interest} vs ledger {s.ledger_open_interest}"
-          for s in state
-          if s.has_snapshot and s.ledger_open_interest is not None
-          and (s.stored_open_interest or 0) != s.ledger_open_interest]
+    invalid = [
+        f"{s.symbol} ({s.total_contracts} contracts)"
+        for s in state
+        if s.status == "INVALID" and (s.total_contracts or 0) >= LARGE_CHAIN
+    ]
+    outside = [
+        f"{s.symbol} spot {s.spot} outside [{s.min_strike}, {s.max_strike}]"
+        for s in state
+        if s.has_metrics
+        and s.spot is not None
+        and s.min_strike is not None
+        and not s.min_strike <= s.spot <= (s.max_strike or s.min_strike)
+    ]
+    oi = [
+        f"{s.symbol} stored {s.stored_open_interest} vs ledger {s.ledger_open_interest}"
+        for s in state
+        if s.has_snapshot
+        and s.ledger_open_interest is not None
+        and (s.stored_open_interest or 0) != s.ledger_open_interest
+    ]
     no_snapshot = sorted({*symbols} - {s.symbol for s in state if s.has_snapshot})
     problems = {
-        "one_row_per_symbol_with_snapshot":
-            [f"{x}: no dealer row" for x in no_row] + [f"{x}: row without snapshot" for x in stray],
+        "one_row_per_symbol_with_snapshot": [f"{x}: no dealer row" for x in no_row]
+        + [f"{x}: row without snapshot" for x in stray],
         "no_invalid_on_large_chain": invalid,
         "spot_within_strike_range": outside,
         "open_interest_matches_ledger": oi,
         "no_nan_stored": nan_symbols,
         "every_active_symbol_has_a_snapshot": no_snapshot,
     }
-    return [CheckOutcome(name, not items, "; ".join(map(str, items)) or "ok")
-            for name, items in problems.items()]
+    return [
+        CheckOutcome(name, not items, "; ".join(map(str, items)) or "ok")
+        for name, items in problems.items()
+    ]

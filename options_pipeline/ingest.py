@@ -66,8 +66,10 @@ def write_error(exc: psycopg.Error, day: date) -> DatabaseUnavailable:
         cause = "PostgreSQL is out of resources"
     if cause is None:
         cause = "lost the PostgreSQL connection"
-    return DatabaseUnavailable(f"{cause} while ingesting {day}: {first_line(exc)}; the symbols "
-                               "written before are complete, a re-run resumes")
+    return DatabaseUnavailable(
+        f"{cause} while ingesting {day}: {first_line(exc)}; the symbols "
+        "written before are complete, a re-run resumes"
+    )
 
 
 class NothingToIngest(ValueError):
@@ -120,8 +122,10 @@ def resolve_symbols(
     active = store.active_symbols(conn, watchlist)
     where = f"watchlist '{watchlist}'" if watchlist else "any watchlist"
     if not active:
-        raise NothingToIngest(f"no active symbols in {where}; add some with "
-                              "'options-pipeline watchlist add NAME SYMBOL...'")
+        raise NothingToIngest(
+            f"no active symbols in {where}; add some with "
+            "'options-pipeline watchlist add NAME SYMBOL...'"
+        )
     if not symbols:
         return active
     unknown = sorted(set(symbols) - set(active))
@@ -132,8 +136,14 @@ def resolve_symbols(
 
 def _record(conn: psycopg.Connection, day: date, provider: str, failure: SymbolFailure) -> None:
     """Persist the failure so `options-pipeline gaps` can say why a pair is missing."""
-    store.record_failure(conn, day=day, symbol=failure.symbol, provider=provider,
-                         reason=failure.reason, message=failure.message)
+    store.record_failure(
+        conn,
+        day=day,
+        symbol=failure.symbol,
+        provider=provider,
+        reason=failure.reason,
+        message=failure.message,
+    )
 
 
 def ingest_day(
@@ -144,7 +154,7 @@ def ingest_day(
     watchlist: str | None = None,
     symbols: Sequence[str] | None = None,
     heartbeat: int = 25,
-    log: logging.Logger | logging.LoggerAdapter = _log,
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _log,
 ) -> DayReport:
     """Ingest every active symbol of `day` that is not complete yet, through `conn`.
 
@@ -181,8 +191,9 @@ def ingest_day(
                     try:
                         snapshot = provider.fetch_chain(symbol, day)
                     except Unauthorized as exc:
-                        _record(conn, day, provider.name,
-                                SymbolFailure(symbol, exc.reason, str(exc)))
+                        _record(
+                            conn, day, provider.name, SymbolFailure(symbol, exc.reason, str(exc))
+                        )
                         raise  # every other symbol would be refused the same way
                     except ProviderError as exc:
                         slow = isinstance(exc, ProviderTimeout | ProviderUnreachable)
@@ -196,11 +207,13 @@ def ingest_day(
                             raise ProviderDown(
                                 f"provider {provider.name} is unreachable: {unreachable} symbols "
                                 f"in a row failed to connect, the last: {exc}; stopped (not a "
-                                "market holiday); re-run when it is back") from None
+                                "market holiday); re-run when it is back"
+                            ) from None
                     else:
                         unreachable = 0
-                        rows_written += store.write_chain(conn, ticker_id=ticker_id,
-                                                          snapshot=snapshot)
+                        rows_written += store.write_chain(
+                            conn, ticker_id=ticker_id, snapshot=snapshot
+                        )
                         rows_rejected += snapshot.rejected_count
                         ingested.append(symbol)
                     finally:
@@ -227,6 +240,9 @@ def ingest_day(
         if reasons <= {"no_contracts", "not_available"}:
             log.warning("no data for any symbol on %s — market holiday?", day)
         else:
-            log.warning("no data for any symbol on %s: every fetch failed (%s)", day,
-                        ", ".join(sorted(reasons)))
+            log.warning(
+                "no data for any symbol on %s: every fetch failed (%s)",
+                day,
+                ", ".join(sorted(reasons)),
+            )
     return report

@@ -69,8 +69,11 @@ def dagster_storage_url(database_url: str, database: str = DAGSTER_DATABASE) -> 
     user = quote(str(params.get("user", "postgres")), safe="")
     password = f":{quote(str(params['password']), safe='')}" if params.get("password") else ""
     host, port = str(params.get("host", "")), params.get("port")
-    query = {k: str(v) for k, v in params.items()
-             if k not in ("user", "password", "host", "port", "dbname")}
+    query = {
+        k: str(v)
+        for k, v in params.items()
+        if k not in ("user", "password", "host", "port", "dbname")
+    }
     if host.startswith("/"):  # a Unix socket (the embedded server)
         netloc = ""
         query = {"host": host, **({"port": str(port)} if port else {}), **query}
@@ -90,11 +93,15 @@ def checked_storage_url(url: str) -> str:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         parsed = None
-    if parsed is None or parsed.drivername not in ("postgresql", "postgresql+psycopg2") or not (
-        parsed.database
+    if (
+        parsed is None
+        or parsed.drivername not in ("postgresql", "postgresql+psycopg2")
+        or not (parsed.database)
     ):
-        raise SettingsError(f"{DAGSTER_PG_URL_ENV} is not a PostgreSQL URL (expected "
-                            "postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE)")
+        raise SettingsError(
+            f"{DAGSTER_PG_URL_ENV} is not a PostgreSQL URL (expected "
+            "postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE)"
+        )
     return url
 
 
@@ -106,14 +113,16 @@ def ensure_database(database_url: str, name: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             try:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase,
-                                         psycopg.errors.UniqueViolation):
+                with contextlib.suppress(
+                    psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
+                ):
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             except psycopg.Error as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise DatabaseUnavailable(
                     f"cannot create the Dagster database {name!r}: {first} (create it, or set "
-                    f"{DAGSTER_PG_URL_ENV})") from None
+                    f"{DAGSTER_PG_URL_ENV})"
+                ) from None
 
 
 def export_storage_url(database_url: str) -> None:
@@ -144,6 +153,7 @@ def write_instance_config(home: Path) -> Path:
         finally:
             partial.unlink()
     except OSError as exc:
-        raise SettingsError(f"DAGSTER_HOME {home} is not a usable directory "
-                            f"({exc.strerror or type(exc).__name__})") from None
+        raise SettingsError(
+            f"DAGSTER_HOME {home} is not a usable directory ({exc.strerror or type(exc).__name__})"
+        ) from None
     return path

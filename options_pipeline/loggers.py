@@ -38,8 +38,10 @@ def show_progress(progress: Progress | None) -> None:
     _UserMessages.progress = progress
 
 
-@logger(config_schema={"log_level": Field(str, default_value="INFO")},
-        description="ingest_options' console: the run's own messages, one line each")
+@logger(
+    config_schema={"log_level": Field(str, default_value="INFO")},
+    description="ingest_options' console: the run's own messages, one line each",
+)
 def cli_console(init_context: InitLoggerContext) -> logging.Logger:
     console = logging.Logger("ingest_options", level=init_context.logger_config["log_level"])
     console.addHandler(_UserMessages())

@@ -46,8 +46,18 @@ class OptionQuote:
 # Optional numeric fields: float64 arrays in which NaN means "the provider gave no value" (a NaN
 # from a provider is rejected as non-finite before it gets here, so the two cannot be confused).
 # Volume and open interest hold whole numbers.
-OPTIONAL_FIELDS = ("bid", "ask", "last", "volume", "open_interest", "implied_volatility", "delta",
-                   "gamma", "theta", "vega")
+OPTIONAL_FIELDS = (
+    "bid",
+    "ask",
+    "last",
+    "volume",
+    "open_interest",
+    "implied_volatility",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+)
 SIZE_FIELDS = ("volume", "open_interest")
 
 
@@ -88,15 +98,26 @@ class ChainColumns:
             return self.contract_symbol
         from options_pipeline.providers.normalize import occ_symbol
 
-        return np.array([occ_symbol(self.root, e, "C" if c else "P", k) for e, c, k in zip(
-            self.expiration_date.tolist(), self.is_call.tolist(), self.strike.tolist(),
-            strict=True)], dtype=object)
+        return np.array(
+            [
+                occ_symbol(self.root, e, "C" if c else "P", k)
+                for e, c, k in zip(
+                    self.expiration_date.tolist(),
+                    self.is_call.tolist(),
+                    self.strike.tolist(),
+                    strict=True,
+                )
+            ],
+            dtype=object,
+        )
 
     def equals(self, other: ChainColumns) -> bool:
         if len(self) != len(other):
             return False
-        same = all(np.array_equal(getattr(self, n), getattr(other, n),
-                                  equal_nan=n in OPTIONAL_FIELDS) for n in _ARRAY_FIELDS)
+        same = all(
+            np.array_equal(getattr(self, n), getattr(other, n), equal_nan=n in OPTIONAL_FIELDS)
+            for n in _ARRAY_FIELDS
+        )
         return same and np.array_equal(self.symbols(), other.symbols())
 
     @classmethod
@@ -110,7 +131,8 @@ class ChainColumns:
 
         return cls(
             expiration_date=np.array([q.expiration_date for q in quotes], dtype="datetime64[D]")
-            if n else np.empty(0, "datetime64[D]"),
+            if n
+            else np.empty(0, "datetime64[D]"),
             strike=np.array([q.strike for q in quotes], dtype=np.float64),
             is_call=np.array([q.option_type == "C" for q in quotes], dtype=bool),
             **{name: floats(name) for name in OPTIONAL_FIELDS},
@@ -130,8 +152,14 @@ class ChainColumns:
         return tuple(
             OptionQuote(sym, exp, k, "C" if c else "P", *row, multiplier=m)
             for sym, exp, k, c, m, *row in zip(
-                self.symbols().tolist(), self.expiration_date.tolist(), self.strike.tolist(),
-                self.is_call.tolist(), self.multiplier.tolist(), *cols, strict=True)
+                self.symbols().tolist(),
+                self.expiration_date.tolist(),
+                self.strike.tolist(),
+                self.is_call.tolist(),
+                self.multiplier.tolist(),
+                *cols,
+                strict=True,
+            )
         )
 
 
@@ -187,14 +215,22 @@ class ChainSnapshot:
         if columns is None:
             quotes = tuple(quotes or ())
             columns = ChainColumns.from_quotes(quotes)
-        values = {"symbol": symbol, "as_of": as_of, "provider": provider, "columns": columns,
-                  "underlying_price": underlying_price,
-                  "underlying_price_source": underlying_price_source,
-                  "provider_mark_time": provider_mark_time, "rejected": dict(rejected or {}),
-                  "requests": requests, "annotations": dict(annotations or {}),
-                  "open_interest_as_of": open_interest_as_of,
-                  "open_interest_source": open_interest_source, "merged": merged,
-                  "_quotes": quotes}
+        values = {
+            "symbol": symbol,
+            "as_of": as_of,
+            "provider": provider,
+            "columns": columns,
+            "underlying_price": underlying_price,
+            "underlying_price_source": underlying_price_source,
+            "provider_mark_time": provider_mark_time,
+            "rejected": dict(rejected or {}),
+            "requests": requests,
+            "annotations": dict(annotations or {}),
+            "open_interest_as_of": open_interest_as_of,
+            "open_interest_source": open_interest_source,
+            "merged": merged,
+            "_quotes": quotes,
+        }
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
@@ -216,10 +252,22 @@ class ChainSnapshot:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChainSnapshot):
             return NotImplemented
-        scalars = ("symbol", "as_of", "provider", "underlying_price", "underlying_price_source",
-                   "provider_mark_time", "rejected", "requests", "annotations",
-                   "open_interest_as_of", "open_interest_source", "merged")
-        return (all(getattr(self, n) == getattr(other, n) for n in scalars)
-                and self.columns.equals(other.columns))
+        scalars = (
+            "symbol",
+            "as_of",
+            "provider",
+            "underlying_price",
+            "underlying_price_source",
+            "provider_mark_time",
+            "rejected",
+            "requests",
+            "annotations",
+            "open_interest_as_of",
+            "open_interest_source",
+            "merged",
+        )
+        return all(getattr(self, n) == getattr(other, n) for n in scalars) and self.columns.equals(
+            other.columns
+        )
 
     __hash__ = None  # type: ignore[assignment]

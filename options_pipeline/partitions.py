@@ -31,8 +31,9 @@ def partitions_start() -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise SettingsError(f"{PARTITIONS_START_ENV}={text!r} is not a date "
-                            "(expected YYYY-MM-DD)") from None
+        raise SettingsError(
+            f"{PARTITIONS_START_ENV}={text!r} is not a date (expected YYYY-MM-DD)"
+        ) from None
 
 
 def _start_for_import() -> date:
@@ -45,8 +46,9 @@ def _start_for_import() -> date:
 def _session_partitions() -> TimeWindowPartitionsDefinition:
     start = _start_for_import()
     # midnight datetimes: the partitions' cron ticks (a "YYYY-MM-DD" string would be read as cron)
-    closures = [datetime.combine(d, datetime.min.time())
-                for d in closures_in_range(start, CALENDAR_END)]
+    closures = [
+        datetime.combine(d, datetime.min.time()) for d in closures_in_range(start, CALENDAR_END)
+    ]
     # end_offset=1 so today's partition exists during the day and the after-close automation can
     # fill it
     return TimeWindowPartitionsDefinition(
@@ -67,6 +69,8 @@ def partition_days(start: date, end: date) -> list[date]:
     range expands to (asked of the partitions definition itself, so the two cannot disagree)."""
     if end < start:
         return []
-    window = TimeWindow(datetime.combine(start, time(0), _NY),
-                        datetime.combine(end + timedelta(days=1), time(0), _NY))
+    window = TimeWindow(
+        datetime.combine(start, time(0), _NY),
+        datetime.combine(end + timedelta(days=1), time(0), _NY),
+    )
     return [date.fromisoformat(k) for k in trading_days.get_partition_keys_in_time_window(window)]

@@ -110,19 +110,27 @@ def build_plan(
         todo = tuple(s for s in symbols if (day, s) not in completed)
         cost = sum(provider_requests(provider, s, day, hints[s].contracts) for s in todo)
         sessions.append(SessionPlan(day, done, todo, cost))
-    return IngestPlan(provider=provider.name, symbols=tuple(symbols), sessions=tuple(sessions),
-                      hints=dict(hints), rate_per_minute=provider_rate_per_minute(provider),
-                      interval_seconds=getattr(provider, "request_interval_seconds", None))
+    return IngestPlan(
+        provider=provider.name,
+        symbols=tuple(symbols),
+        sessions=tuple(sessions),
+        hints=dict(hints),
+        rate_per_minute=provider_rate_per_minute(provider),
+        interval_seconds=getattr(provider, "request_interval_seconds", None),
+    )
 
 
 ALL_SYMBOLS = "*"  # key of a --contracts-hint given without a symbol
 
 
-def chain_hints(symbols: Sequence[str], ledger_counts: Mapping[str, tuple[int, date]],
-                override: int | Mapping[str, int] | None = None) -> dict[str, ChainHint]:
+def chain_hints(
+    symbols: Sequence[str],
+    ledger_counts: Mapping[str, tuple[int, date]],
+    override: int | Mapping[str, int] | None = None,
+) -> dict[str, ChainHint]:
     """Each symbol's chain size: --contracts-hint (SYMBOL=N, else a bare N for every symbol),
     else its last ledger row, else the default."""
-    given = ({ALL_SYMBOLS: override} if isinstance(override, int) else dict(override or {}))
+    given = {ALL_SYMBOLS: override} if isinstance(override, int) else dict(override or {})
     out = {}
     for s in symbols:
         hint = given.get(s, given.get(ALL_SYMBOLS))
@@ -154,8 +162,11 @@ def format_duration(seconds: float) -> str:
 def format_rate(per_minute: float) -> str:
     if per_minute >= 120:
         return f"{per_minute / 60:,.0f} req/s"
-    return f"{per_minute:,.0f} req/min" if per_minute == int(per_minute) \
+    return (
+        f"{per_minute:,.0f} req/min"
+        if per_minute == int(per_minute)
         else f"{per_minute:,.2f} req/min"
+    )
 
 
 def _n(count: int, noun: str) -> str:
@@ -164,9 +175,11 @@ def _n(count: int, noun: str) -> str:
 
 def headline(plan: IngestPlan) -> str:
     """'153 sessions × 4 symbols, 412 pairs to fetch, ≈1,650 requests, ≈5 h 30 min at 5 req/min'"""
-    text = (f"{_n(len(plan.sessions), 'session')} × {_n(len(plan.symbols), 'symbol')}, "
-            f"{plan.pairs_to_fetch:,} pairs to fetch ({plan.pairs_complete:,} already complete), "
-            f"≈{plan.requests:,} requests")
+    text = (
+        f"{_n(len(plan.sessions), 'session')} × {_n(len(plan.symbols), 'symbol')}, "
+        f"{plan.pairs_to_fetch:,} pairs to fetch ({plan.pairs_complete:,} already complete), "
+        f"≈{plan.requests:,} requests"
+    )
     if plan.wall_seconds is None:
         return text + ", no rate limit (offline provider)"
     assert plan.rate_per_minute is not None
@@ -182,7 +195,10 @@ def _runs(sessions: Sequence[SessionPlan]) -> list[tuple[SessionPlan, SessionPla
     for s in sessions:
         last = runs[-1][1] if runs else None
         if last is not None and (last.complete, last.to_fetch, last.requests) == (
-                s.complete, s.to_fetch, s.requests):
+            s.complete,
+            s.to_fetch,
+            s.requests,
+        ):
             runs[-1][1] = s
             runs[-1][2] += 1
         else:
@@ -193,13 +209,17 @@ def _runs(sessions: Sequence[SessionPlan]) -> list[tuple[SessionPlan, SessionPla
 def render(plan: IngestPlan) -> list[str]:
     """The dry run's text: headline, chain-size hints, then sessions (identical runs collapsed)."""
     lines = [f"plan ({plan.provider}): {headline(plan)}"]
-    lines.append("chain size per symbol (contracts): " + ", ".join(
-        f"{s} {h.contracts:,} ({h.source})" for s, h in plan.hints.items()))
+    lines.append(
+        "chain size per symbol (contracts): "
+        + ", ".join(f"{s} {h.contracts:,} ({h.source})" for s, h in plan.hints.items())
+    )
     lines.append(f"{'sessions':<24}{'n':>4}  {'requests':>9}  complete / to fetch")
     for first, last, n in _runs(plan.sessions):
         span = str(first.day) if n == 1 else f"{first.day}..{last.day}"
-        lines.append(f"{span:<24}{n:>4}  {first.requests * n:>9,}  "
-                     f"{' '.join(first.complete) or '-'} / {' '.join(first.to_fetch) or '-'}")
+        lines.append(
+            f"{span:<24}{n:>4}  {first.requests * n:>9,}  "
+            f"{' '.join(first.complete) or '-'} / {' '.join(first.to_fetch) or '-'}"
+        )
     lines.append("nothing fetched or written (dry run)")
     return lines
 
@@ -217,11 +237,16 @@ def to_dict(plan: IngestPlan) -> dict[str, Any]:
         "rate_limit_per_minute": plan.rate_per_minute,
         "seconds_per_request": plan.seconds_per_request,
         "wall_seconds": None if plan.wall_seconds is None else round(plan.wall_seconds, 1),
-        "chain_size_hints": {s: {"contracts": h.contracts, "source": h.source}
-                             for s, h in plan.hints.items()},
+        "chain_size_hints": {
+            s: {"contracts": h.contracts, "source": h.source} for s, h in plan.hints.items()
+        },
         "per_session": [
-            {"session": s.day.isoformat(), "complete": list(s.complete),
-             "to_fetch": list(s.to_fetch), "requests": s.requests}
+            {
+                "session": s.day.isoformat(),
+                "complete": list(s.complete),
+                "to_fetch": list(s.to_fetch),
+                "requests": s.requests,
+            }
             for s in plan.sessions
         ],
         "headline": headline(plan),

@@ -154,8 +154,14 @@ def pid_alive(pid: int) -> bool:
 class SlotWaiter:
     """Claims `pool`'s slot for the run id about to be created; see the module docstring."""
 
-    def __init__(self, instance: DagsterInstance, database_url: str, pool: str, step_key: str,
-                 signals: Signals) -> None:  # fmt: skip
+    def __init__(
+        self,
+        instance: DagsterInstance,
+        database_url: str,
+        pool: str,
+        step_key: str,
+        signals: Signals,
+    ) -> None:
         self.instance = instance
         self.url = database_url
         self.pool = pool
@@ -174,8 +180,10 @@ class SlotWaiter:
             while True:
                 if storage.claim_concurrency_slot(self.pool, run_id, self.step_key, 0).is_claimed:
                     if announced:
-                        _log.info("options_chains slot free after %s; starting",
-                                  _duration(time.monotonic() - started))
+                        _log.info(
+                            "options_chains slot free after %s; starting",
+                            _duration(time.monotonic() - started),
+                        )
                     return
                 holders = self.holders(run_id)
                 dead = [h for h in holders if h.dead_because]
@@ -186,22 +194,32 @@ class SlotWaiter:
                 now = time.monotonic()
                 ids = {h.run_id for h in holders}
                 if holders and not ids <= announced:
-                    bound = (f"up to {_duration(wait)} (--wait)" if wait is not None
-                             else "until it is free (bound it with --wait SECONDS)")
-                    _log.warning("options_chains slot held by %s; waiting %s, Ctrl-C to stop",
-                                 ", ".join(h.describe() for h in holders), bound)
+                    bound = (
+                        f"up to {_duration(wait)} (--wait)"
+                        if wait is not None
+                        else "until it is free (bound it with --wait SECONDS)"
+                    )
+                    _log.warning(
+                        "options_chains slot held by %s; waiting %s, Ctrl-C to stop",
+                        ", ".join(h.describe() for h in holders),
+                        bound,
+                    )
                     announced |= ids
                     last_status = now
                 elif now - last_status >= STATUS_EVERY:
                     who = ", ".join(h.describe() for h in holders) or "a run finishing"
-                    _log.info("still waiting for the options_chains slot (%s waited), held by %s",
-                              _duration(now - started), who)
+                    _log.info(
+                        "still waiting for the options_chains slot (%s waited), held by %s",
+                        _duration(now - started),
+                        who,
+                    )
                     last_status = now
                 if wait is not None and now - started >= wait:
                     raise WaitExpired(
                         f"the options_chains slot is still held by "
                         f"{', '.join(h.describe() for h in holders) or 'another run'} after "
-                        f"--wait {_duration(wait)}; nothing was ingested by this command")
+                        f"--wait {_duration(wait)}; nothing was ingested by this command"
+                    )
                 pause = POLL if wait is None else min(POLL, wait - (now - started))
                 self.signals.wait(pause)
         except BaseException:
@@ -211,8 +229,11 @@ class SlotWaiter:
     def holders(self, own_run_id: str) -> list[Holder]:
         info = self.instance.event_log_storage.get_concurrency_info(self.pool)
         ids = [s.run_id for s in info.claimed_slots if s.run_id != own_run_id]
-        assigned = {p.run_id: p.assigned_timestamp for p in info.pending_steps
-                    if p.assigned_timestamp is not None}
+        assigned = {
+            p.run_id: p.assigned_timestamp
+            for p in info.pending_steps
+            if p.assigned_timestamp is not None
+        }
         ids += [r for r in assigned if r != own_run_id and r not in ids]
         if not ids:
             return []
@@ -233,8 +254,11 @@ class SlotWaiter:
         dead: str | None = None
         if run is not None and run.status in _ENDED:
             dead = f"its run already ended ({run.status.value}) without freeing the slot"
-        elif (tags.get(HOST_TAG) == socket.gethostname() and tags.get(PID_TAG, "").isdigit()
-              and not pid_alive(int(tags[PID_TAG]))):
+        elif (
+            tags.get(HOST_TAG) == socket.gethostname()
+            and tags.get(PID_TAG, "").isdigit()
+            and not pid_alive(int(tags[PID_TAG]))
+        ):
             dead = f"its process {tags[PID_TAG]} is gone"
         elif run_is_present(conn, run_id):
             self._absent_since.pop(run_id, None)
@@ -246,12 +270,14 @@ class SlotWaiter:
 
     def recover(self, holder: Holder) -> None:
         """Mark a dead holder's run failed (if it was still open) and free its slot."""
-        _log.warning("freeing the options_chains slot of %s: %s", holder.describe(),
-                     holder.dead_because)
+        _log.warning(
+            "freeing the options_chains slot of %s: %s", holder.describe(), holder.dead_because
+        )
         record = self.instance.get_run_record_by_id(holder.run_id)
         if record and record.dagster_run.status not in _ENDED:
             self.instance.report_run_failed(
                 record.dagster_run,
-                f"its process died holding the options_chains slot ({holder.dead_because})")
+                f"its process died holding the options_chains slot ({holder.dead_because})",
+            )
         self.instance.event_log_storage.free_concurrency_slots_for_run(holder.run_id)
         self._absent_since.pop(holder.run_id, None)

@@ -35,7 +35,11 @@ def norm_cdf(x: ArrayLike) -> FloatArray:
 
 
 def d1_d2(
-    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, r: float = 0.0,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    vol: ArrayLike,
+    r: float = 0.0,
     q: float = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     s = np.asarray(spot, dtype=np.float64)
@@ -48,8 +52,13 @@ def d1_d2(
 
 
 def price(
-    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
-    r: float = 0.0, q: float = 0.0,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    vol: ArrayLike,
+    is_call: ArrayLike,
+    r: float = 0.0,
+    q: float = 0.0,
 ) -> FloatArray:
     """European option price."""
     s = np.asarray(spot, dtype=np.float64)
@@ -64,7 +73,11 @@ def price(
 
 
 def gamma(
-    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, r: float = 0.0,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    vol: ArrayLike,
+    r: float = 0.0,
     q: float = 0.0,
 ) -> FloatArray:
     """Γ = e^{-qT} φ(d1) / (S σ √T), the same for calls and puts."""
@@ -84,8 +97,13 @@ class Greeks:
 
 
 def greeks(
-    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
-    r: float = 0.0, q: float = 0.0,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    vol: ArrayLike,
+    is_call: ArrayLike,
+    r: float = 0.0,
+    q: float = 0.0,
 ) -> Greeks:
     s = np.asarray(spot, dtype=np.float64)
     k = np.asarray(strike, dtype=np.float64)
@@ -99,17 +117,23 @@ def greeks(
     theta_call = decay - r * k * disc_r * norm_cdf(d2) + q * s * disc_q * norm_cdf(d1)
     theta_put = decay + r * k * disc_r * norm_cdf(-d2) - q * s * disc_q * norm_cdf(-d1)
     return Greeks(
-        delta=np.asarray(np.where(is_call, disc_q * norm_cdf(d1), -disc_q * norm_cdf(-d1)),
-                         dtype=np.float64),
+        delta=np.asarray(
+            np.where(is_call, disc_q * norm_cdf(d1), -disc_q * norm_cdf(-d1)), dtype=np.float64
+        ),
         gamma=np.asarray(disc_q * pdf / (s * v * sqrt_t), dtype=np.float64),
-        theta=np.asarray(np.where(is_call, theta_call, theta_put) / DAYS_PER_YEAR,
-                         dtype=np.float64),
+        theta=np.asarray(
+            np.where(is_call, theta_call, theta_put) / DAYS_PER_YEAR, dtype=np.float64
+        ),
         vega=np.asarray(s * disc_q * pdf * sqrt_t / 100.0, dtype=np.float64),
     )
 
 
 def no_arbitrage_bounds(
-    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, is_call: ArrayLike, r: float = 0.0,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    is_call: ArrayLike,
+    r: float = 0.0,
     q: float = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     """(lower, upper) price bounds of a European option; a price must lie strictly inside."""
@@ -124,8 +148,15 @@ def no_arbitrage_bounds(
 
 
 def implied_volatility(
-    option_price: ArrayLike, spot: ArrayLike, strike: ArrayLike, t: ArrayLike,
-    is_call: ArrayLike, r: float = 0.0, q: float = 0.0, *, tol: float = 1e-10,
+    option_price: ArrayLike,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    is_call: ArrayLike,
+    r: float = 0.0,
+    q: float = 0.0,
+    *,
+    tol: float = 1e-10,
     max_iter: int = 100,
 ) -> FloatArray:
     """IV solving price(σ) = option_price for every element; NaN where there is no solution.
@@ -137,9 +168,12 @@ def implied_volatility(
     money the time value is all σ moves, and a tolerance on the whole price would stop early.
     """
     p, s, k, t_, call = np.broadcast_arrays(
-        np.asarray(option_price, dtype=np.float64), np.asarray(spot, dtype=np.float64),
-        np.asarray(strike, dtype=np.float64), np.asarray(t, dtype=np.float64),
-        np.asarray(is_call, dtype=bool))
+        np.asarray(option_price, dtype=np.float64),
+        np.asarray(spot, dtype=np.float64),
+        np.asarray(strike, dtype=np.float64),
+        np.asarray(t, dtype=np.float64),
+        np.asarray(is_call, dtype=bool),
+    )
     p, s, k, t_, call = (np.ravel(a).copy() for a in (p, s, k, t_, call))
     out = np.full(p.shape, np.nan)
     with np.errstate(all="ignore"):
@@ -149,15 +183,27 @@ def implied_volatility(
         valid &= (p > lower) & (p < upper)
         idx = np.flatnonzero(valid)
         if idx.size:
-            out[idx] = _solve(p[idx], s[idx], k[idx], t_[idx], call[idx], lower[idx], r, q,
-                              tol, max_iter)
-    return out.reshape(np.broadcast_shapes(np.shape(option_price), np.shape(spot),
-                                           np.shape(strike), np.shape(t), np.shape(is_call)))
+            out[idx] = _solve(
+                p[idx], s[idx], k[idx], t_[idx], call[idx], lower[idx], r, q, tol, max_iter
+            )
+    return out.reshape(
+        np.broadcast_shapes(
+            np.shape(option_price), np.shape(spot), np.shape(strike), np.shape(t), np.shape(is_call)
+        )
+    )
 
 
 def _solve(
-    p: FloatArray, s: FloatArray, k: FloatArray, t: FloatArray, call: NDArray[np.bool_],
-    lower: FloatArray, r: float, q: float, tol: float, max_iter: int,
+    p: FloatArray,
+    s: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    call: NDArray[np.bool_],
+    lower: FloatArray,
+    r: float,
+    q: float,
+    tol: float,
+    max_iter: int,
 ) -> FloatArray:
     """Safeguarded Newton on elements already inside the bounds; iterates only unfinished ones."""
     n = p.size
@@ -191,8 +237,13 @@ def _solve(
 
 
 def price_and_greeks(
-    spot: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
-    r: float = 0.0, q: float = 0.0,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    vol: ArrayLike,
+    is_call: ArrayLike,
+    r: float = 0.0,
+    q: float = 0.0,
 ) -> tuple[FloatArray, Greeks]:
     """`price` and `greeks` together, sharing d1, d2 and the normal CDFs (one pass instead of
     two: what a generator pricing whole chains wants). N(-x) is taken as 1 - N(x)."""
@@ -213,7 +264,8 @@ def price_and_greeks(
     return np.asarray(value, dtype=np.float64), Greeks(
         delta=np.asarray(sign * np.exp(-q * t_) * n1, dtype=np.float64),
         gamma=np.asarray(fwd_s * pdf / (s * s * v * sqrt_t), dtype=np.float64),
-        theta=np.asarray((decay - sign * (r * disc_k * n2 - q * fwd_s * n1)) / DAYS_PER_YEAR,
-                         dtype=np.float64),
+        theta=np.asarray(
+            (decay - sign * (r * disc_k * n2 - q * fwd_s * n1)) / DAYS_PER_YEAR, dtype=np.float64
+        ),
         vega=np.asarray(fwd_s * pdf * sqrt_t / 100.0, dtype=np.float64),
     )

@@ -139,11 +139,13 @@ class Progress:
         rate = self.rate_per_minute()
         eta = self.eta_seconds()
         elapsed = format_duration(self._clock() - self._start)
-        return (f"sessions {self.sessions_done}/{self.sessions}, "
-                f"pairs {self.pairs_done}/{self.pairs} ({self.fetched} fetched), "
-                f"rows {self.rows:,}, requests {self.requests:,}, "
-                f"rate {'-' if rate is None else f'{rate:,.1f}'} req/min, "
-                f"elapsed {elapsed}, ETA {'-' if eta is None else format_duration(eta)}")
+        return (
+            f"sessions {self.sessions_done}/{self.sessions}, "
+            f"pairs {self.pairs_done}/{self.pairs} ({self.fetched} fetched), "
+            f"rows {self.rows:,}, requests {self.requests:,}, "
+            f"rate {'-' if rate is None else f'{rate:,.1f}'} req/min, "
+            f"elapsed {elapsed}, ETA {'-' if eta is None else format_duration(eta)}"
+        )
 
     def _draw(self, text: str) -> None:
         self._shown = text

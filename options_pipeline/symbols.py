@@ -35,7 +35,8 @@ def normalize_symbol(raw: str) -> str:
             return symbol[len(prefix) :]
     if not raw.isascii() or not _SYMBOL.fullmatch(symbol):
         shown = raw if len(raw) <= 24 else raw[:21] + "..."
-        raise ValueError(f"invalid symbol {shown!r}: use A-Z, 0-9, '.', '-', '^', at most 20 "
-                         "characters (index aliases like ^SPX or I:SPX are stored as SPX)")
+        raise ValueError(
+            f"invalid symbol {shown!r}: use A-Z, 0-9, '.', '-', '^', at most 20 "
+            "characters (index aliases like ^SPX or I:SPX are stored as SPX)"
+        )
     return symbol
-

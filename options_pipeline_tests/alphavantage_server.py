@@ -37,18 +37,28 @@ from options_pipeline_tests.stand_in import Answer, Asked, StandInServer
 
 TEST_KEY = "AV-TEST-KEY-77c2-never-print-me"
 DEFAULT_TODAY = date(2025, 12, 19)
-RATE_NOTE = ("Thank you for using Alpha Vantage! Our standard API call frequency is 75 calls per "
-             "minute. Please visit https://www.alphavantage.co/premium/ to target a higher call "
-             "frequency.")  # fmt: skip
-DAILY_INFO = ("Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per "
-              "day. Please subscribe to any of the premium plans to remove daily rate limits.")
-PREMIUM_INFO = ("Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe "
-                "to any of the premium plans at https://www.alphavantage.co/premium/ to instantly "
-                "unlock all premium endpoints")  # fmt: skip
-SAMPLE_MESSAGE = ("This is a premium endpoint; the data below are artificial sample data for "
-                  "demonstration purposes only. Subscribe at https://www.alphavantage.co/premium/")
-BAD_KEY = ("the parameter apikey is invalid or missing. Please claim your free API key on "
-           "(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds.")
+RATE_NOTE = (
+    "Thank you for using Alpha Vantage! Our standard API call frequency is 75 calls per "
+    "minute. Please visit https://www.alphavantage.co/premium/ to target a higher call "
+    "frequency."
+)
+DAILY_INFO = (
+    "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per "
+    "day. Please subscribe to any of the premium plans to remove daily rate limits."
+)
+PREMIUM_INFO = (
+    "Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe "
+    "to any of the premium plans at https://www.alphavantage.co/premium/ to instantly "
+    "unlock all premium endpoints"
+)
+SAMPLE_MESSAGE = (
+    "This is a premium endpoint; the data below are artificial sample data for "
+    "demonstration purposes only. Subscribe at https://www.alphavantage.co/premium/"
+)
+BAD_KEY = (
+    "the parameter apikey is invalid or missing. Please claim your free API key on "
+    "(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds."
+)
 
 
 def _s(x: float | None, digits: int = 2) -> str:
@@ -56,17 +66,31 @@ def _s(x: float | None, digits: int = 2) -> str:
 
 
 def option_rows(chain: ChainSnapshot, session: date) -> list[dict[str, str]]:
-    return [{
-        "contractID": q.contract_symbol, "symbol": chain.symbol,
-        "expiration": q.expiration_date.isoformat(), "strike": f"{q.strike:.2f}",
-        "type": "call" if q.option_type == "C" else "put",
-        "last": _s(q.last), "mark": _s(((q.bid or 0) + (q.ask or 0)) / 2),
-        "bid": _s(q.bid), "bid_size": "10", "ask": _s(q.ask), "ask_size": "12",
-        "volume": str(q.volume or 0), "open_interest": str(q.open_interest or 0),
-        "date": session.isoformat(), "implied_volatility": _s(q.implied_volatility, 5),
-        "delta": _s(q.delta, 5), "gamma": _s(q.gamma, 5), "theta": _s(q.theta, 5),
-        "vega": _s(q.vega, 5), "rho": "0.01000",
-    } for q in chain.quotes]  # fmt: skip
+    return [
+        {
+            "contractID": q.contract_symbol,
+            "symbol": chain.symbol,
+            "expiration": q.expiration_date.isoformat(),
+            "strike": f"{q.strike:.2f}",
+            "type": "call" if q.option_type == "C" else "put",
+            "last": _s(q.last),
+            "mark": _s(((q.bid or 0) + (q.ask or 0)) / 2),
+            "bid": _s(q.bid),
+            "bid_size": "10",
+            "ask": _s(q.ask),
+            "ask_size": "12",
+            "volume": str(q.volume or 0),
+            "open_interest": str(q.open_interest or 0),
+            "date": session.isoformat(),
+            "implied_volatility": _s(q.implied_volatility, 5),
+            "delta": _s(q.delta, 5),
+            "gamma": _s(q.gamma, 5),
+            "theta": _s(q.theta, 5),
+            "vega": _s(q.vega, 5),
+            "rho": "0.01000",
+        }
+        for q in chain.quotes
+    ]
 
 
 class AlphaVantageTestServer(StandInServer):
@@ -74,10 +98,16 @@ class AlphaVantageTestServer(StandInServer):
 
     secret_param = "apikey"
 
-    def __init__(self, *, api_key: str = TEST_KEY, today: date = DEFAULT_TODAY,
-                 contracts_per_symbol: int = 300, premium: bool = True,
-                 rate_limit: int | None = None,
-                 daily_limit: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        api_key: str = TEST_KEY,
+        today: date = DEFAULT_TODAY,
+        contracts_per_symbol: int = 300,
+        premium: bool = True,
+        rate_limit: int | None = None,
+        daily_limit: int | None = None,
+    ) -> None:
         super().__init__(contracts_per_symbol=contracts_per_symbol)
         self.secret = api_key
         self.today = today
@@ -94,10 +124,16 @@ class AlphaVantageTestServer(StandInServer):
 
     def provider(self, **overrides: Any) -> AlphaVantageProvider:
         kwargs: dict[str, Any] = {
-            "api_key": self.secret, "base_url": self.base_url,
-            "rate_limit_per_minute": 60_000.0, "connect_timeout": 2.0, "read_timeout": 5.0,
-            "max_retries": 3, "backoff_base": 0.01, "backoff_max": 0.05, "now": self.now,
-        }  # fmt: skip
+            "api_key": self.secret,
+            "base_url": self.base_url,
+            "rate_limit_per_minute": 60_000.0,
+            "connect_timeout": 2.0,
+            "read_timeout": 5.0,
+            "max_retries": 3,
+            "backoff_base": 0.01,
+            "backoff_max": 0.05,
+            "now": self.now,
+        }
         kwargs.update(overrides)
         return AlphaVantageProvider(**kwargs)
 
@@ -110,11 +146,13 @@ class AlphaVantageTestServer(StandInServer):
             day -= timedelta(days=1)
         return out
 
-    def route(self, path: str, query: dict[str, str], raw: dict[str, str]
-              ) -> tuple[Asked, Callable[[], Answer]]:  # fmt: skip
+    def route(
+        self, path: str, query: dict[str, str], raw: dict[str, str]
+    ) -> tuple[Asked, Callable[[], Answer]]:
         function = query.get("function", "") if path == "/query" else ""
         endpoint = {"HISTORICAL_OPTIONS": "options", "TIME_SERIES_DAILY": "daily"}.get(
-            function, "other")  # fmt: skip
+            function, "other"
+        )
         try:
             day = date.fromisoformat(query["date"]) if "date" in query else None
         except ValueError:
@@ -147,8 +185,12 @@ class AlphaVantageTestServer(StandInServer):
         if limited:
             return self._json(limited)
         if asked.endpoint == "other" or not asked.symbol:
-            return self._json({"Error Message": "Invalid API call. Please retry or visit the "
-                               "documentation (https://www.alphavantage.co/documentation/)."})
+            return self._json(
+                {
+                    "Error Message": "Invalid API call. Please retry or visit the "
+                    "documentation (https://www.alphavantage.co/documentation/)."
+                }
+            )
         fault = self.take_fault(asked)
         kind = fault.kind if fault else ""
         delay = fault.delay if fault and kind == "slow" else 0.0
@@ -162,8 +204,10 @@ class AlphaVantageTestServer(StandInServer):
         if not self.premium or kind == "premium_sample":
             fake = self.chain("IBM", date(2024, 6, 3))
             rows = option_rows(fake, session) if fake else []
-            return self._json({"endpoint": "Historical Options", "message": SAMPLE_MESSAGE,
-                               "data": rows[:20]}, delay)  # fmt: skip
+            return self._json(
+                {"endpoint": "Historical Options", "message": SAMPLE_MESSAGE, "data": rows[:20]},
+                delay,
+            )
         if kind == "other_session":
             session = self.sessions(session - timedelta(days=1), 1)[0]
         chain = self.chain(asked.symbol, session) if session <= self.today else None
@@ -173,14 +217,19 @@ class AlphaVantageTestServer(StandInServer):
             rows = [{(new if k == old else k): v for k, v in r.items()} for r in rows]
         if kind == "bad_row" and rows:
             rows.append({**rows[0], "strike": "n/a"})
-        return self._json({"endpoint": "Historical Options", "message": "success",
-                           "data": rows}, delay)  # fmt: skip
+        return self._json(
+            {"endpoint": "Historical Options", "message": "success", "data": rows}, delay
+        )
 
     def _daily(self, symbol: str, outputsize: str, kind: str, delay: float) -> Answer:
         if kind == "no_series":
-            return self._json({"Error Message": "Invalid API call. Please retry or visit the "
-                               "documentation (https://www.alphavantage.co/documentation/) for "
-                               "TIME_SERIES_DAILY."})
+            return self._json(
+                {
+                    "Error Message": "Invalid API call. Please retry or visit the "
+                    "documentation (https://www.alphavantage.co/documentation/) for "
+                    "TIME_SERIES_DAILY."
+                }
+            )
         if outputsize == "full" and not (self.premium and self.full_series):
             return self._json({"Information": PREMIUM_INFO})
         days = self.sessions(self.today, None if outputsize == "full" else 100)
@@ -188,14 +237,19 @@ class AlphaVantageTestServer(StandInServer):
         for d in days:
             close = spot_price(symbol, d)
             series[d.isoformat()] = {
-                "1. open": f"{close * 0.998:.4f}", "2. high": f"{close * 1.004:.4f}",
-                "3. low": f"{close * 0.995:.4f}", "4. close": f"{close:.4f}",
+                "1. open": f"{close * 0.998:.4f}",
+                "2. high": f"{close * 1.004:.4f}",
+                "3. low": f"{close * 0.995:.4f}",
+                "4. close": f"{close:.4f}",
                 "5. volume": "51234567",
-            }  # fmt: skip
-        meta = {"1. Information": "Daily Prices (open, high, low, close) and Volumes",
-                "2. Symbol": symbol, "3. Last Refreshed": self.today.isoformat(),
-                "4. Output Size": "Full size" if outputsize == "full" else "Compact",
-                "5. Time Zone": "US/Eastern"}  # fmt: skip
+            }
+        meta = {
+            "1. Information": "Daily Prices (open, high, low, close) and Volumes",
+            "2. Symbol": symbol,
+            "3. Last Refreshed": self.today.isoformat(),
+            "4. Output Size": "Full size" if outputsize == "full" else "Compact",
+            "5. Time Zone": "US/Eastern",
+        }
         return self._json({"Meta Data": meta, "Time Series (Daily)": series}, delay)
 
 

@@ -36,8 +36,9 @@ CALCS_HEADER = (  # noqa: SIM905
 assert len(QUOTES_HEADER) == 26 and len(CALCS_HEADER) == 34
 
 
-def textbook_price(s: float, k: float, t: float, v: float, call: bool, r: float = 0.0,
-                   q: float = 0.0) -> float:
+def textbook_price(
+    s: float, k: float, t: float, v: float, call: bool, r: float = 0.0, q: float = 0.0
+) -> float:
     d1 = (math.log(s / k) + (r - q + v * v / 2) * t) / (v * math.sqrt(t))
     d2 = d1 - v * math.sqrt(t)
     if call:
@@ -80,7 +81,9 @@ class Row:
             "expiration": self.expiration.isoformat(),
             "strike": f"{self.strike:.3f}",
             "option_type": self.option_type,
-            "open": f(self.close), "high": f(self.close), "low": f(self.close),
+            "open": f(self.close),
+            "high": f(self.close),
+            "low": f(self.close),
             "close": f(self.close),
             "trade_volume": str(self.volume),
             "bid_size_1545": "" if self.bid_1545 is None else "10",
@@ -94,32 +97,65 @@ class Row:
             "implied_volatility_1545": f(self.iv_1545),
             "delta_1545": f(self.delta_1545),
             "gamma_1545": f(self.gamma_1545),
-            "theta_1545": "", "vega_1545": "", "rho_1545": "",
-            "bid_size_eod": "12", "bid_eod": f(self.bid_eod),
-            "ask_size_eod": "12", "ask_eod": f(self.ask_eod),
+            "theta_1545": "",
+            "vega_1545": "",
+            "rho_1545": "",
+            "bid_size_eod": "12",
+            "bid_eod": f(self.bid_eod),
+            "ask_size_eod": "12",
+            "ask_eod": f(self.ask_eod),
             "underlying_bid_eod": f(None if self.spot_eod is None else self.spot_eod - half),
             "underlying_ask_eod": f(None if self.spot_eod is None else self.spot_eod + half),
             "vwap": f(self.close),
             "open_interest": str(self.open_interest),
             "delivery_code": "",
-        }  # fmt: skip
+        }
         return [fields[h] for h in header]
 
 
 def quoted_row(
-    underlying: str, day: date, root: str, expiration: date, strike: float, option_type: str,
-    *, spot: float, vol: float, t: float, r: float = 0.0, q: float = 0.0, spread: float = 0.02,
-    open_interest: int = 100, volume: int = 10, with_iv: bool = True,
+    underlying: str,
+    day: date,
+    root: str,
+    expiration: date,
+    strike: float,
+    option_type: str,
+    *,
+    spot: float,
+    vol: float,
+    t: float,
+    r: float = 0.0,
+    q: float = 0.0,
+    spread: float = 0.02,
+    open_interest: int = 100,
+    volume: int = 10,
+    with_iv: bool = True,
 ) -> Row:
     """A row whose bid/ask straddle the textbook price at `vol` (mid = the price exactly)."""
     p = textbook_price(spot, strike, t, vol, option_type.lower() == "c", r, q)
     bid, ask = max(p - spread, 0.0), p + spread
     if bid == 0.0:
         ask = 2 * p
-    return Row(underlying, day, root, expiration, strike, option_type, bid, ask, bid * 0.99,
-               ask * 1.01, spot, spot + 0.5, iv_1545=vol if with_iv else None,
-               delta_1545=0.5 if with_iv else None, gamma_1545=0.01 if with_iv else None,
-               close=round(p, 2), volume=volume, open_interest=open_interest)
+    return Row(
+        underlying,
+        day,
+        root,
+        expiration,
+        strike,
+        option_type,
+        bid,
+        ask,
+        bid * 0.99,
+        ask * 1.01,
+        spot,
+        spot + 0.5,
+        iv_1545=vol if with_iv else None,
+        delta_1545=0.5 if with_iv else None,
+        gamma_1545=0.01 if with_iv else None,
+        close=round(p, 2),
+        volume=volume,
+        open_interest=open_interest,
+    )
 
 
 def datashop_text(rows: Iterable[Row], layout: str) -> str:
@@ -132,8 +168,15 @@ def datashop_text(rows: Iterable[Row], layout: str) -> str:
     return buf.getvalue()
 
 
-def write_datashop(directory: Path, day: date, rows: Iterable[Row], *, layout: str = "calcs",
-                   zipped: bool = False, name: str | None = None) -> Path:
+def write_datashop(
+    directory: Path,
+    day: date,
+    rows: Iterable[Row],
+    *,
+    layout: str = "calcs",
+    zipped: bool = False,
+    name: str | None = None,
+) -> Path:
     """UnderlyingOptionsEODCalcs_YYYY-MM-DD.csv (or ...Quotes_..., or a .zip holding it)."""
     kind = "Calcs" if layout == "calcs" else "Quotes"
     csv_name = name or f"UnderlyingOptionsEOD{kind}_{day.isoformat()}.csv"
@@ -155,11 +198,22 @@ QUOTE_TABLE_HEADER = (
 )
 
 
-def write_quote_table(path: Path, *, name: str, spot: float, date_line: str,
-                      rows: Sequence[Sequence[str]], header: str = QUOTE_TABLE_HEADER) -> Path:
+def write_quote_table(
+    path: Path,
+    *,
+    name: str,
+    spot: float,
+    date_line: str,
+    rows: Sequence[Sequence[str]],
+    header: str = QUOTE_TABLE_HEADER,
+) -> Path:
     """A quote table as the delayed-quotes page writes it (line 1 blank, then 3 header lines)."""
-    lines = ["", f"{name},Last: {spot},Change: 1.25", f'"{date_line}",Bid: 0,Ask: 0,Size: 0*0,'
-             "Volume: 0", header]
+    lines = [
+        "",
+        f"{name},Last: {spot},Change: 1.25",
+        f'"{date_line}",Bid: 0,Ask: 0,Size: 0*0,Volume: 0',
+        header,
+    ]
     lines += [",".join(r) for r in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -42,28 +42,50 @@ def strike_rows(chain: ChainSnapshot, trade_date: date) -> list[dict[str, Any]]:
         c, p = sides.get("C"), sides.get("P")
         if c is None or p is None:
             continue
-        rows.append({
-            "ticker": chain.symbol, "tradeDate": trade_date.isoformat(),
-            "expirDate": exp.isoformat(), "dte": (exp - chain.as_of).days + 1, "strike": strike,
-            "stockPrice": chain.underlying_price,
-            "callVolume": c.volume, "callOpenInterest": c.open_interest,
-            "callBidSize": 10, "callAskSize": 12,
-            "putVolume": p.volume, "putOpenInterest": p.open_interest,
-            "putBidSize": 10, "putAskSize": 12,
-            "callBidPrice": c.bid, "callValue": round(((c.bid or 0) + (c.ask or 0)) / 2, 4),
-            "callAskPrice": c.ask,
-            "putBidPrice": p.bid, "putValue": round(((p.bid or 0) + (p.ask or 0)) / 2, 4),
-            "putAskPrice": p.ask,
-            "callBidIv": c.implied_volatility, "callMidIv": c.implied_volatility,
-            "callAskIv": c.implied_volatility,
-            "smvVol": round(((c.implied_volatility or 0) + (p.implied_volatility or 0)) / 2, 6),
-            "putBidIv": p.implied_volatility, "putMidIv": p.implied_volatility,
-            "putAskIv": p.implied_volatility, "residualRate": -0.01,
-            "delta": c.delta, "gamma": c.gamma, "theta": c.theta, "vega": c.vega, "rho": 0.01,
-            "phi": -0.01, "driftlessTheta": c.theta, "extSmvVol": 0.2,
-            "extCallValue": c.bid, "extPutValue": p.bid, "spotPrice": chain.underlying_price,
-            "updatedAt": f"{trade_date.isoformat()}T20:46:00Z",
-        })  # fmt: skip
+        rows.append(
+            {
+                "ticker": chain.symbol,
+                "tradeDate": trade_date.isoformat(),
+                "expirDate": exp.isoformat(),
+                "dte": (exp - chain.as_of).days + 1,
+                "strike": strike,
+                "stockPrice": chain.underlying_price,
+                "callVolume": c.volume,
+                "callOpenInterest": c.open_interest,
+                "callBidSize": 10,
+                "callAskSize": 12,
+                "putVolume": p.volume,
+                "putOpenInterest": p.open_interest,
+                "putBidSize": 10,
+                "putAskSize": 12,
+                "callBidPrice": c.bid,
+                "callValue": round(((c.bid or 0) + (c.ask or 0)) / 2, 4),
+                "callAskPrice": c.ask,
+                "putBidPrice": p.bid,
+                "putValue": round(((p.bid or 0) + (p.ask or 0)) / 2, 4),
+                "putAskPrice": p.ask,
+                "callBidIv": c.implied_volatility,
+                "callMidIv": c.implied_volatility,
+                "callAskIv": c.implied_volatility,
+                "smvVol": round(((c.implied_volatility or 0) + (p.implied_volatility or 0)) / 2, 6),
+                "putBidIv": p.implied_volatility,
+                "putMidIv": p.implied_volatility,
+                "putAskIv": p.implied_volatility,
+                "residualRate": -0.01,
+                "delta": c.delta,
+                "gamma": c.gamma,
+                "theta": c.theta,
+                "vega": c.vega,
+                "rho": 0.01,
+                "phi": -0.01,
+                "driftlessTheta": c.theta,
+                "extSmvVol": 0.2,
+                "extCallValue": c.bid,
+                "extPutValue": p.bid,
+                "spotPrice": chain.underlying_price,
+                "updatedAt": f"{trade_date.isoformat()}T20:46:00Z",
+            }
+        )
     return rows
 
 
@@ -72,9 +94,15 @@ class OratsTestServer(StandInServer):
 
     secret_param = "token"
 
-    def __init__(self, *, token: str = TEST_TOKEN, today: date = DEFAULT_TODAY,
-                 contracts_per_symbol: int = 300, row_cap: int | None = None,
-                 rate_limit: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        token: str = TEST_TOKEN,
+        today: date = DEFAULT_TODAY,
+        contracts_per_symbol: int = 300,
+        row_cap: int | None = None,
+        rate_limit: int | None = None,
+    ) -> None:
         super().__init__(contracts_per_symbol=contracts_per_symbol)
         self.secret = token
         self.today = today
@@ -87,15 +115,22 @@ class OratsTestServer(StandInServer):
 
     def provider(self, **overrides: Any) -> OratsProvider:
         kwargs: dict[str, Any] = {
-            "api_token": self.secret, "base_url": self.base_url,
-            "rate_limit_per_minute": 60_000.0, "connect_timeout": 2.0, "read_timeout": 5.0,
-            "max_retries": 3, "backoff_base": 0.01, "backoff_max": 0.05, "now": self.now,
-        }  # fmt: skip
+            "api_token": self.secret,
+            "base_url": self.base_url,
+            "rate_limit_per_minute": 60_000.0,
+            "connect_timeout": 2.0,
+            "read_timeout": 5.0,
+            "max_retries": 3,
+            "backoff_base": 0.01,
+            "backoff_max": 0.05,
+            "now": self.now,
+        }
         kwargs.update(overrides)
         return OratsProvider(**kwargs)
 
-    def route(self, path: str, query: dict[str, str], raw: dict[str, str]
-              ) -> tuple[Asked, Callable[[], Answer]]:  # fmt: skip
+    def route(
+        self, path: str, query: dict[str, str], raw: dict[str, str]
+    ) -> tuple[Asked, Callable[[], Answer]]:
         try:
             day = date.fromisoformat(query.get("tradeDate", ""))
         except ValueError:

@@ -28,8 +28,14 @@ class PostgresProcess:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([str(POSTGRES_BIN_PATH / tool), *args], check=True, user=RUN_AS,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / tool), *args],
+            check=True,
+            user=RUN_AS,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
 
     def init(self) -> PostgresProcess:
         self.pgdata.mkdir(parents=True)
@@ -45,8 +51,17 @@ class PostgresProcess:
         return self
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.pgdata), "-w", "-l", str(self.pgdata / "log"),
-                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-l",
+            str(self.pgdata / "log"),
+            "-o",
+            f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}",
+            "start",
+        )
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")

@@ -115,19 +115,24 @@ def split_roots(chain: ChainSnapshot) -> list[OptionQuote]:
         return list(chain.quotes)
     out: list[OptionQuote] = []
     for q in chain.quotes:
-        pm = replace(q, contract_symbol=occ_symbol(second, q.expiration_date, q.option_type,
-                                                   q.strike))  # fmt: skip
+        pm = replace(
+            q, contract_symbol=occ_symbol(second, q.expiration_date, q.option_type, q.strike)
+        )
         if not is_monthly(q.expiration_date):
             out.append(pm)
             continue
         oi, vol = q.open_interest or 0, q.volume or 0
         out.append(replace(q, open_interest=oi - oi // 3, volume=vol - vol // 3))  # AM: SPX
-        out.append(replace(
-            pm, open_interest=oi // 3, volume=vol // 3,
-            implied_volatility=round((q.implied_volatility or 0.2) * 1.006, 6),
-            bid=None if q.bid is None else round(q.bid + 0.05, 2),
-            ask=None if q.ask is None else round(q.ask + 0.05, 2),
-        ))  # fmt: skip
+        out.append(
+            replace(
+                pm,
+                open_interest=oi // 3,
+                volume=vol // 3,
+                implied_volatility=round((q.implied_volatility or 0.2) * 1.006, 6),
+                bid=None if q.bid is None else round(q.bid + 0.05, 2),
+                ask=None if q.ask is None else round(q.ask + 0.05, 2),
+            )
+        )
     return out
 
 
@@ -582,30 +587,51 @@ class PolygonTestServer:
         page = int((cur or {}).get("p", 1))
         rid = uuid.uuid4().hex
 
-        answer = self._answer(endpoint, path, query, cur, symbol, day, page, rid, authorized,
-                              arrival)  # fmt: skip
+        answer = self._answer(
+            endpoint, path, query, cur, symbol, day, page, rid, authorized, arrival
+        )
         record = RecordedRequest(
-            t=arrival, path=path, query=query, endpoint=endpoint, symbol=symbol, day=day,
-            page=page, auth=auth, authorized=authorized,
-            key_in_url=self.api_key in raw_path, status=answer.status,
-        )  # fmt: skip
+            t=arrival,
+            path=path,
+            query=query,
+            endpoint=endpoint,
+            symbol=symbol,
+            day=day,
+            page=page,
+            auth=auth,
+            authorized=authorized,
+            key_in_url=self.api_key in raw_path,
+            status=answer.status,
+        )
         with self._lock:
             self._log.append(record)
         return answer
 
     def _answer(
-        self, endpoint: str, path: str, query: dict[str, str], cur: dict[str, Any] | None,
-        symbol: str | None, day: date | None, page: int, rid: str, authorized: bool,
+        self,
+        endpoint: str,
+        path: str,
+        query: dict[str, str],
+        cur: dict[str, Any] | None,
+        symbol: str | None,
+        day: date | None,
+        page: int,
+        rid: str,
+        authorized: bool,
         arrival: float,
-    ) -> _Answer:  # fmt: skip
+    ) -> _Answer:
         if not authorized:
             return _Answer(401, self._body("ERROR", rid, error="API Key was not provided"))
         if self._rate_limited(arrival):
-            return _Answer(429, self._body(
-                "ERROR", rid,
-                error="You've exceeded the maximum requests per minute, please wait or upgrade "
-                "your subscription to continue. https://polygon.io/pricing",
-            ))  # fmt: skip
+            return _Answer(
+                429,
+                self._body(
+                    "ERROR",
+                    rid,
+                    error="You've exceeded the maximum requests per minute, please wait or upgrade "
+                    "your subscription to continue. https://polygon.io/pricing",
+                ),
+            )
         if endpoint == "other":
             return _Answer(404, self._body("NOT_FOUND", rid, message="Not Found"))
         if cur is None:
@@ -618,8 +644,11 @@ class PolygonTestServer:
         delay = fault.delay if kind == "slow" else 0.0
         if kind == "429":
             headers = {"Retry-After": fault.retry_after} if fault and fault.retry_after else {}
-            return _Answer(429, self._body("ERROR", rid, error="You've exceeded the maximum "
-                                           "requests per minute."), headers)  # fmt: skip
+            return _Answer(
+                429,
+                self._body("ERROR", rid, error="You've exceeded the maximum requests per minute."),
+                headers,
+            )
         if kind == "5xx" and fault:
             return _Answer(fault.status, self._body("ERROR", rid, error="Internal server error"))
         if kind == "401":
@@ -643,8 +672,10 @@ class PolygonTestServer:
         except ValueError:
             return _Answer(400, self._body("ERROR", rid, error="limit must be an integer"))
         if endpoint != "snapshot" and limit > max_limit:
-            return _Answer(400, self._body(
-                "ERROR", rid, error=f"limit must be less than or equal to {max_limit}"))
+            return _Answer(
+                400,
+                self._body("ERROR", rid, error=f"limit must be less than or equal to {max_limit}"),
+            )
         limit = max(1, min(limit, max_limit))  # the snapshot clamps
         offset = int(cur.get("o", 0))
         assert symbol is not None and day is not None
@@ -657,8 +688,9 @@ class PolygonTestServer:
             underlying = None if ":" in symbol else symbol  # plain underlying_ticker only
         else:
             underlying = underlying_of_root(symbol)
-        chain = (self.chain(underlying, day)
-                 if underlying and published and kind != "empty" else None)  # fmt: skip
+        chain = (
+            self.chain(underlying, day) if underlying and published and kind != "empty" else None
+        )
         quotes: list[OptionQuote] = split_roots(chain) if chain is not None else []
         if endpoint == "open_interest":
             quotes = [q for q in quotes if _root(q) == symbol]  # one OCC root per request
@@ -676,8 +708,15 @@ class PolygonTestServer:
         if kind == "repeat_cursor":
             next_offset = offset  # the same cursor forever (polygon-io/issues#289)
         if next_offset < len(quotes) or (kind == "repeat_cursor" and quotes):
-            token = _cursor({"o": next_offset, "l": limit, "s": symbol, "d": day.isoformat(),
-                             "p": page + 1 if kind != "repeat_cursor" else page})  # fmt: skip
+            token = _cursor(
+                {
+                    "o": next_offset,
+                    "l": limit,
+                    "s": symbol,
+                    "d": day.isoformat(),
+                    "p": page + 1 if kind != "repeat_cursor" else page,
+                }
+            )
             path_q = quote(path)
             body["next_url"] = f"{self.base_url}{path_q}?cursor={token}"
         data = json.dumps(body).encode()

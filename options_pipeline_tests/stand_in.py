@@ -130,8 +130,9 @@ class StandInServer:
     def start(self) -> StandInServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()  # fmt: skip
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -154,8 +155,9 @@ class StandInServer:
 
     # ------------------------------------------------------------------ scripting
 
-    def add_fault(self, fault: Fault, *, symbol: str | None = None,
-                  endpoint: str | None = None) -> Fault:  # fmt: skip
+    def add_fault(
+        self, fault: Fault, *, symbol: str | None = None, endpoint: str | None = None
+    ) -> Fault:
         f = replace(fault, symbol=symbol, endpoint=endpoint)
         with self._lock:
             self._faults.append(f)
@@ -189,8 +191,11 @@ class StandInServer:
             return list(self._log)
 
     def requests_for(self, **filters: Any) -> list[Recorded]:
-        return [r for r in self.requests
-                if all(getattr(r, k) == v for k, v in filters.items() if v is not None)]
+        return [
+            r
+            for r in self.requests
+            if all(getattr(r, k) == v for k, v in filters.items() if v is not None)
+        ]
 
     def count(self, **filters: Any) -> int:
         return len(self.requests_for(**filters))
@@ -226,10 +231,16 @@ class StandInServer:
         asked.in_flight = in_flight
         answer = respond()
         record = Recorded(
-            t=arrival, path=unquote(parts.path), query=query, endpoint=asked.endpoint,
-            symbol=asked.symbol, day=asked.day, status=answer.status,
-            key_in_url=bool(self.secret) and self.secret in raw_path, in_flight=in_flight,
-        )  # fmt: skip
+            t=arrival,
+            path=unquote(parts.path),
+            query=query,
+            endpoint=asked.endpoint,
+            symbol=asked.symbol,
+            day=asked.day,
+            status=answer.status,
+            key_in_url=bool(self.secret) and self.secret in raw_path,
+            in_flight=in_flight,
+        )
         with self._lock:
             self._log.append(record)
         return answer

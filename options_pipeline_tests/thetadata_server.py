@@ -57,39 +57,74 @@ def _num(x: float | None) -> str:
 def greeks_row(root: str, q: OptionQuote, chain: ChainSnapshot, day: date) -> dict[str, Any]:
     traded = bool(q.volume)
     row = {
-        "symbol": root, "expiration": q.expiration_date.isoformat(), "strike": f"{q.strike:.3f}",
+        "symbol": root,
+        "expiration": q.expiration_date.isoformat(),
+        "strike": f"{q.strike:.3f}",
         "right": "CALL" if q.option_type == "C" else "PUT",
         "timestamp": f"{day.isoformat()}T{'15:59:59.828' if traded else '00:00:00.000'}",
-        "open": q.last if traded else 0.0, "high": q.last if traded else 0.0,
-        "low": q.last if traded else 0.0, "close": q.last if traded else 0.0,
-        "volume": q.volume or 0, "count": (q.volume or 0) // 3 + (1 if traded else 0),
-        "bid_size": 9, "bid_exchange": 11, "bid": q.bid, "bid_condition": 50,
-        "ask_size": 12, "ask_exchange": 5, "ask": q.ask, "ask_condition": 50,
-        "delta": q.delta, "theta": q.theta, "vega": (q.vega or 0.0) * 100.0,  # per 1.00 vol
-        "rho": 0.1, "epsilon": -0.1, "lambda": 3.0, "gamma": q.gamma, "vanna": 0.0, "charm": 0.0,
-        "vomma": 0.0, "veta": 0.0, "vera": 0.0, "speed": 0.0, "zomma": 0.0, "color": 0.0,
-        "ultima": 0.0, "d1": 0.1, "d2": 0.05, "dual_delta": -0.5, "dual_gamma": 0.0,
-        "implied_vol": q.implied_volatility, "iv_error": 0.0001,
+        "open": q.last if traded else 0.0,
+        "high": q.last if traded else 0.0,
+        "low": q.last if traded else 0.0,
+        "close": q.last if traded else 0.0,
+        "volume": q.volume or 0,
+        "count": (q.volume or 0) // 3 + (1 if traded else 0),
+        "bid_size": 9,
+        "bid_exchange": 11,
+        "bid": q.bid,
+        "bid_condition": 50,
+        "ask_size": 12,
+        "ask_exchange": 5,
+        "ask": q.ask,
+        "ask_condition": 50,
+        "delta": q.delta,
+        "theta": q.theta,
+        "vega": (q.vega or 0.0) * 100.0,  # per 1.00 vol
+        "rho": 0.1,
+        "epsilon": -0.1,
+        "lambda": 3.0,
+        "gamma": q.gamma,
+        "vanna": 0.0,
+        "charm": 0.0,
+        "vomma": 0.0,
+        "veta": 0.0,
+        "vera": 0.0,
+        "speed": 0.0,
+        "zomma": 0.0,
+        "color": 0.0,
+        "ultima": 0.0,
+        "d1": 0.1,
+        "d2": 0.05,
+        "dual_delta": -0.5,
+        "dual_gamma": 0.0,
+        "implied_vol": q.implied_volatility,
+        "iv_error": 0.0001,
         "underlying_timestamp": f"{day.isoformat()}T17:15:28.71",
         "underlying_price": chain.underlying_price,
-    }  # fmt: skip
+    }
     # both formats carry the same decimals
     return {k: round(v, 8) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def oi_row(root: str, q: OptionQuote, day: date) -> dict[str, Any]:
     return {
-        "symbol": root, "expiration": q.expiration_date.isoformat(), "strike": f"{q.strike:.3f}",
+        "symbol": root,
+        "expiration": q.expiration_date.isoformat(),
+        "strike": f"{q.strike:.3f}",
         "right": "CALL" if q.option_type == "C" else "PUT",
-        "timestamp": f"{day.isoformat()}T06:30:04", "open_interest": q.open_interest,
-    }  # fmt: skip
+        "timestamp": f"{day.isoformat()}T06:30:04",
+        "open_interest": q.open_interest,
+    }
 
 
 def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
     lines = [",".join(columns)]
     for r in rows:
-        lines.append(",".join(_num(r[c]) if isinstance(r[c], float) or r[c] is None
-                              else str(r[c]) for c in columns))  # fmt: skip
+        lines.append(
+            ",".join(
+                _num(r[c]) if isinstance(r[c], float) or r[c] is None else str(r[c])
+                for c in columns
+            )
+        )
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
@@ -106,9 +141,14 @@ def to_json(rows: list[dict[str, Any]]) -> bytes:
 class ThetaTestServer(StandInServer):
     """See the module docstring."""
 
-    def __init__(self, *, today: date = DEFAULT_TODAY, contracts_per_symbol: int = 300,
-                 concurrency_limit: int | None = None,
-                 history_start: date = date(2016, 1, 1)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        today: date = DEFAULT_TODAY,
+        contracts_per_symbol: int = 300,
+        concurrency_limit: int | None = None,
+        history_start: date = date(2016, 1, 1),
+    ) -> None:
         super().__init__(contracts_per_symbol=contracts_per_symbol)
         self.today = today
         self.concurrency_limit = concurrency_limit
@@ -120,10 +160,15 @@ class ThetaTestServer(StandInServer):
 
     def provider(self, **overrides: Any) -> ThetaDataProvider:
         kwargs: dict[str, Any] = {
-            "base_url": self.base_url, "concurrency": 4, "connect_timeout": 2.0,
-            "read_timeout": 5.0, "max_retries": 3, "backoff_base": 0.01, "backoff_max": 0.05,
+            "base_url": self.base_url,
+            "concurrency": 4,
+            "connect_timeout": 2.0,
+            "read_timeout": 5.0,
+            "max_retries": 3,
+            "backoff_base": 0.01,
+            "backoff_max": 0.05,
             "now": self.now,
-        }  # fmt: skip
+        }
         kwargs.update(overrides)
         return ThetaDataProvider(**kwargs)
 
@@ -138,8 +183,9 @@ class ThetaTestServer(StandInServer):
         monthly = root == roots[0]
         return chain, [q for q in chain.quotes if _third_friday(q.expiration_date) == monthly]
 
-    def route(self, path: str, query: dict[str, str], raw: dict[str, str]
-              ) -> tuple[Asked, Callable[[], Answer]]:  # fmt: skip
+    def route(
+        self, path: str, query: dict[str, str], raw: dict[str, str]
+    ) -> tuple[Asked, Callable[[], Answer]]:
         endpoint = {GREEKS: "greeks", OPEN_INTEREST: "open_interest"}.get(path, "other")
         raw_day = query.get("start_date") if endpoint == "greeks" else query.get("date")
         try:

@@ -35,18 +35,22 @@ def check_database_url(url: str) -> str:
     text = url.strip()
     scheme = text.split("://", 1)[0] if "://" in text else None
     if scheme is not None and not text.lower().startswith(_URL_SCHEMES):
-        hint = " (use postgresql://, not a SQLAlchemy URL)" if scheme.startswith("postgres") \
-            else ""
-        raise DatabaseUrlInvalid(f"{DATABASE_URL_ENV} has scheme {scheme!r}, not postgresql://"
-                                 f"{hint}; expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+        hint = " (use postgresql://, not a SQLAlchemy URL)" if scheme.startswith("postgres") else ""
+        raise DatabaseUrlInvalid(
+            f"{DATABASE_URL_ENV} has scheme {scheme!r}, not postgresql://"
+            f"{hint}; expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+        )
     if scheme is None and "=" not in text:
-        raise DatabaseUrlInvalid(f"{DATABASE_URL_ENV} is not a PostgreSQL URL; expected "
-                                 "postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+        raise DatabaseUrlInvalid(
+            f"{DATABASE_URL_ENV} is not a PostgreSQL URL; expected "
+            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+        )
     try:
         conninfo_to_dict(text)
     except psycopg.ProgrammingError as exc:
-        raise DatabaseUrlInvalid(f"{DATABASE_URL_ENV} is not a valid PostgreSQL URL: "
-                                 f"{mask_password(first_line(exc))}") from None
+        raise DatabaseUrlInvalid(
+            f"{DATABASE_URL_ENV} is not a valid PostgreSQL URL: {mask_password(first_line(exc))}"
+        ) from None
     return text
 
 
@@ -71,7 +75,7 @@ def with_database(url: str, dbname: str) -> str:
     """The same server and credentials, another database."""
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -103,7 +107,8 @@ def apply_schema(url: str) -> None:
         try:
             with conn.transaction():
                 conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended('options_pipeline:schema', 0))")
+                    "SELECT pg_advisory_xact_lock(hashtextextended('options_pipeline:schema', 0))"
+                )
                 conn.execute(schema_sql())
         except psycopg.errors.ReadOnlySqlTransaction:
             raise DatabaseUnavailable(
@@ -113,4 +118,5 @@ def apply_schema(url: str) -> None:
         except psycopg.Error as exc:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DatabaseUnavailable(
-                f"cannot apply the schema on {mask_password(url)}: {first_line}") from None
+                f"cannot apply the schema on {mask_password(url)}: {first_line}"
+            ) from None

@@ -47,7 +47,7 @@ def ensure_running(state_dir: Path) -> str:
         raise EmbeddedDatabaseError(
             f"embedded PostgreSQL failed to start under {pgdata} ({exc}); see {log_file}"
         ) from None
-    return server.get_uri("postgres")
+    return str(server.get_uri("postgres"))
 
 
 def is_running(state_dir: Path) -> bool:

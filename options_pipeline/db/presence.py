@@ -32,7 +32,9 @@ def run_presence(url: str, run_id: str) -> Iterator[None]:
 
 def run_is_present(conn: psycopg.Connection, run_id: str) -> bool:
     """True while some live session holds `run_id`'s presence lock (autocommit `conn`)."""
-    free = conn.execute(f"SELECT pg_try_advisory_lock({_KEY})", (run_id,)).fetchone()[0]
+    row = conn.execute(f"SELECT pg_try_advisory_lock({_KEY})", (run_id,)).fetchone()
+    assert row is not None  # a SELECT of one value always returns one row
+    free = row[0]
     if free:
         conn.execute(f"SELECT pg_advisory_unlock({_KEY})", (run_id,))
     return not free

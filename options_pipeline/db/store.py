@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -36,9 +37,7 @@ class WatchlistEntry:
     effective_date: date
 
 
-def add_to_watchlist(
-    conn: psycopg.Connection, name: str, symbols: Sequence[str]
-) -> dict[str, str]:
+def add_to_watchlist(conn: psycopg.Connection, name: str, symbols: Sequence[str]) -> dict[str, str]:
     """Register each symbol's ticker and add it (active) to watchlist `name`, in one transaction.
 
     Returns each symbol's prior state: "added", "already active" or "reactivated"."""
@@ -48,7 +47,7 @@ def add_to_watchlist(
             "WHERE watchlist_id = %s AND symbol = ANY(%s) FOR UPDATE",
             (name, list(symbols)),
         )
-        before = dict(cur.fetchall())
+        before: dict[Any, Any] = dict(cur.fetchall())
         cur.executemany(
             "INSERT INTO public.tickers (symbol) VALUES (%s) ON CONFLICT (symbol) DO NOTHING",
             [(s,) for s in symbols],
@@ -61,8 +60,10 @@ def add_to_watchlist(
             """,
             [(name, s, SNAPSHOT_SOURCE) for s in symbols],
         )
-    return {s: "added" if s not in before else "already active" if before[s] else "reactivated"
-            for s in symbols}
+    return {
+        s: "added" if s not in before else "already active" if before[s] else "reactivated"
+        for s in symbols
+    }
 
 
 def remove_from_watchlist(conn: psycopg.Connection, name: str, symbols: Sequence[str]) -> int:
@@ -198,7 +199,10 @@ def _open_interest_total(snapshot: ChainSnapshot) -> int:
 
 
 def write_chain(
-    conn: psycopg.Connection, *, ticker_id: UUID, snapshot: ChainSnapshot,
+    conn: psycopg.Connection,
+    *,
+    ticker_id: UUID,
+    snapshot: ChainSnapshot,
     buffer: bytes | None = None,
 ) -> int:
     """Write one symbol's chain and its ledger row atomically; returns options_chains rows added.
@@ -220,11 +224,12 @@ def write_chain(
             (ticker_id, when),
         )
         rows_written = -1
-        if not cur.fetchone()[0]:
+        if not _one(cur.fetchone()):
             try:
                 with conn.transaction():  # a savepoint: a conflict falls back below
-                    with cur.copy(f"COPY public.options_chains ({columns}) FROM STDIN "
-                                  "(FORMAT BINARY)") as copy:
+                    with cur.copy(
+                        f"COPY public.options_chains ({columns}) FROM STDIN (FORMAT BINARY)"
+                    ) as copy:
                         copy.write(buffer)
                     rows_written = cur.rowcount
             except psycopg.errors.UniqueViolation:
@@ -311,7 +316,7 @@ def ledger_rows(conn: psycopg.Connection, days: Iterable[date], symbol: str) -> 
     return [LedgerRow(*row) for row in rows]
 
 
-def chain_columns(conn: psycopg.Connection, *, ticker_id: UUID, day: date) -> dict[str, list]:
+def chain_columns(conn: psycopg.Connection, *, ticker_id: UUID, day: date) -> dict[str, list[Any]]:
     """One stored chain as columns, for the vectorised metrics (no per-row objects)."""
     cur = conn.execute(
         """
@@ -321,8 +326,14 @@ def chain_columns(conn: psycopg.Connection, *, ticker_id: UUID, day: date) -> di
         """,
         (snapshot_time(day), ticker_id),
     )
-    names = ("expiration_date", "strike", "option_type", "implied_volatility", "open_interest",
-             "volume")
+    names = (
+        "expiration_date",
+        "strike",
+        "option_type",
+        "implied_volatility",
+        "open_interest",
+        "volume",
+    )
     rows = cur.fetchall()
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
@@ -458,7 +469,7 @@ class DealerMetricsRow:
     total_contracts: int
     sign_convention: str
     units: str
-    document: dict
+    document: dict[str, Any]
     model_version: str
 
 
@@ -490,11 +501,30 @@ def replace_dealer_metrics(conn: psycopg.Connection, rows: Sequence[DealerMetric
                 computed_at = now()
             """,
             [
-                (snapshot_time(r.as_of), r.ticker_id, r.as_of, r.status, r.confidence,
-                 r.days_present, r.window_days, r.spot, r.gex_net, r.gex_total, r.gamma_flip,
-                 r.call_wall, r.put_wall, r.abs_gamma_strike, r.gex_slope, r.dealer_position,
-                 r.eligible_contracts, r.total_contracts, r.sign_convention, r.units,
-                 json.dumps(r.document, allow_nan=False), r.model_version)
+                (
+                    snapshot_time(r.as_of),
+                    r.ticker_id,
+                    r.as_of,
+                    r.status,
+                    r.confidence,
+                    r.days_present,
+                    r.window_days,
+                    r.spot,
+                    r.gex_net,
+                    r.gex_total,
+                    r.gamma_flip,
+                    r.call_wall,
+                    r.put_wall,
+                    r.abs_gamma_strike,
+                    r.gex_slope,
+                    r.dealer_position,
+                    r.eligible_contracts,
+                    r.total_contracts,
+                    r.sign_convention,
+                    r.units,
+                    json.dumps(r.document, allow_nan=False),
+                    r.model_version,
+                )
                 for r in rows
             ],
         )
@@ -516,14 +546,16 @@ def dealer_metrics_with_nan(conn: psycopg.Connection, day: date) -> list[str]:
 
 def day_row_count(conn: psycopg.Connection, day: date) -> int:
     """options_chains rows stored for session `day` (every symbol)."""
-    row = conn.execute("SELECT count(*) FROM public.options_chains WHERE time = %s",
-                       (snapshot_time(day),)).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM public.options_chains WHERE time = %s", (snapshot_time(day),)
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
 def dealer_metrics_row_count(conn: psycopg.Connection, day: date) -> int:
-    row = conn.execute("SELECT count(*) FROM public.dealer_metrics WHERE time = %s",
-                       (snapshot_time(day),)).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM public.dealer_metrics WHERE time = %s", (snapshot_time(day),)
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -577,7 +609,7 @@ class StoredDealerMetrics:
     confidence: str
     days_present: int
     window_days: int
-    document: dict
+    document: dict[str, Any]
     provider: str | None  # of the session's snapshot ("sample" = the synthetic market)
 
 
@@ -594,7 +626,16 @@ def stored_dealer_metrics(
         WHERE m.time = ANY(%s) AND (%s::text[] IS NULL OR t.symbol = ANY(%s))
         ORDER BY m.as_of, t.symbol
         """,
-        ([snapshot_time(d) for d in days], None if symbols is None else list(symbols),
-         None if symbols is None else list(symbols)),
+        (
+            [snapshot_time(d) for d in days],
+            None if symbols is None else list(symbols),
+            None if symbols is None else list(symbols),
+        ),
     ).fetchall()
     return [StoredDealerMetrics(*row) for row in rows]
+
+
+def _one(row: tuple[Any, ...] | None) -> Any:
+    """The single value of a one-column query that always returns a row."""
+    assert row is not None
+    return row[0]

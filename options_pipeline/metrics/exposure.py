@@ -114,6 +114,13 @@ def _book(chain: ChainArrays, mask: NDArray[np.bool_], params: MetricsParams) ->
     )
 
 
+def _by_strike(
+    inv: NDArray[np.intp], weights: NDArray[np.float64], size: int
+) -> NDArray[np.float64]:
+    """Sum of `weights` per strike (`inv`: each contract's strike index)."""
+    return np.bincount(inv, weights=weights, minlength=size).astype(np.float64)
+
+
 def _top_walls(
     strikes: NDArray[np.float64], gex: NDArray[np.float64], in_range: NDArray[np.bool_], count: int
 ) -> tuple[StrikeLevel, ...]:
@@ -167,9 +174,9 @@ def compute_day_metrics(chain: ChainArrays, params: MetricsParams | None = None)
     else:
         position = "neutral"
     strikes, inv = np.unique(book.strike, return_inverse=True)
-    calls_by = np.bincount(inv, weights=np.where(book.is_call, gex, 0.0), minlength=strikes.size)
-    puts_by = np.bincount(inv, weights=np.where(book.is_call, 0.0, gex), minlength=strikes.size)
-    abs_by = np.bincount(inv, weights=np.abs(gex), minlength=strikes.size)
+    calls_by = _by_strike(inv, np.where(book.is_call, gex, 0.0), strikes.size)
+    puts_by = _by_strike(inv, np.where(book.is_call, 0.0, gex), strikes.size)
+    abs_by = _by_strike(inv, np.abs(gex), strikes.size)
     net_by = calls_by + puts_by
     in_range = np.abs(strikes - spot) <= p.wall_range * spot
     call_walls = _top_walls(strikes, calls_by, in_range, p.wall_count)

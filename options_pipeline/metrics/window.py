@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from options_pipeline.metrics.exposure import DayMetrics
+from options_pipeline.metrics.params import DayMetrics
 
 Confidence = Literal["high", "medium", "low"]
 Trend = Literal["rising", "falling", "flat", "insufficient"]
@@ -108,8 +108,9 @@ def _held(days: list[DayMetrics], primary: float | None, attr: str, rel_tol: flo
 _RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
 
 
-def _flip_grade(p: WindowParams, flip_days: int, n_valid: int,
-                spread_pct: float | None) -> tuple[Confidence, str]:
+def _flip_grade(
+    p: WindowParams, flip_days: int, n_valid: int, spread_pct: float | None
+) -> tuple[Confidence, str]:
     if spread_pct is None:
         return "low", "flip: none on the window's valid sessions"
     why = f"flip spread {spread_pct:.1f}% of spot over {flip_days} session(s)"
@@ -118,13 +119,21 @@ def _flip_grade(p: WindowParams, flip_days: int, n_valid: int,
     grade: Confidence = "high" if spread_pct <= p.flip_spread_high_pct else "medium"
     limit = p.flip_spread_high_pct if grade == "high" else p.flip_spread_medium_pct
     if flip_days < n_valid:
-        return "medium" if grade == "high" else grade, \
-            f"{why} (<= {limit:g}%), missing on {n_valid - flip_days} valid session(s)"
+        return (
+            "medium" if grade == "high" else grade,
+            f"{why} (<= {limit:g}%), missing on {n_valid - flip_days} valid session(s)",
+        )
     return grade, f"{why} (<= {limit:g}%)"
 
 
-def _wall_grade(p: WindowParams, call: float | None, call_held: int | None, put: float | None,
-                put_held: int | None, n_valid: int) -> tuple[Confidence, str]:
+def _wall_grade(
+    p: WindowParams,
+    call: float | None,
+    call_held: int | None,
+    put: float | None,
+    put_held: int | None,
+    n_valid: int,
+) -> tuple[Confidence, str]:
     parts, shares = [], []
     for side, strike, held in (("call", call, call_held), ("put", put, put_held)):
         if strike is None or held is None:
@@ -171,7 +180,7 @@ def summarize_window(
         d for d, m in zip(keys, metrics, strict=True) if m is not None and m.status == "INVALID"
     )
     valid_idx = [i for i, m in enumerate(metrics) if m is not None and m.status != "INVALID"]
-    valid = [metrics[i] for i in valid_idx]
+    valid = [m for m in metrics if m is not None and m.status != "INVALID"]
     n_valid = len(valid)
     if n_valid == p.window:
         presence: Confidence = "high"

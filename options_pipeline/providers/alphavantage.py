@@ -88,12 +88,26 @@ FIELD_MAP: dict[str, tuple[str, str]] = {
     "gamma": ("gamma", "[V]"),
     "theta": ("theta", "[V] field; unit (per day) [U]"),
     "vega": ("vega", "[V] field; unit (per vol point) [U]"),
-    "underlying_price": ("4. close", '[V] TIME_SERIES_DAILY "Time Series (Daily)".<date>; else '
-                         "put-call parity on mids"),
+    "underlying_price": (
+        "4. close",
+        '[V] TIME_SERIES_DAILY "Time Series (Daily)".<date>; else put-call parity on mids',
+    ),
 }
 F = {name: vendor for name, (vendor, _) in FIELD_MAP.items()}  # what the code below reads
-CHECK_REQUIRED = ("contract_symbol", "expiration_date", "strike", "option_type", "bid", "ask",
-                  "volume", "open_interest", "session", "implied_volatility", "delta", "gamma")
+CHECK_REQUIRED = (
+    "contract_symbol",
+    "expiration_date",
+    "strike",
+    "option_type",
+    "bid",
+    "ask",
+    "volume",
+    "open_interest",
+    "session",
+    "implied_volatility",
+    "delta",
+    "gamma",
+)
 DAILY_SERIES_KEY = "Time Series (Daily)"
 DAILY_CLOSE_KEY = F["underlying_price"]
 _SLOW_DOWN_WORDS = ("frequency", "per minute", "rate limit", "spreading out", "burst")
@@ -192,8 +206,14 @@ class AlphaVantageProvider:
         try:
             if is_index(sym):
                 return 0
-            _refuse(NAME, day, now=self._now, earliest=HISTORY_START, published=PUBLISHED,
-                    published_days_after=PUBLISHED_DAYS_AFTER)  # fmt: skip
+            _refuse(
+                NAME,
+                day,
+                now=self._now,
+                earliest=HISTORY_START,
+                published=PUBLISHED,
+                published_days_after=PUBLISHED_DAYS_AFTER,
+            )
         except ProviderError:
             return 0
         with self._spot_lock:
@@ -219,8 +239,14 @@ class AlphaVantageProvider:
             raise NotAvailable(
                 f"{sym} is an index: Alpha Vantage documents options on US equities only"
             )
-        _refuse(NAME, as_of, now=self._now, earliest=HISTORY_START, published=PUBLISHED,
-                published_days_after=PUBLISHED_DAYS_AFTER)  # fmt: skip
+        _refuse(
+            NAME,
+            as_of,
+            now=self._now,
+            earliest=HISTORY_START,
+            published=PUBLISHED,
+            published_days_after=PUBLISHED_DAYS_AFTER,
+        )
         stats = RequestStats()
         rows = self._chain_rows(sym, as_of, stats)
         if not rows:
@@ -255,9 +281,15 @@ class AlphaVantageProvider:
             open_interest_as_of=previous_session(as_of),  # assumed: OCC's morning figure
             open_interest_source=OI_SOURCE,
         )
-        log.debug("%s %s: %d quotes, %d rejected, %d requests, spot from %s",
-                  sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests,
-                  source)  # fmt: skip
+        log.debug(
+            "%s %s: %d quotes, %d rejected, %d requests, spot from %s",
+            sym,
+            as_of,
+            len(snap.quotes),
+            snap.rejected_count,
+            snap.requests,
+            source,
+        )
         return snap
 
     def check(self, symbol: str, day: date | None = None) -> ProviderCheckReport:
@@ -266,8 +298,10 @@ class AlphaVantageProvider:
         sym = plain_symbol(symbol)
         day = day or previous_session(self._now().date())
         stats = RequestStats()
-        request = (f"{QUERY_PATH}?function=HISTORICAL_OPTIONS&symbol={sym}&date={day.isoformat()}"
-                   "&datatype=json")  # never the key
+        request = (
+            f"{QUERY_PATH}?function=HISTORICAL_OPTIONS&symbol={sym}&date={day.isoformat()}"
+            "&datatype=json"
+        )  # never the key
         chain_fields = [n for n in F if n != "underlying_price"]
         try:
             rows = self._chain_rows(sym, day, stats)
@@ -276,10 +310,21 @@ class AlphaVantageProvider:
         else:
             seen = json_paths(rows[:100])
             matched, missing, optional = match_fields(
-                seen, {n: (F[n],) for n in chain_fields}, CHECK_REQUIRED,
-                [n for n in chain_fields if n not in CHECK_REQUIRED])
-            chain = EndpointCheck("HISTORICAL_OPTIONS", request, "HTTP 200, message 'success'",
-                                  len(rows), seen, matched, missing, optional)
+                seen,
+                {n: (F[n],) for n in chain_fields},
+                CHECK_REQUIRED,
+                [n for n in chain_fields if n not in CHECK_REQUIRED],
+            )
+            chain = EndpointCheck(
+                "HISTORICAL_OPTIONS",
+                request,
+                "HTTP 200, message 'success'",
+                len(rows),
+                seen,
+                matched,
+                missing,
+                optional,
+            )
         request = f"{QUERY_PATH}?function=TIME_SERIES_DAILY&symbol={sym}&outputsize=compact"
         try:
             closes = self._daily_closes(sym, False, stats)
@@ -287,14 +332,18 @@ class AlphaVantageProvider:
             daily = EndpointCheck("TIME_SERIES_DAILY", request, str(exc), error=True)
         else:
             seen = (DAILY_CLOSE_KEY,) if closes else ()
-            matched, missing, _ = match_fields(seen, {"underlying_price": (DAILY_CLOSE_KEY,)},
-                                               ("underlying_price",), ())
-            daily = EndpointCheck("TIME_SERIES_DAILY", request, "HTTP 200", len(closes), seen,
-                                  matched, missing)
-        notes = ("spot: the session's close from TIME_SERIES_DAILY, else put-call parity on the "
-                 "nearest expiration (recorded per snapshot)",
-                 "open interest of the `date` row is stored for that session as the previous "
-                 "session's figure (Alpha Vantage does not document when it is taken)")
+            matched, missing, _ = match_fields(
+                seen, {"underlying_price": (DAILY_CLOSE_KEY,)}, ("underlying_price",), ()
+            )
+            daily = EndpointCheck(
+                "TIME_SERIES_DAILY", request, "HTTP 200", len(closes), seen, matched, missing
+            )
+        notes = (
+            "spot: the session's close from TIME_SERIES_DAILY, else put-call parity on the "
+            "nearest expiration (recorded per snapshot)",
+            "open interest of the `date` row is stored for that session as the previous "
+            "session's figure (Alpha Vantage does not document when it is taken)",
+        )
         return ProviderCheckReport(NAME, sym, day, (chain, daily), stats.requests, notes)
 
     # ------------------------------------------------------------------ requests
@@ -313,8 +362,12 @@ class AlphaVantageProvider:
                     "data); refusing it"
                 )
 
-        params = {"function": "HISTORICAL_OPTIONS", "symbol": sym, "date": as_of.isoformat(),
-                  "datatype": "json"}  # fmt: skip
+        params = {
+            "function": "HISTORICAL_OPTIONS",
+            "symbol": sym,
+            "date": as_of.isoformat(),
+            "datatype": "json",
+        }
         body = self._http.get_json(QUERY_PATH, params, stats=stats, inspect=inspect)
         data = body.get("data")
         if not isinstance(data, list):
@@ -328,9 +381,11 @@ class AlphaVantageProvider:
         what = "TIME_SERIES_DAILY"
         params = {"function": what, "symbol": sym, "outputsize": "full" if full else "compact"}
         body = self._http.get_json(
-            QUERY_PATH, params, stats=stats,
+            QUERY_PATH,
+            params,
+            stats=stats,
             inspect=lambda b: _answer_errors(b, what, self._http.scrub),
-        )  # fmt: skip
+        )
         series = body.get(DAILY_SERIES_KEY)
         if not isinstance(series, Mapping):
             raise ProviderError(f"unexpected response shape from {what}: no '{DAILY_SERIES_KEY}'")
@@ -344,8 +399,9 @@ class AlphaVantageProvider:
 
     # ------------------------------------------------------------------ spot
 
-    def _spot(self, sym: str, as_of: date, stats: RequestStats,
-              quotes: list[OptionQuote]) -> tuple[float | None, str]:  # fmt: skip
+    def _spot(
+        self, sym: str, as_of: date, stats: RequestStats, quotes: list[OptionQuote]
+    ) -> tuple[float | None, str]:
         try:
             close = self._cached_close(sym, as_of, stats)
         except Unauthorized:
@@ -408,8 +464,8 @@ def parity_spot(quotes: list[OptionQuote], as_of: date) -> tuple[float, date, in
         if q.bid is None or q.ask is None or q.bid <= 0 or q.ask < q.bid:
             continue
         mids.setdefault(q.expiration_date, {}).setdefault(q.strike, {})[q.option_type] = (
-            (q.bid + q.ask) / 2.0
-        )
+            q.bid + q.ask
+        ) / 2.0
     for expiration in sorted(e for e in mids if e >= as_of):
         pairs = [(k, s["C"] - s["P"]) for k, s in mids[expiration].items() if len(s) == 2]
         if len(pairs) < 3:

@@ -67,7 +67,11 @@ class OptionsProvider(Protocol):
     """What every provider plugin implements."""
 
     name: str
-    requests_made: int  # HTTP requests sent so far by this instance (0 for offline providers)
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far by this instance (0 for offline providers)."""
+        ...
 
     def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
         """Return the chain of `symbol` for trading day `as_of` or raise a ProviderError."""

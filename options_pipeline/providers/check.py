@@ -58,8 +58,11 @@ class ProviderCheckReport:
             lines.append(f"    missing (required): {', '.join(e.missing) or '-'}")
             lines.append(f"    missing (optional): {', '.join(e.missing_optional) or '-'}")
         lines.append(f"requests used: {self.requests}")
-        lines.append("result: OK, every required field maps" if self.ok else
-                     "result: FAILED, see the endpoints marked FAIL")
+        lines.append(
+            "result: OK, every required field maps"
+            if self.ok
+            else "result: FAILED, see the endpoints marked FAIL"
+        )
         return "\n".join(lines)
 
 

@@ -111,15 +111,42 @@ class _Unreadable(Exception):
 
 # Column order of the two layouts (historical-sources.md, "Files people already own" [P]).
 DATASHOP_QUOTES_COLUMNS = (
-    "underlying_symbol", "quote_date", "root", "expiration", "strike", "option_type", "open",
-    "high", "low", "close", "trade_volume", "bid_size_1545", "bid_1545", "ask_size_1545",
-    "ask_1545", "underlying_bid_1545", "underlying_ask_1545", "bid_size_eod", "bid_eod",
-    "ask_size_eod", "ask_eod", "underlying_bid_eod", "underlying_ask_eod", "vwap",
-    "open_interest", "delivery_code",
-)  # fmt: skip
+    "underlying_symbol",
+    "quote_date",
+    "root",
+    "expiration",
+    "strike",
+    "option_type",
+    "open",
+    "high",
+    "low",
+    "close",
+    "trade_volume",
+    "bid_size_1545",
+    "bid_1545",
+    "ask_size_1545",
+    "ask_1545",
+    "underlying_bid_1545",
+    "underlying_ask_1545",
+    "bid_size_eod",
+    "bid_eod",
+    "ask_size_eod",
+    "ask_eod",
+    "underlying_bid_eod",
+    "underlying_ask_eod",
+    "vwap",
+    "open_interest",
+    "delivery_code",
+)
 DATASHOP_CALCS_ONLY = (
-    "implied_underlying_price_1545", "active_underlying_price_1545", "implied_volatility_1545",
-    "delta_1545", "gamma_1545", "theta_1545", "vega_1545", "rho_1545",
+    "implied_underlying_price_1545",
+    "active_underlying_price_1545",
+    "implied_volatility_1545",
+    "delta_1545",
+    "gamma_1545",
+    "theta_1545",
+    "vega_1545",
+    "rho_1545",
 )
 DATASHOP_CALCS_COLUMNS = (
     DATASHOP_QUOTES_COLUMNS[:17] + DATASHOP_CALCS_ONLY + DATASHOP_QUOTES_COLUMNS[17:]
@@ -152,13 +179,26 @@ DATASHOP_FIELD_MAP: dict[str, str] = {
 }
 _DATASHOP_TEXT = ("underlying_symbol", "quote_date", "root", "expiration", "option_type")
 _DATASHOP_NUMBERS = (
-    "strike", "close", "trade_volume", "bid_1545", "ask_1545", "bid_eod", "ask_eod",
-    "underlying_bid_1545", "underlying_ask_1545", "underlying_bid_eod", "underlying_ask_eod",
+    "strike",
+    "close",
+    "trade_volume",
+    "bid_1545",
+    "ask_1545",
+    "bid_eod",
+    "ask_eod",
+    "underlying_bid_1545",
+    "underlying_ask_1545",
+    "underlying_bid_eod",
+    "underlying_ask_eod",
     "open_interest",
-)  # fmt: skip
+)
 _DATASHOP_CALCS_NUMBERS = (
-    "active_underlying_price_1545", "implied_volatility_1545", "delta_1545", "gamma_1545",
-    "theta_1545", "vega_1545",
+    "active_underlying_price_1545",
+    "implied_volatility_1545",
+    "delta_1545",
+    "gamma_1545",
+    "theta_1545",
+    "vega_1545",
 )
 
 # --------------------------------------------------------------------------- quote tables
@@ -178,15 +218,28 @@ QUOTE_TABLE_SIDE_MAP: dict[str, str] = {
     "Open Int": "open_interest",
 }
 _REQUIRED_SIDE = ("Bid", "Ask", "IV", "Delta", "Gamma")
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 _TZ = {
-    "EST": "America/New_York", "EDT": "America/New_York", "ET": "America/New_York",
-    "CST": "America/Chicago", "CDT": "America/Chicago", "CT": "America/Chicago",
-    "MST": "America/Denver", "MDT": "America/Denver", "MT": "America/Denver",
-    "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles", "PT": "America/Los_Angeles",
-    "UTC": "UTC", "GMT": "UTC",
-}  # fmt: skip
+    "EST": "America/New_York",
+    "EDT": "America/New_York",
+    "ET": "America/New_York",
+    "CST": "America/Chicago",
+    "CDT": "America/Chicago",
+    "CT": "America/Chicago",
+    "MST": "America/Denver",
+    "MDT": "America/Denver",
+    "MT": "America/Denver",
+    "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles",
+    "PT": "America/Los_Angeles",
+    "UTC": "UTC",
+    "GMT": "UTC",
+}
 # "Date: February 5, 2022, 8:26 PM EST" / "Date: February 5 2022, 8:26 PM EST" /
 # "Date: February 5, 2022 at 8:26 PM EST"
 _DATE_RE = re.compile(
@@ -197,8 +250,16 @@ _DATE_RE = re.compile(
 _LAST_RE = re.compile(r"Last:\s*(?P<spot>[-+0-9.,]+)")
 _TICKER_RE = re.compile(r"^\^?[A-Z][A-Z0-9.]{0,5}$")
 # Weekly/PM-settled index roots whose underlying is another symbol.
-_ROOT_UNDERLYING = {"SPXW": "SPX", "SPXQ": "SPX", "NDXP": "NDX", "RUTW": "RUT", "VIXW": "VIX",
-                    "XSPW": "XSP", "DJXW": "DJX", "NQX": "NDX"}
+_ROOT_UNDERLYING = {
+    "SPXW": "SPX",
+    "SPXQ": "SPX",
+    "NDXP": "NDX",
+    "RUTW": "RUT",
+    "VIXW": "VIX",
+    "XSPW": "XSP",
+    "DJXW": "DJX",
+    "NQX": "NDX",
+}
 
 
 def plain_symbol(raw: str) -> str:
@@ -240,9 +301,10 @@ class Source:
 
     @contextmanager
     def open_text(self) -> Iterator[IO[str]]:
-        with self.open_binary() as raw, io.TextIOWrapper(
-            raw, encoding="utf-8-sig", errors="replace", newline=""
-        ) as text:
+        with (
+            self.open_binary() as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="") as text,
+        ):
             yield text
 
 
@@ -290,8 +352,11 @@ def _sources(directory: Path) -> Iterator[Source | UnreadableFile]:
         elif suffix == ".zip":
             try:
                 with zipfile.ZipFile(path) as zf:
-                    members = [n for n in zf.namelist()
-                               if n.lower().endswith(".csv") and not n.endswith("/")]
+                    members = [
+                        n
+                        for n in zf.namelist()
+                        if n.lower().endswith(".csv") and not n.endswith("/")
+                    ]
             except (zipfile.BadZipFile, OSError) as exc:
                 yield UnreadableFile(str(path), f"not a readable zip ({exc})")
                 continue
@@ -332,8 +397,9 @@ def classify(source: Source) -> DataShopFile | QuoteTableFile:
         return _classify_datashop(source, head)
     if _LAST_RE.search(first) or any(_DATE_RE.search(line) for line in head):
         return _classify_quote_table(source)
-    raise _Unreadable(f"neither a DataShop EOD file nor a CBOE quote table (line 1: "
-                      f"{first.strip()[:60]!r})")
+    raise _Unreadable(
+        f"neither a DataShop EOD file nor a CBOE quote table (line 1: {first.strip()[:60]!r})"
+    )
 
 
 def _classify_datashop(source: Source, head: list[str]) -> DataShopFile:
@@ -366,8 +432,9 @@ def parse_saved_at(line: str) -> datetime:
     if month is None or tz_name is None:
         raise _Unreadable(f"unreadable header timestamp {m.group(0)!r}")
     try:
-        local = datetime(int(m["year"]), month, int(m["day"]), hour, int(m["minute"]),
-                         tzinfo=ZoneInfo(tz_name))
+        local = datetime(
+            int(m["year"]), month, int(m["day"]), hour, int(m["minute"]), tzinfo=ZoneInfo(tz_name)
+        )
     except ValueError:
         raise _Unreadable(f"unreadable header timestamp {m.group(0)!r}") from None
     return local.astimezone(_NY)
@@ -387,8 +454,10 @@ def session_of_saved_at(saved_at: datetime) -> date:
         return day
     if ny.time() < MARKET_OPEN:
         return calendar.previous_session(day)
-    raise _Unreadable(f"intraday snapshot saved {ny:%Y-%m-%d %H:%M} ET, during market hours "
-                      "(not an end-of-day chain)")
+    raise _Unreadable(
+        f"intraday snapshot saved {ny:%Y-%m-%d %H:%M} ET, during market hours "
+        "(not an end-of-day chain)"
+    )
 
 
 def _classify_quote_table(source: Source) -> QuoteTableFile:
@@ -401,8 +470,10 @@ def _classify_quote_table(source: Source) -> QuoteTableFile:
             roots[parsed[0]] += 1
     symbol = _quote_table_symbol(name_line[0], roots)
     if symbol is None:
-        raise _Unreadable("quote table whose underlying cannot be told (no ticker in line 2 "
-                          "and no OCC contract ids)")
+        raise _Unreadable(
+            "quote table whose underlying cannot be told (no ticker in line 2 "
+            "and no OCC contract ids)"
+        )
     m = _LAST_RE.search(",".join(name_line))
     spot = _spot(m["spot"]) if m else None
     return QuoteTableFile(source, session, symbol, spot, saved_at)
@@ -426,8 +497,9 @@ def _quote_table_head(source: Source) -> tuple[list[str], datetime, list[str], l
     name_line, date_line, header = rows[0], rows[1], [c.strip() for c in rows[2]]
     saved_at = parse_saved_at(",".join(date_line))
     if not header or header[0] != "Expiration Date" or "Strike" not in header:
-        raise _Unreadable("quote table without its 'Expiration Date,Calls,...,Strike,Puts,...' "
-                          "header line")
+        raise _Unreadable(
+            "quote table without its 'Expiration Date,Calls,...,Strike,Puts,...' header line"
+        )
     first_row = rows[3] if len(rows) > 3 else []
     if len(first_row) != len(header):
         first_row = [""] * len(header)
@@ -531,8 +603,9 @@ def solve_missing_iv(rows: _Rows, *, r: float, q: float) -> None:
     iv = np.full(need.size, np.nan)
     idx = np.flatnonzero(inside)
     if idx.size:
-        iv[idx] = pricing.implied_volatility(mid[idx], spot[idx], strike[idx], t[idx],
-                                             is_call[idx], r, q)
+        iv[idx] = pricing.implied_volatility(
+            mid[idx], spot[idx], strike[idx], t[idx], is_call[idx], r, q
+        )
     solved = np.isfinite(iv)
     rows.annotations[IV_UNSOLVED] += int((inside & ~solved).sum())
     rows.annotations[IV_SOLVED] += int(solved.sum())
@@ -564,17 +637,27 @@ def build_snapshot(symbol: str, day: date, rows: _Rows, *, r: float, q: float) -
         if math.isfinite(k) and k > 0 and not np.isnat(exp):
             contract[i] = occ_symbol(symbol, exp.astype(date), str(rows.option_type[j]), float(k))
     columns = ChainColumns(
-        expiration_date=rows.expiration[keep], strike=rows.strike[keep],
-        is_call=rows.option_type[keep] == "C", bid=rows.bid[keep], ask=rows.ask[keep],
-        last=rows.last[keep], volume=rows.volume[keep],
-        open_interest=rows.open_interest[keep], implied_volatility=rows.iv[keep],
-        delta=rows.delta[keep], gamma=rows.gamma[keep], theta=rows.theta[keep],
-        vega=rows.vega[keep], multiplier=np.full(keep.size, 100, dtype=np.int64),
-        contract_symbol=contract, root=symbol,
-    )  # fmt: skip
+        expiration_date=rows.expiration[keep],
+        strike=rows.strike[keep],
+        is_call=rows.option_type[keep] == "C",
+        bid=rows.bid[keep],
+        ask=rows.ask[keep],
+        last=rows.last[keep],
+        volume=rows.volume[keep],
+        open_interest=rows.open_interest[keep],
+        implied_volatility=rows.iv[keep],
+        delta=rows.delta[keep],
+        gamma=rows.gamma[keep],
+        theta=rows.theta[keep],
+        vega=rows.vega[keep],
+        multiplier=np.full(keep.size, 100, dtype=np.int64),
+        contract_symbol=contract,
+        root=symbol,
+    )
     builder.add_columns(columns)
     snapshot = builder.build(
-        provider=NAME, underlying_price=rows.underlying_price,
+        provider=NAME,
+        underlying_price=rows.underlying_price,
         underlying_price_source=rows.underlying_price_source,
         # the OI known at D's open: held at the end of the previous session
         open_interest_as_of=calendar.previous_session(day),
@@ -582,8 +665,14 @@ def build_snapshot(symbol: str, day: date, rows: _Rows, *, r: float, q: float) -
     )
     notes = {k: v for k, v in sorted(rows.annotations.items()) if v}
     snapshot = replace(snapshot, annotations=notes)
-    _log.info("%s %s from %s: %d contracts; %s", day, symbol, rows.label,
-              snapshot.contract_count, ", ".join(f"{k}={v}" for k, v in notes.items()) or "-")
+    _log.info(
+        "%s %s from %s: %d contracts; %s",
+        day,
+        symbol,
+        rows.label,
+        snapshot.contract_count,
+        ", ".join(f"{k}={v}" for k, v in notes.items()) or "-",
+    )
     return snapshot
 
 
@@ -625,12 +714,30 @@ def read_quote_table(entry: QuoteTableFile) -> _Rows:
         if "Open Interest" not in names and "Open Int" not in names:
             missing.append("Open Interest")
         if missing:
-            raise FilesError(f"{name} line 4: header lacks {', '.join(missing)} "
-                             f"({'calls' if cp == 'C' else 'puts'})")
-        sides.append((cp, lo, {QUOTE_TABLE_SIDE_MAP[h]: i for h, i in names.items()
-                               if h in QUOTE_TABLE_SIDE_MAP}))
-    cols: dict[str, list[float]] = {k: [] for k in (
-        "bid", "ask", "last", "volume", "open_interest", "implied_volatility", "delta", "gamma")}
+            raise FilesError(
+                f"{name} line 4: header lacks {', '.join(missing)} "
+                f"({'calls' if cp == 'C' else 'puts'})"
+            )
+        sides.append(
+            (
+                cp,
+                lo,
+                {QUOTE_TABLE_SIDE_MAP[h]: i for h, i in names.items() if h in QUOTE_TABLE_SIDE_MAP},
+            )
+        )
+    cols: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "bid",
+            "ask",
+            "last",
+            "volume",
+            "open_interest",
+            "implied_volatility",
+            "delta",
+            "gamma",
+        )
+    }
     contract: list[str | None] = []
     expiration: list[date] = []
     strike: list[float] = []
@@ -664,19 +771,27 @@ def read_quote_table(entry: QuoteTableFile) -> _Rows:
     spot = entry.spot if entry.spot is not None else math.nan
     close = calendar.close_time(entry.session)  # the quotes are the session's closing quotes
     return _Rows(
-        label=Path(name).name, contract=np.array(contract, dtype=object),
+        label=Path(name).name,
+        contract=np.array(contract, dtype=object),
         expiration=np.array(expiration, dtype="datetime64[D]"),
-        strike=np.array(strike, dtype=np.float64), option_type=np.array(option_type),
-        bid=np.array(cols["bid"]), ask=np.array(cols["ask"]),
-        last=np.array(cols["last"]), volume=np.array(cols["volume"]),
+        strike=np.array(strike, dtype=np.float64),
+        option_type=np.array(option_type),
+        bid=np.array(cols["bid"]),
+        ask=np.array(cols["ask"]),
+        last=np.array(cols["last"]),
+        volume=np.array(cols["volume"]),
         open_interest=np.array(cols["open_interest"]),
-        iv=np.array(cols["implied_volatility"]), delta=np.array(cols["delta"]),
-        gamma=np.array(cols["gamma"]), theta=np.full(n, np.nan), vega=np.full(n, np.nan),
-        spot=np.full(n, spot), quote_time=np.full(n, close.timestamp()),
+        iv=np.array(cols["implied_volatility"]),
+        delta=np.array(cols["delta"]),
+        gamma=np.array(cols["gamma"]),
+        theta=np.full(n, np.nan),
+        vega=np.full(n, np.nan),
+        spot=np.full(n, spot),
+        quote_time=np.full(n, close.timestamp()),
         underlying_price=entry.spot,
         underlying_price_source=f"files:quote table {Path(name).name} 'Last'",
         open_interest_column="'Open Interest'",
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- DataShop reader
@@ -829,13 +944,16 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
     numbers: dict[str, np.ndarray] = {}
     try:
         for name in _DATASHOP_NUMBERS + (
-                _DATASHOP_CALCS_NUMBERS if entry.layout == "calcs" else ()):
+            _DATASHOP_CALCS_NUMBERS if entry.layout == "calcs" else ()
+        ):
             arr = pc.cast(text(name), pa.float64())
             numbers[name] = arr.to_numpy(zero_copy_only=False).astype(np.float64)
         exp_text = pc.utf8_slice_codeunits(text("expiration"), 0, 10)
         dates = {}
-        for name, values in (("expiration", exp_text),
-                             ("quote_date", pc.utf8_slice_codeunits(text("quote_date"), 0, 10))):
+        for name, values in (
+            ("expiration", exp_text),
+            ("quote_date", pc.utf8_slice_codeunits(text("quote_date"), 0, 10)),
+        ):
             parsed = pc.cast(values, pa.date32())
             if parsed.null_count:
                 raise ValueError(name)
@@ -870,29 +988,44 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
     cp = pc.fill_null(pc.utf8_upper(pc.utf8_slice_codeunits(text("option_type"), 0, 1)), "")
     strikes = numbers["strike"]
     with np.errstate(invalid="ignore"):
-        thousandths = np.where(np.isfinite(strikes) & (strikes > 0),
-                               np.round(strikes * 1000), 0).astype(np.int64)
+        thousandths = np.where(
+            np.isfinite(strikes) & (strikes > 0), np.round(strikes * 1000), 0
+        ).astype(np.int64)
     root = pc.fill_null(pc.utf8_upper(pc.utf8_ltrim(text("root"), characters="^")), symbol)
     root = pc.if_else(pc.equal(root, ""), symbol, root)
     occ = pc.binary_join_element_wise(
-        root, pc.utf8_slice_codeunits(exp_text, 2, 4), pc.utf8_slice_codeunits(exp_text, 5, 7),
-        pc.utf8_slice_codeunits(exp_text, 8, 10), cp,
-        pc.utf8_lpad(pc.cast(pa.array(thousandths), pa.string()), 8, "0"), "")
+        root,
+        pc.utf8_slice_codeunits(exp_text, 2, 4),
+        pc.utf8_slice_codeunits(exp_text, 5, 7),
+        pc.utf8_slice_codeunits(exp_text, 8, 10),
+        cp,
+        pc.utf8_lpad(pc.cast(pa.array(thousandths), pa.string()), 8, "0"),
+        "",
+    )
     keep = np.flatnonzero(~wrong)
     rows = _Rows(
         label=Path(label).name,
         contract=occ.to_numpy(zero_copy_only=False).astype(object)[keep],
-        expiration=expiration[keep], strike=strikes[keep],
-        option_type=cp.to_numpy(zero_copy_only=False).astype(str)[keep], bid=bid[keep],
-        ask=ask[keep], last=col("close")[keep], volume=col("trade_volume")[keep],
-        open_interest=col("open_interest")[keep], iv=col("implied_volatility_1545")[keep],
-        delta=col("delta_1545")[keep], gamma=col("gamma_1545")[keep],
-        theta=col("theta_1545")[keep], vega=col("vega_1545")[keep], spot=spot[keep],
-        quote_time=quote_time[keep], underlying_price=underlying,
+        expiration=expiration[keep],
+        strike=strikes[keep],
+        option_type=cp.to_numpy(zero_copy_only=False).astype(str)[keep],
+        bid=bid[keep],
+        ask=ask[keep],
+        last=col("close")[keep],
+        volume=col("trade_volume")[keep],
+        open_interest=col("open_interest")[keep],
+        iv=col("implied_volatility_1545")[keep],
+        delta=col("delta_1545")[keep],
+        gamma=col("gamma_1545")[keep],
+        theta=col("theta_1545")[keep],
+        vega=col("vega_1545")[keep],
+        spot=spot[keep],
+        quote_time=quote_time[keep],
+        underlying_price=underlying,
         underlying_price_source=f"files:{Path(label).name} {source}",
         open_interest_column="open_interest",
         wrong_date=int(wrong.sum()),
-    )  # fmt: skip
+    )
     rows.annotations[QUOTES_EOD_FALLBACK] += int(blank15[keep].sum())
     return rows
 
@@ -900,8 +1033,7 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
 def _median_spot(spot15: np.ndarray, spot_eod: np.ndarray, layout: str) -> tuple[float | None, str]:
     good = spot15[np.isfinite(spot15)]
     if good.size:
-        name = ("active_underlying_price_1545" if layout == "calcs"
-                else "underlying mid at 15:45")
+        name = "active_underlying_price_1545" if layout == "calcs" else "underlying mid at 15:45"
         return float(np.median(good)), name
     good = spot_eod[np.isfinite(spot_eod)]
     if good.size:
@@ -931,7 +1063,10 @@ class FilesProvider:
     name = NAME
 
     def __init__(
-        self, directory: str | Path | None = None, *, risk_free_rate: float | None = None,
+        self,
+        directory: str | Path | None = None,
+        *,
+        risk_free_rate: float | None = None,
         dividend_yield: float | None = None,
     ) -> None:
         raw = directory if directory is not None else os.environ.get(DIR_ENV)
@@ -940,10 +1075,10 @@ class FilesProvider:
         self.directory = Path(raw).expanduser()
         if not self.directory.is_dir():
             raise ProviderConfigError(f"{DIR_ENV}: {self.directory} is not a directory")
-        self.risk_free_rate = (risk_free_rate if risk_free_rate is not None
-                               else _rate(RATE_ENV, 0.0))
-        self.dividend_yield = (dividend_yield if dividend_yield is not None
-                               else _rate(DIVIDEND_ENV, 0.0))
+        self.risk_free_rate = risk_free_rate if risk_free_rate is not None else _rate(RATE_ENV, 0.0)
+        self.dividend_yield = (
+            dividend_yield if dividend_yield is not None else _rate(DIVIDEND_ENV, 0.0)
+        )
         self.requests_made = 0
         self._catalog: Catalog | None = None
         self._day: date | None = None
@@ -979,27 +1114,27 @@ class FilesProvider:
         if why is not None:
             raise NoContracts(f"no trading on {as_of.isoformat()} ({why})")
         symbol = plain_symbol(symbol)
-        claims: list[tuple[str, Any]] = [(f.source.label, f)
-                                         for f in self.catalog.quote_tables_for(symbol, as_of)]
+        claims: list[tuple[str, Any]] = [
+            (f.source.label, f) for f in self.catalog.quote_tables_for(symbol, as_of)
+        ]
         for entry in self.catalog.datashop_on(as_of):
             part = self._datashop_part(entry, symbol, as_of)
             if part.rows or part.bad_line_text is not None:
                 claims.append((entry.source.label, (entry, part)))
         if not claims:
-            raise NotAvailable(f"no file in {self.directory} holds {symbol} on "
-                               f"{as_of.isoformat()}")
+            raise NotAvailable(f"no file in {self.directory} holds {symbol} on {as_of.isoformat()}")
         if len(claims) > 1:
             names = " and ".join(label for label, _ in claims)
-            raise ConflictingFiles(f"{len(claims)} files claim {symbol} on {as_of.isoformat()}: "
-                                   f"{names}; keep one")
+            raise ConflictingFiles(
+                f"{len(claims)} files claim {symbol} on {as_of.isoformat()}: {names}; keep one"
+            )
         _, found = claims[0]
         if isinstance(found, QuoteTableFile):
             rows = read_quote_table(found)
         else:
             entry, part = found
             rows = datashop_rows(entry, symbol, part, as_of)
-        return build_snapshot(symbol, as_of, rows, r=self.risk_free_rate,
-                              q=self.dividend_yield)
+        return build_snapshot(symbol, as_of, rows, r=self.risk_free_rate, q=self.dividend_yield)
 
     def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
         """Dry-run plans: files cost no requests."""
@@ -1043,10 +1178,12 @@ def datashop_symbols(entry: DataShopFile) -> set[str]:
     found: set[str] = set()
     with entry.source.arrow_input() as stream:
         reader = pacsv.open_csv(
-            stream, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
+            stream,
+            read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
             parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"),
-            convert_options=pacsv.ConvertOptions(include_columns=[under],
-                                                 column_types={under: pa.string()}),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[under], column_types={under: pa.string()}
+            ),
         )
         for batch in reader:
             found.update(v for v in pc.unique(batch.column(0)).to_pylist() if v)
@@ -1069,5 +1206,3 @@ def scan_directory(directory: Path) -> ScanReport:
         for s in symbols:
             coverage.setdefault((ds.session, s), []).append(ds.source.label)
     return ScanReport(directory, dict(sorted(coverage.items())), unreadable)
-
-

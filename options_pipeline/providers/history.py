@@ -44,8 +44,9 @@ def refuse_unservable(
             " no data exists yet"
         )
     if published is not None:
-        ready = datetime.combine(as_of + timedelta(days=published_days_after), published,
-                                 tzinfo=NEW_YORK)  # fmt: skip
+        ready = datetime.combine(
+            as_of + timedelta(days=published_days_after), published, tzinfo=NEW_YORK
+        )
         if current < ready:
             raise NotAvailable(
                 f"{provider} publishes the end-of-day data for {as_of.isoformat()} at "

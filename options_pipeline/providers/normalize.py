@@ -103,7 +103,7 @@ def parse_occ(symbol: str) -> tuple[str, date, OptionType, float] | None:
 
 
 def market_closed_reason(day: date) -> str | None:
-    """"weekend" or "market holiday (<name>)" when NYSE has no session on `day`, else None."""
+    """ "weekend" or "market holiday (<name>)" when NYSE has no session on `day`, else None."""
     return closure_reason(day)
 
 
@@ -266,9 +266,22 @@ class ChainBuilder:
         self.rows_seen += 1
         try:
             quote = self._quote(
-                contract_symbol, expiration_date, strike, option_type, bid, ask, last, volume,
-                open_interest, implied_volatility, delta, gamma, theta, vega, multiplier,
-            )  # fmt: skip
+                contract_symbol,
+                expiration_date,
+                strike,
+                option_type,
+                bid,
+                ask,
+                last,
+                volume,
+                open_interest,
+                implied_volatility,
+                delta,
+                gamma,
+                theta,
+                vega,
+                multiplier,
+            )
         except _Reject as r:
             self.rejected[r.reason] += 1
             return None
@@ -287,10 +300,23 @@ class ChainBuilder:
         return quote
 
     def _quote(
-        self, contract_symbol: Any, expiration_date: Any, strike: Any, option_type: Any,
-        bid: Any, ask: Any, last: Any, volume: Any, open_interest: Any, iv: Any,
-        delta: Any, gamma: Any, theta: Any, vega: Any, multiplier: Any,
-    ) -> OptionQuote:  # fmt: skip
+        self,
+        contract_symbol: Any,
+        expiration_date: Any,
+        strike: Any,
+        option_type: Any,
+        bid: Any,
+        ask: Any,
+        last: Any,
+        volume: Any,
+        open_interest: Any,
+        iv: Any,
+        delta: Any,
+        gamma: Any,
+        theta: Any,
+        vega: Any,
+        multiplier: Any,
+    ) -> OptionQuote:
         if strike is None or strike == "":
             raise _Reject(MISSING_STRIKE)
         try:
@@ -391,13 +417,18 @@ class ChainBuilder:
         first = first_occurrences(columns)
         if first.size == len(columns):
             return columns
-        _, inverse, counts = np.unique(_identity_keys(columns), return_inverse=True,
-                                       return_counts=True)  # fmt: skip
+        _, inverse, counts = np.unique(
+            _identity_keys(columns), return_inverse=True, return_counts=True
+        )
         multi = counts[inverse] > 1
         positions = np.flatnonzero(multi)
         groups: dict[int, list[tuple[int, OptionQuote]]] = {}
-        for pos, group, q in zip(positions.tolist(), inverse[positions].tolist(),
-                                 columns.take(positions).to_quotes(), strict=True):  # fmt: skip
+        for pos, group, q in zip(
+            positions.tolist(),
+            inverse[positions].tolist(),
+            columns.take(positions).to_quotes(),
+            strict=True,
+        ):
             groups.setdefault(group, []).append((pos, q))
         kept_at: list[int] = []
         kept: list[OptionQuote] = []
@@ -412,10 +443,12 @@ class ChainBuilder:
             kept_at.append(members[0][0])
             kept.append(merge_quotes(list(distinct.values())))
         single = np.flatnonzero(~multi)
-        combined = concat_columns([columns.take(single), ChainColumns.from_quotes(kept)],
-                                  root=self.symbol)  # fmt: skip
-        order = np.argsort(np.concatenate([single, np.array(kept_at, dtype=np.int64)]),
-                           kind="stable")  # fmt: skip
+        combined = concat_columns(
+            [columns.take(single), ChainColumns.from_quotes(kept)], root=self.symbol
+        )
+        order = np.argsort(
+            np.concatenate([single, np.array(kept_at, dtype=np.int64)]), kind="stable"
+        )
         return combined.take(order)
 
 
@@ -439,11 +472,12 @@ def merge_quotes(rows: Sequence[OptionQuote]) -> OptionQuote:
         have = [(q, getattr(q, attr)) for q in ordered if getattr(q, attr) is not None]
         if not have:
             return None
-        for weight_of in (lambda q: q.open_interest or 0, lambda q: q.volume or 0):
-            weights = [weight_of(q) for q, _ in have]
+        for weights in ([q.open_interest or 0 for q, _ in have], [q.volume or 0 for q, _ in have]):
             if sum(weights) > 0:
-                return sum(w * v for w, (_, v) in zip(weights, have, strict=True)) / sum(weights)
-        return sum(v for _, v in have) / len(have)
+                return float(
+                    sum(w * v for w, (_, v) in zip(weights, have, strict=True)) / sum(weights)
+                )
+        return float(sum(v for _, v in have) / len(have))
 
     return replace(
         primary,
@@ -534,8 +568,7 @@ def validate_columns(
     kept = np.flatnonzero(keep)
     if kept.size:
         # a contract repeated is a duplicate; other roots' twins are merged in build()
-        first = first_occurrences(columns.take(kept),
-                                  by_symbol=columns.contract_symbol is not None)
+        first = first_occurrences(columns.take(kept), by_symbol=columns.contract_symbol is not None)
         if first.size < kept.size:
             rejected[DUPLICATE] += int(kept.size - first.size)
             keep = np.zeros(n, dtype=bool)

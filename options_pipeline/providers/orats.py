@@ -91,9 +91,23 @@ FIELD_MAP: dict[str, tuple[str, str]] = {
     # no last price: callValue/putValue are ORATS' theoretical values [V]
 }
 F = {name: vendor for name, (vendor, _) in FIELD_MAP.items()}  # what the code below reads
-CHECK_REQUIRED = ("root", "session", "expiration_date", "strike", "underlying_price", "call.bid",
-                  "call.ask", "put.bid", "put.ask", "call.volume", "put.volume",
-                  "call.open_interest", "put.open_interest", "call.delta", "gamma")
+CHECK_REQUIRED = (
+    "root",
+    "session",
+    "expiration_date",
+    "strike",
+    "underlying_price",
+    "call.bid",
+    "call.ask",
+    "put.bid",
+    "put.ask",
+    "call.volume",
+    "put.volume",
+    "call.open_interest",
+    "put.open_interest",
+    "call.delta",
+    "gamma",
+)
 
 
 def _positive(value: Any) -> float | None:
@@ -234,9 +248,15 @@ class OratsProvider:
             open_interest_as_of=previous_session(as_of),  # assumed: OCC's morning figure
             open_interest_source=OI_SOURCE,
         )
-        log.debug("%s %s: %d quotes (%d with smvVol as IV), %d rejected, %d requests",
-                  sym, as_of, len(snap.quotes), smoothed, snap.rejected_count,
-                  snap.requests)  # fmt: skip
+        log.debug(
+            "%s %s: %d quotes (%d with smvVol as IV), %d rejected, %d requests",
+            sym,
+            as_of,
+            len(snap.quotes),
+            smoothed,
+            snap.rejected_count,
+            snap.requests,
+        )
         return snap
 
     def check(self, symbol: str, day: date | None = None) -> ProviderCheckReport:
@@ -252,20 +272,27 @@ class OratsProvider:
         else:
             seen = json_paths(rows[:100])
             matched, missing, optional = match_fields(
-                seen, {k: (v,) for k, v in F.items()}, CHECK_REQUIRED,
-                [k for k in F if k not in CHECK_REQUIRED])
-            endpoint = EndpointCheck("strikes", request, "HTTP 200", len(rows), seen, matched,
-                                     missing, optional)  # fmt: skip
-        notes = ("one row per (expiration, strike): call and put side by side; the put's delta "
-                 "is delta - 1",
-                 "open interest of the tradeDate row is stored for that session as the previous "
-                 "session's figure (ORATS does not document when it is taken)")
+                seen,
+                {k: (v,) for k, v in F.items()},
+                CHECK_REQUIRED,
+                [k for k in F if k not in CHECK_REQUIRED],
+            )
+            endpoint = EndpointCheck(
+                "strikes", request, "HTTP 200", len(rows), seen, matched, missing, optional
+            )
+        notes = (
+            "one row per (expiration, strike): call and put side by side; the put's delta "
+            "is delta - 1",
+            "open interest of the tradeDate row is stored for that session as the previous "
+            "session's figure (ORATS does not document when it is taken)",
+        )
         return ProviderCheckReport(NAME, sym, day, (endpoint,), stats.requests, notes)
 
     # ------------------------------------------------------------------ requests
 
-    def _rows(self, sym: str, as_of: date, stats: RequestStats,
-              dte: tuple[int, int] | None = None) -> list[Any]:  # fmt: skip
+    def _rows(
+        self, sym: str, as_of: date, stats: RequestStats, dte: tuple[int, int] | None = None
+    ) -> list[Any]:
         params = {"ticker": sym, "tradeDate": as_of.isoformat()}
         if dte is not None:
             params["dte"] = f"{dte[0]},{dte[1]}"
@@ -312,11 +339,14 @@ class OratsProvider:
             exp = None
         k = _positive(strike)
         delta = row.get(F["call.delta"])
-        put_delta = delta - 1.0 if isinstance(delta, int | float) and not isinstance(
-            delta, bool) else delta  # fmt: skip
+        put_delta = (
+            delta - 1.0 if isinstance(delta, int | float) and not isinstance(delta, bool) else delta
+        )
         smoothed = 0
-        for side, cp, side_delta, theta in (("call", "C", delta, row.get(F["call.theta"])),
-                                            ("put", "P", put_delta, None)):  # fmt: skip
+        for side, cp, side_delta, theta in (
+            ("call", "C", delta, row.get(F["call.theta"])),
+            ("put", "P", put_delta, None),
+        ):
             iv = row.get(F[f"{side}.implied_volatility"])
             if not _positive(iv):
                 iv = _positive(row.get(F["implied_volatility.fallback"]))

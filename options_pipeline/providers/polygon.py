@@ -106,8 +106,15 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
     "underlying_price": ("underlying_asset.price",),
     "underlying_updated": ("underlying_asset.last_updated",),  # ns epoch
 }
-SNAPSHOT_REQUIRED = ("ticker", "contract_type", "expiration_date", "strike_price",
-                     "open_interest", "implied_volatility", "underlying_price")  # fmt: skip
+SNAPSHOT_REQUIRED = (
+    "ticker",
+    "contract_type",
+    "expiration_date",
+    "strike_price",
+    "open_interest",
+    "implied_volatility",
+    "underlying_price",
+)
 SNAPSHOT_OPTIONAL = tuple(n for n in SNAPSHOT_FIELDS if n not in SNAPSHOT_REQUIRED)
 
 # Field map of the two end-of-day endpoints: our name -> candidate JSON paths, first present
@@ -145,10 +152,22 @@ HISTORY_FIELDS: dict[str, tuple[str, ...]] = {
     "underlying_price": ("underlying_price", "underlying_asset.price", "underlying.price"),  # [A]
     "shares_per_contract": ("shares_per_contract", "details.shares_per_contract"),  # [A?][O?]
 }
-ANALYTICS_REQUIRED = ("ticker", "implied_volatility", "delta", "gamma", "theta", "vega",
-                      "underlying_price")  # fmt: skip
-ANALYTICS_OPTIONAL = ("date", "contract_type", "expiration_date", "strike_price",
-                      "shares_per_contract")  # fmt: skip
+ANALYTICS_REQUIRED = (
+    "ticker",
+    "implied_volatility",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+    "underlying_price",
+)
+ANALYTICS_OPTIONAL = (
+    "date",
+    "contract_type",
+    "expiration_date",
+    "strike_price",
+    "shares_per_contract",
+)
 OPEN_INTEREST_REQUIRED = ("ticker", "open_interest")
 OPEN_INTEREST_OPTIONAL = ("date", "contract_type", "expiration_date", "strike_price")
 
@@ -338,8 +357,13 @@ class PolygonProvider:
             raise
         log.debug(
             "%s %s: %d quotes, %d rejected, %d merged, %d requests",
-            sym, as_of, len(snap.quotes), snap.rejected_count, snap.merged, snap.requests,
-        )  # fmt: skip
+            sym,
+            as_of,
+            len(snap.quotes),
+            snap.rejected_count,
+            snap.merged,
+            snap.requests,
+        )
         return snap
 
     # ------------------------------------------------------------------ current session
@@ -402,9 +426,12 @@ class PolygonProvider:
     # ------------------------------------------------------------------ history
 
     def _pages(
-        self, path: str, params: Mapping[str, Any], stats: RequestStats,
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        stats: RequestStats,
         limit: int | None = None,
-    ) -> Iterator[dict[str, Any]]:  # fmt: skip
+    ) -> Iterator[dict[str, Any]]:
         """Every page of an /options/v1 listing; a 400 about `limit` on the first page falls
         back to the documented page size once (then for good) and says so in the log."""
         while True:
@@ -425,13 +452,21 @@ class PolygonProvider:
                         self._history_limit = HISTORY_PAGE_LIMIT_DOCUMENTED
                         log.warning(
                             "%s refused limit=%d (%s); using %d, the largest documented page "
-                            "size, from now on", path, size, exc, HISTORY_PAGE_LIMIT_DOCUMENTED,
-                        )  # fmt: skip
+                            "size, from now on",
+                            path,
+                            size,
+                            exc,
+                            HISTORY_PAGE_LIMIT_DOCUMENTED,
+                        )
 
     def _history_rows(
-        self, path: str, params: dict[str, Any], day: date, builder: ChainBuilder,
+        self,
+        path: str,
+        params: dict[str, Any],
+        day: date,
+        builder: ChainBuilder,
         stats: RequestStats,
-    ) -> Iterable[tuple[str, Mapping[str, Any]]]:  # fmt: skip
+    ) -> Iterable[tuple[str, Mapping[str, Any]]]:
         """(normalised ticker, row) of every row stamped `day`; wrong-date/malformed counted."""
         params = {**params, "date": day.isoformat()}
         for page in self._pages(path, params, stats):
@@ -560,38 +595,81 @@ class PolygonProvider:
             f"{session.isoformat()} (the figure known at its open)",
         ]
         results: list[EndpointCheck] = []
-        analytics_q = {"underlying_ticker": sym, "date": session.isoformat(),
-                       "limit": CHECK_PAGE_LIMIT}  # fmt: skip
+        analytics_q = {
+            "underlying_ticker": sym,
+            "date": session.isoformat(),
+            "limit": CHECK_PAGE_LIMIT,
+        }
         a_check, a_rows = self._check_endpoint(
-            "analytics", ANALYTICS_PATH, analytics_q, HISTORY_FIELDS,
-            ANALYTICS_REQUIRED, ANALYTICS_OPTIONAL, stats,
-        )  # fmt: skip
+            "analytics",
+            ANALYTICS_PATH,
+            analytics_q,
+            HISTORY_FIELDS,
+            ANALYTICS_REQUIRED,
+            ANALYTICS_OPTIONAL,
+            stats,
+        )
         results.append(a_check)
-        roots = sorted({occ[0] for occ in (parse_occ(str(history_field(r, "ticker") or ""))
-                                           for r in a_rows if isinstance(r, Mapping)) if occ})
+        roots = sorted(
+            {
+                occ[0]
+                for occ in (
+                    parse_occ(str(history_field(r, "ticker") or ""))
+                    for r in a_rows
+                    if isinstance(r, Mapping)
+                )
+                if occ
+            }
+        )
         root = sym if sym in roots or not roots else roots[0]
         if roots:
-            notes.append(f"OCC roots in the first analytics rows: {', '.join(roots)} "
-                         "(open interest is asked once per root seen)")
+            notes.append(
+                f"OCC roots in the first analytics rows: {', '.join(roots)} "
+                "(open interest is asked once per root seen)"
+            )
         oi_q = {"root": root, "date": oi_day.isoformat(), "limit": CHECK_PAGE_LIMIT}
-        results.append(self._check_endpoint(
-            "open_interest", OPEN_INTEREST_PATH, oi_q, HISTORY_FIELDS,
-            OPEN_INTEREST_REQUIRED, OPEN_INTEREST_OPTIONAL, stats,
-        )[0])  # fmt: skip
+        results.append(
+            self._check_endpoint(
+                "open_interest",
+                OPEN_INTEREST_PATH,
+                oi_q,
+                HISTORY_FIELDS,
+                OPEN_INTEREST_REQUIRED,
+                OPEN_INTEREST_OPTIONAL,
+                stats,
+            )[0]
+        )
         snap_path = SNAPSHOT_PATH.format(symbol=quote(snapshot_ticker(sym), safe=":"))
-        results.append(self._check_endpoint(
-            "snapshot", snap_path, {"limit": CHECK_PAGE_LIMIT}, SNAPSHOT_FIELDS,
-            SNAPSHOT_REQUIRED, SNAPSHOT_OPTIONAL, stats,
-        )[0])  # fmt: skip
-        return ProviderCheckReport(provider=NAME, symbol=sym, day=session,
-                                   endpoints=tuple(results), requests=stats.requests,
-                                   notes=tuple(notes))  # fmt: skip
+        results.append(
+            self._check_endpoint(
+                "snapshot",
+                snap_path,
+                {"limit": CHECK_PAGE_LIMIT},
+                SNAPSHOT_FIELDS,
+                SNAPSHOT_REQUIRED,
+                SNAPSHOT_OPTIONAL,
+                stats,
+            )[0]
+        )
+        return ProviderCheckReport(
+            provider=NAME,
+            symbol=sym,
+            day=session,
+            endpoints=tuple(results),
+            requests=stats.requests,
+            notes=tuple(notes),
+        )
 
     def _check_endpoint(
-        self, name: str, path: str, params: Mapping[str, Any],
-        field_map: Mapping[str, tuple[str, ...]], required: tuple[str, ...],
-        optional: tuple[str, ...], stats: RequestStats,
-    ) -> tuple[EndpointCheck, list[Any]]:  # fmt: skip
+        self,
+        name: str,
+        path: str,
+        params: Mapping[str, Any],
+        field_map: Mapping[str, tuple[str, ...]],
+        required: tuple[str, ...],
+        optional: tuple[str, ...],
+        stats: RequestStats,
+    ) -> tuple[EndpointCheck, list[Any]]:
         request = f"{path}?{urlencode(params)}"
         try:
             page = self._http.get_json(path, params, stats=stats)
@@ -602,14 +680,30 @@ class PolygonProvider:
         seen = json_paths(rows)
         matched, missing, missing_optional = match_fields(seen, field_map, required, optional)
         status = "HTTP 200" + ("" if rows else " (no rows: nothing to verify; try another --date)")
-        return EndpointCheck(name, request, status, rows=len(rows), fields_seen=seen,
-                             matched=matched, missing=missing,
-                             missing_optional=missing_optional), rows  # fmt: skip
+        return EndpointCheck(
+            name,
+            request,
+            status,
+            rows=len(rows),
+            fields_seen=seen,
+            matched=matched,
+            missing=missing,
+            missing_optional=missing_optional,
+        ), rows
 
 
 # kept per analytics row / OI row until joined (small tuples, not the raw rows)
-_ANALYTICS_KEEP = ("implied_volatility", "delta", "gamma", "theta", "vega", "contract_type",
-                   "expiration_date", "strike_price", "shares_per_contract")  # fmt: skip
+_ANALYTICS_KEEP = (
+    "implied_volatility",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+    "contract_type",
+    "expiration_date",
+    "strike_price",
+    "shares_per_contract",
+)
 _OI_KEEP = ("open_interest", "contract_type", "expiration_date", "strike_price")
 
 

@@ -204,8 +204,9 @@ def sample_chain(symbol: str, as_of: date, contracts: int = DEFAULT_CONTRACTS) -
     dte = dte_e[which]
     exp_days = np.array([exp for exp, _ in exps], dtype="datetime64[D]")[which]
     monthly_arr = np.array([monthly for _, monthly in exps], dtype=bool)[which]
-    quarterly_e = np.array([monthly and exp.month in (3, 6, 9, 12) for exp, monthly in exps],
-                           dtype=bool)
+    quarterly_e = np.array(
+        [monthly and exp.month in (3, 6, 9, 12) for exp, monthly in exps], dtype=bool
+    )
 
     # both types for every (expiry, strike)
     n = strikes.size

@@ -107,10 +107,21 @@ FIELD_MAP: dict[str, tuple[str, str, str]] = {
 }
 F = {name: column for name, (_, column, _) in FIELD_MAP.items()}  # what the code below reads
 _IDENTITY = (F["expiration_date"], F["strike"], F["option_type"])
-GREEKS_REQUIRED = ("root", "expiration_date", "strike", "option_type", "session_time", "bid",
-                   "ask", "volume", "implied_volatility", "delta", "gamma", "underlying_price")
-OI_REQUIRED = ("root", "expiration_date", "strike", "option_type", "session_time",
-               "open_interest")
+GREEKS_REQUIRED = (
+    "root",
+    "expiration_date",
+    "strike",
+    "option_type",
+    "session_time",
+    "bid",
+    "ask",
+    "volume",
+    "implied_volatility",
+    "delta",
+    "gamma",
+    "underlying_price",
+)
+OI_REQUIRED = ("root", "expiration_date", "strike", "option_type", "session_time", "open_interest")
 OI_FIELDS = ("root", "expiration_date", "strike", "option_type", "session_time", "open_interest")
 GREEKS_FIELDS = tuple(n for n, (where, _, _) in FIELD_MAP.items() if "greeks/eod" in where)
 
@@ -317,7 +328,8 @@ class ThetaDataProvider:
             provider=NAME,
             underlying_price=underlying,
             underlying_price_source=(
-                f"thetadata:{GREEKS_EOD_PATH}.underlying_price" if underlying
+                f"thetadata:{GREEKS_EOD_PATH}.underlying_price"
+                if underlying
                 else "thetadata:unavailable"
             ),
             provider_mark_time=mark,
@@ -325,8 +337,14 @@ class ThetaDataProvider:
             open_interest_as_of=previous_session(as_of),  # OPRA's figure for the end of D-1
             open_interest_source=OI_SOURCE,
         )
-        log.debug("%s %s: %d quotes, %d rejected, %d requests",
-                  sym, as_of, len(snap.quotes), snap.rejected_count, snap.requests)  # fmt: skip
+        log.debug(
+            "%s %s: %d quotes, %d rejected, %d requests",
+            sym,
+            as_of,
+            len(snap.quotes),
+            snap.rejected_count,
+            snap.requests,
+        )
         return snap
 
     def check(self, symbol: str, day: date | None = None) -> ProviderCheckReport:
@@ -337,27 +355,48 @@ class ThetaDataProvider:
         stats = RequestStats()
         endpoints = []
         for root in self.roots(sym):
-            for label, path, required in (("greeks/eod", GREEKS_EOD_PATH, GREEKS_REQUIRED),
-                                          ("open_interest", OPEN_INTEREST_PATH, OI_REQUIRED)):
+            for label, path, required in (
+                ("greeks/eod", GREEKS_EOD_PATH, GREEKS_REQUIRED),
+                ("open_interest", OPEN_INTEREST_PATH, OI_REQUIRED),
+            ):
                 names = GREEKS_FIELDS if path == GREEKS_EOD_PATH else OI_FIELDS
-                when = (f"start_date={day:%Y%m%d}&end_date={day:%Y%m%d}"
-                        if path == GREEKS_EOD_PATH else f"date={day:%Y%m%d}")  # fmt: skip
+                when = (
+                    f"start_date={day:%Y%m%d}&end_date={day:%Y%m%d}"
+                    if path == GREEKS_EOD_PATH
+                    else f"date={day:%Y%m%d}"
+                )
                 request = f"{path}?symbol={root}&expiration=*&{when}&format={self._format}"
                 try:
                     rows = self._rows(path, root, day, stats)
                 except ProviderError as exc:
-                    endpoints.append(EndpointCheck(f"{label} ({root})", request, str(exc),
-                                                   error=True))  # fmt: skip
+                    endpoints.append(
+                        EndpointCheck(f"{label} ({root})", request, str(exc), error=True)
+                    )
                     continue
                 seen = json_paths(rows[:100])
                 matched, missing, optional = match_fields(
-                    seen, {n: (F[n],) for n in names}, required,
-                    [n for n in names if n not in required])
-                endpoints.append(EndpointCheck(f"{label} ({root})", request, "HTTP 200",
-                                               len(rows), seen, matched, missing, optional))
-        notes = ("open interest dated D is OPRA's ~06:30 ET figure for the end of the previous "
-                 "session: stored for D as the figure known at its open",
-                 f"requests in flight bounded at {self.concurrency} (THETADATA_CONCURRENCY)")
+                    seen,
+                    {n: (F[n],) for n in names},
+                    required,
+                    [n for n in names if n not in required],
+                )
+                endpoints.append(
+                    EndpointCheck(
+                        f"{label} ({root})",
+                        request,
+                        "HTTP 200",
+                        len(rows),
+                        seen,
+                        matched,
+                        missing,
+                        optional,
+                    )
+                )
+        notes = (
+            "open interest dated D is OPRA's ~06:30 ET figure for the end of the previous "
+            "session: stored for D as the figure known at its open",
+            f"requests in flight bounded at {self.concurrency} (THETADATA_CONCURRENCY)",
+        )
         return ProviderCheckReport(NAME, sym, day, tuple(endpoints), stats.requests, notes)
 
     @staticmethod
@@ -385,9 +424,13 @@ class ThetaDataProvider:
     # ------------------------------------------------------------------ rows
 
     def _add_root(
-        self, builder: ChainBuilder, root: str, as_of: date, greeks: list[dict[str, Any]],
+        self,
+        builder: ChainBuilder,
+        root: str,
+        as_of: date,
+        greeks: list[dict[str, Any]],
         oi_rows: list[dict[str, Any]],
-    ) -> tuple[float | None, datetime | None]:  # fmt: skip
+    ) -> tuple[float | None, datetime | None]:
         oi: dict[tuple[str, str, str], tuple[Any, dict[str, Any]]] = {}
         for row in oi_rows:
             key = self._key(row)
@@ -441,8 +484,11 @@ class ThetaDataProvider:
             expiration = date.fromisoformat(str(_field(row, F["expiration_date"])))
         except ValueError:
             expiration = None
-        symbol = (occ_symbol(root, expiration, cp, strike)
-                  if expiration and cp and strike and strike > 0 else None)  # fmt: skip
+        symbol = (
+            occ_symbol(root, expiration, cp, strike)
+            if expiration and cp and strike and strike > 0
+            else None
+        )
         volume = _float(_field(row, F["volume"]))
         traded = volume is not None and volume > 0
         iv = _float(_field(row, F["implied_volatility"]))

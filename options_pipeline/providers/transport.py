@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util import Retry
@@ -80,8 +81,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        ok = (isinstance(per_minute, int | float) and not math.isnan(per_minute)
-              and per_minute > 0)  # fmt: skip
+        ok = isinstance(per_minute, int | float) and not math.isnan(per_minute) and per_minute > 0
         if not ok:
             raise ProviderConfigError(f"rate limit must be positive (per minute): {per_minute!r}")
         self.per_minute = float(per_minute)
@@ -150,8 +150,8 @@ class _QueryAuth(requests.auth.AuthBase):
         self._param = param
         self._key = key
 
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.prepare_url(r.url, {self._param: self._key})
+    def __call__(self, r: PreparedRequest) -> PreparedRequest:
+        r.prepare_url(r.url or "", {self._param: self._key})
         return r
 
     def __repr__(self) -> str:
@@ -164,7 +164,7 @@ class _BearerAuth(requests.auth.AuthBase):
     def __init__(self, key: str) -> None:
         self._key = key
 
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+    def __call__(self, r: PreparedRequest) -> PreparedRequest:
         r.headers["Authorization"] = f"Bearer {self._key}"
         return r
 
@@ -226,7 +226,9 @@ class HttpTransport:
         self._sleep = sleep
         self.limiter = RateLimiter(
             math.inf if rate_limit_per_minute is None else rate_limit_per_minute,
-            headroom=headroom, clock=clock, sleep=sleep,
+            headroom=headroom,
+            clock=clock,
+            sleep=sleep,
         )
         self._count_lock = threading.Lock()
         self._requests = 0
@@ -288,7 +290,10 @@ class HttpTransport:
         `inspect(body)` may raise a ProviderError (the answer is an error in a 200 envelope) or
         RetryableAnswer (it says "slow down": backed off and retried like a 429).
         """
-        return self._request(self.base_url + path, params, stats, path, inspect=inspect)
+        body: dict[str, Any] = self._request(
+            self.base_url + path, params, stats, path, inspect=inspect
+        )
+        return body
 
     def get_text(
         self,
@@ -298,7 +303,8 @@ class HttpTransport:
         stats: RequestStats | None = None,
     ) -> str:
         """One GET (with retries) of `path`; the body as text (e.g. CSV)."""
-        return self._request(self.base_url + path, params, stats, path, text=True)
+        text: str = self._request(self.base_url + path, params, stats, path, text=True)
+        return text
 
     def iter_pages(
         self,
@@ -364,9 +370,9 @@ class HttpTransport:
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random."""
         cap = min(self._backoff_max, self._backoff_base * (2**attempt))
-        return cap / 2 + random.uniform(0, cap / 2)
+        return float(cap / 2 + random.uniform(0, cap / 2))
 
-    def _retry_after(self, resp: requests.Response) -> float | None:
+    def _retry_after(self, resp: Response) -> float | None:
         value = resp.headers.get("Retry-After")
         if not value:
             return None
@@ -385,16 +391,22 @@ class HttpTransport:
     def _cause(self, exc: BaseException) -> BaseException | None:
         return None if self._key_in_url else exc
 
-    def _get(self, url: str, params: Mapping[str, Any] | None) -> requests.Response:
+    def _get(self, url: str, params: Mapping[str, Any] | None) -> Response:
         if self._slots is None:
             return self._session.get(url, params=params, timeout=self._timeout)
         with self._slots:  # held while the request is outstanding, not while backing off
             return self._session.get(url, params=params, timeout=self._timeout)
 
     def _request(
-        self, url: str, params: Mapping[str, Any] | None, stats: RequestStats | None, what: str,
-        *, text: bool = False, inspect: Callable[[dict[str, Any]], None] | None = None,
-    ) -> Any:  # fmt: skip
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        stats: RequestStats | None,
+        what: str,
+        *,
+        text: bool = False,
+        inspect: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:
         attempt = 0
         while True:
             self.limiter.acquire()
@@ -404,16 +416,20 @@ class HttpTransport:
                 resp = self._get(url, params)
             except requests.ReadTimeout as exc:
                 if attempt >= self._max_retries:
-                    log.warning("read timeout on %s; giving up after %d attempts",
-                                what, attempt + 1)  # fmt: skip
+                    log.warning(
+                        "read timeout on %s; giving up after %d attempts", what, attempt + 1
+                    )
                     raise ProviderTimeout(
                         f"read timeout ({self._timeout[1]}s) on {what} after {attempt + 1} attempts"
                     ) from self._cause(exc)
                 delay = self._backoff(attempt)
                 log.warning(
                     "read timeout on %s (attempt %d/%d); retrying in %.2fs",
-                    what, attempt + 1, self._max_retries + 1, delay,
-                )  # fmt: skip
+                    what,
+                    attempt + 1,
+                    self._max_retries + 1,
+                    delay,
+                )
                 self._sleep(delay)
                 attempt += 1
                 continue
@@ -430,13 +446,16 @@ class HttpTransport:
                     ) from self._cause(exc)
                 retry_reason = f"connection dropped ({type(exc).__name__})"
                 resp = None
-            except (requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ContentDecodingError) as exc:  # fmt: skip
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
                 retry_reason = f"truncated response body ({type(exc).__name__})"
                 resp = None
             except requests.RequestException as exc:
                 raise ProviderError(
-                    f"request to {what} failed: {type(exc).__name__}") from self._cause(exc)
+                    f"request to {what} failed: {type(exc).__name__}"
+                ) from self._cause(exc)
 
             if resp is not None:
                 status = resp.status_code
@@ -463,35 +482,47 @@ class HttpTransport:
                     if attempt >= self._max_retries:
                         raise RateLimited(
                             f"rate limited on {what} after {attempt + 1} attempts: {message}",
-                            request_id=request_id, http_status=status,
-                        )  # fmt: skip
+                            request_id=request_id,
+                            http_status=status,
+                        )
                     retry_after = self._retry_after(resp)
                     delay = retry_after if retry_after is not None else self._backoff(attempt)
                     log.debug(
                         "429 on %s (attempt %d/%d); %s %.2fs",
-                        what, attempt + 1, self._max_retries + 1,
-                        "Retry-After" if retry_after is not None else "backing off", delay,
-                    )  # fmt: skip
+                        what,
+                        attempt + 1,
+                        self._max_retries + 1,
+                        "Retry-After" if retry_after is not None else "backing off",
+                        delay,
+                    )
                     self.limiter.defer(delay)  # every thread waits, then our slot follows
                     attempt += 1
                     continue
                 if status == 401:
                     raise Unauthorized(
                         f"provider rejected the API key on {what}: {message}",
-                        request_id=request_id, http_status=status,
-                    )  # fmt: skip
+                        request_id=request_id,
+                        http_status=status,
+                    )
                 if status == 403:
-                    raise NotAvailable(f"not available on this plan ({what}): {message}",
-                                       request_id=request_id, http_status=status)  # fmt: skip
+                    raise NotAvailable(
+                        f"not available on this plan ({what}): {message}",
+                        request_id=request_id,
+                        http_status=status,
+                    )
                 if status < 500 and status not in self._retry_statuses:
-                    raise ProviderError(f"HTTP {status} from {what}: {message}",
-                                        request_id=request_id, http_status=status)  # fmt: skip
+                    raise ProviderError(
+                        f"HTTP {status} from {what}: {message}",
+                        request_id=request_id,
+                        http_status=status,
+                    )
                 if attempt >= self._max_retries:
                     raise ProviderError(
                         f"server error {status} from {what} after {attempt + 1} attempts: "
                         f"{message}",
-                        request_id=request_id, http_status=status,
-                    )  # fmt: skip
+                        request_id=request_id,
+                        http_status=status,
+                    )
                 retry_reason = f"server error {status}"
 
             if attempt >= self._max_retries:  # (5xx already raised above with its message)
@@ -499,19 +530,24 @@ class HttpTransport:
             delay = self._backoff(attempt)
             log.debug(
                 "%s on %s (attempt %d/%d); retrying in %.2fs",
-                retry_reason, what, attempt + 1, self._max_retries + 1, delay,
-            )  # fmt: skip
+                retry_reason,
+                what,
+                attempt + 1,
+                self._max_retries + 1,
+                delay,
+            )
             self._sleep(delay)
             attempt += 1
 
-    def _text(self, resp: requests.Response, what: str) -> str:
+    def _text(self, resp: Response, what: str) -> str:
         try:
             return resp.content.decode(resp.encoding or "utf-8")
         except (LookupError, UnicodeDecodeError):
-            raise ProviderError(f"undecodable text body from {what} "
-                                f"({len(resp.content)} bytes)") from None  # fmt: skip
+            raise ProviderError(
+                f"undecodable text body from {what} ({len(resp.content)} bytes)"
+            ) from None
 
-    def _decode(self, resp: requests.Response, what: str) -> dict[str, Any]:
+    def _decode(self, resp: Response, what: str) -> dict[str, Any]:
         try:
             body = json.loads(resp.content)
         except (ValueError, UnicodeDecodeError):
@@ -528,15 +564,16 @@ class HttpTransport:
                 request_id=request_id(body),
             )
         if status == "ERROR":
-            raise ProviderError(f"provider error from {what}: {self._message(body)}",
-                                request_id=request_id(body))  # fmt: skip
+            raise ProviderError(
+                f"provider error from {what}: {self._message(body)}", request_id=request_id(body)
+            )
         return body
 
     def _message(self, body: Mapping[str, Any]) -> str:
         parts = [str(body[k]) for k in ("error", "message") if body.get(k)]
         return self.scrub(" - ".join(parts))[:500] or "(no message)"
 
-    def _error_details(self, resp: requests.Response) -> tuple[str, str | None]:
+    def _error_details(self, resp: Response) -> tuple[str, str | None]:
         try:
             body = json.loads(resp.content)
         except (ValueError, UnicodeDecodeError):
@@ -551,7 +588,7 @@ class HttpTransport:
 
 
 def _connect_cause(exc: BaseException) -> str:
-    """"connection refused", "name not resolved", ...: the innermost OS error, short."""
+    """ "connection refused", "name not resolved", ...: the innermost OS error, short."""
     seen = exc
     while True:
         nxt = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__

@@ -38,8 +38,9 @@ def provider_resource_from_env(name: str | None = None) -> ProviderResource:
     """The resource of provider `name` (default: $OPTIONS_PIPELINE_PROVIDER, else "sample")."""
     key = name or provider_name_from_env()
     if key not in PROVIDER_RESOURCES:
-        raise ProviderConfigError(f"unknown provider {key!r} (choose from: "
-                                  f"{', '.join(PROVIDER_RESOURCES)})")
+        raise ProviderConfigError(
+            f"unknown provider {key!r} (choose from: {', '.join(PROVIDER_RESOURCES)})"
+        )
     return PROVIDER_RESOURCES[key].from_env()
 
 

@@ -44,8 +44,9 @@ class PostgresResource(ConfigurableResource):
     def from_env(cls) -> PostgresResource:
         """DATABASE_URL as an EnvVar reference when set (its password never lands in run
         storage), otherwise the embedded server."""
-        return cls(database_url=EnvVar(DATABASE_URL_ENV)
-                   if os.environ.get(DATABASE_URL_ENV) else None)
+        return cls(
+            database_url=EnvVar(DATABASE_URL_ENV) if os.environ.get(DATABASE_URL_ENV) else None
+        )
 
     def resolved_url(self) -> str:
         """The DSN in use (the embedded server is started if it is the one), schema applied."""

@@ -21,14 +21,19 @@ class FilesProviderResource(ProviderResource):
     def build_provider(self) -> FilesProvider:
         require_number("risk_free_rate", self.risk_free_rate, -0.1, 1.0)
         require_number("dividend_yield", self.dividend_yield, -0.1, 1.0)
-        return FilesProvider(self.directory or None, risk_free_rate=self.risk_free_rate,
-                             dividend_yield=self.dividend_yield)
+        return FilesProvider(
+            self.directory or None,
+            risk_free_rate=self.risk_free_rate,
+            dividend_yield=self.dividend_yield,
+        )
 
     @classmethod
     def from_env(cls) -> Self:
         raw = os.environ.get(DIR_ENV, "").strip()
         # absolute, so a run worker started in another working directory reads the same files
         directory = str(Path(raw).expanduser().resolve()) if raw else ""
-        return cls(directory=directory,
-                   risk_free_rate=env_number(RATE_ENV, float, 0.0, -0.1, 1.0),
-                   dividend_yield=env_number(DIVIDEND_ENV, float, 0.0, -0.1, 1.0))
+        return cls(
+            directory=directory,
+            risk_free_rate=env_number(RATE_ENV, float, 0.0, -0.1, 1.0),
+            dividend_yield=env_number(DIVIDEND_ENV, float, 0.0, -0.1, 1.0),
+        )

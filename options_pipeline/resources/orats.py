@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Self
+from typing import Any, Self
 
 from dagster import EnvVar
 
@@ -34,24 +34,32 @@ class OratsProviderResource(ProviderResource):
         return OratsProvider(
             api_token=self.api_token,
             base_url=self.base_url,
-            rate_limit_per_minute=require_number("rate_limit_per_minute",
-                                                 self.rate_limit_per_minute, 1e-3,
-                                                 MAX_RATE_PER_MINUTE),
-            connect_timeout=require_number("connect_timeout", self.connect_timeout, 1e-3,
-                                           MAX_TIMEOUT_SECONDS),
-            read_timeout=require_number("read_timeout", self.read_timeout, 1e-3,
-                                        MAX_TIMEOUT_SECONDS),
+            rate_limit_per_minute=require_number(
+                "rate_limit_per_minute", self.rate_limit_per_minute, 1e-3, MAX_RATE_PER_MINUTE
+            ),
+            connect_timeout=require_number(
+                "connect_timeout", self.connect_timeout, 1e-3, MAX_TIMEOUT_SECONDS
+            ),
+            read_timeout=require_number(
+                "read_timeout", self.read_timeout, 1e-3, MAX_TIMEOUT_SECONDS
+            ),
             max_retries=require_number("max_retries", self.max_retries, 0, MAX_RETRIES),
         )
 
     @classmethod
     def from_env(cls) -> Self:
-        strings = {field: EnvVar(env) for field, env in (("api_token", "ORATS_API_TOKEN"),
-                                                         ("base_url", "ORATS_BASE_URL"))
-                   if os.environ.get(env)}
+        strings: dict[str, Any] = {
+            field: EnvVar(env)
+            for field, env in (("api_token", "ORATS_API_TOKEN"), ("base_url", "ORATS_BASE_URL"))
+            if os.environ.get(env)
+        }
         return cls(
             **strings,
-            rate_limit_per_minute=env_number("ORATS_RATE_LIMIT_PER_MINUTE", float,
-                                             DEFAULT_RATE_LIMIT_PER_MINUTE, 1e-3,
-                                             MAX_RATE_PER_MINUTE),
+            rate_limit_per_minute=env_number(
+                "ORATS_RATE_LIMIT_PER_MINUTE",
+                float,
+                DEFAULT_RATE_LIMIT_PER_MINUTE,
+                1e-3,
+                MAX_RATE_PER_MINUTE,
+            ),
         )

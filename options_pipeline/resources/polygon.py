@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Self
+from typing import Any, Self
 
 from dagster import EnvVar
 
@@ -30,30 +30,36 @@ class PolygonProviderResource(ProviderResource):
         return PolygonProvider(
             api_key=self.api_key,
             base_url=self.base_url,
-            rate_limit_per_minute=require_number("rate_limit_per_minute",
-                                                 self.rate_limit_per_minute, 1e-3,
-                                                 MAX_RATE_PER_MINUTE),
-            connect_timeout=require_number("connect_timeout", self.connect_timeout, 1e-3,
-                                           MAX_TIMEOUT_SECONDS),
-            read_timeout=require_number("read_timeout", self.read_timeout, 1e-3,
-                                        MAX_TIMEOUT_SECONDS),
+            rate_limit_per_minute=require_number(
+                "rate_limit_per_minute", self.rate_limit_per_minute, 1e-3, MAX_RATE_PER_MINUTE
+            ),
+            connect_timeout=require_number(
+                "connect_timeout", self.connect_timeout, 1e-3, MAX_TIMEOUT_SECONDS
+            ),
+            read_timeout=require_number(
+                "read_timeout", self.read_timeout, 1e-3, MAX_TIMEOUT_SECONDS
+            ),
             max_retries=require_number("max_retries", self.max_retries, 0, MAX_RETRIES),
         )
 
     @classmethod
     def from_env(cls) -> Self:
-        strings = {field: EnvVar(env) for field, env in (("base_url", "POLYGON_BASE_URL"),)
-                   if os.environ.get(env)}
+        strings: dict[str, Any] = {
+            field: EnvVar(env)
+            for field, env in (("base_url", "POLYGON_BASE_URL"),)
+            if os.environ.get(env)
+        }
         key_env = next((env for env in API_KEY_ENV_VARS if os.environ.get(env)), None)
         if key_env:  # Polygon is now Massive: MASSIVE_API_KEY first, POLYGON_API_KEY still works
             strings["api_key"] = EnvVar(key_env)
         return cls(
             **strings,
-            rate_limit_per_minute=env_number("POLYGON_RATE_LIMIT_PER_MINUTE", float, 5.0, 1e-3,
-                                             MAX_RATE_PER_MINUTE),
-            connect_timeout=env_number("POLYGON_CONNECT_TIMEOUT", float, 5.0, 1e-3,
-                                       MAX_TIMEOUT_SECONDS),
-            read_timeout=env_number("POLYGON_READ_TIMEOUT", float, 30.0, 1e-3,
-                                    MAX_TIMEOUT_SECONDS),
+            rate_limit_per_minute=env_number(
+                "POLYGON_RATE_LIMIT_PER_MINUTE", float, 5.0, 1e-3, MAX_RATE_PER_MINUTE
+            ),
+            connect_timeout=env_number(
+                "POLYGON_CONNECT_TIMEOUT", float, 5.0, 1e-3, MAX_TIMEOUT_SECONDS
+            ),
+            read_timeout=env_number("POLYGON_READ_TIMEOUT", float, 30.0, 1e-3, MAX_TIMEOUT_SECONDS),
             max_retries=env_number("POLYGON_MAX_RETRIES", int, 4, 0, MAX_RETRIES),
         )

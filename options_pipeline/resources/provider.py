@@ -58,8 +58,10 @@ class ProviderResource(ConfigurableResource, ABC):
     @property
     def client(self) -> OptionsProvider:
         if self._client is None:
-            raise RuntimeError(f"the {self.provider_name} provider resource is not set up: use it "
-                               "inside a run (or `with build_resources(...)`)")
+            raise RuntimeError(
+                f"the {self.provider_name} provider resource is not set up: use it "
+                "inside a run (or `with build_resources(...)`)"
+            )
         return self._client
 
     def check_settings(self) -> None:

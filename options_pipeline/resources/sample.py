@@ -20,11 +20,15 @@ class SampleProviderResource(ProviderResource):
     contracts_per_symbol: int = DEFAULT_CONTRACTS
 
     def build_provider(self) -> SampleProvider:
-        require_number("contracts_per_symbol", self.contracts_per_symbol, MIN_CONTRACTS,
-                       MAX_CONTRACTS)
+        require_number(
+            "contracts_per_symbol", self.contracts_per_symbol, MIN_CONTRACTS, MAX_CONTRACTS
+        )
         return SampleProvider(contracts_per_symbol=self.contracts_per_symbol)
 
     @classmethod
     def from_env(cls) -> Self:
-        return cls(contracts_per_symbol=env_number(
-            "SAMPLE_CONTRACTS_PER_SYMBOL", int, DEFAULT_CONTRACTS, MIN_CONTRACTS, MAX_CONTRACTS))
+        return cls(
+            contracts_per_symbol=env_number(
+                "SAMPLE_CONTRACTS_PER_SYMBOL", int, DEFAULT_CONTRACTS, MIN_CONTRACTS, MAX_CONTRACTS
+            )
+        )

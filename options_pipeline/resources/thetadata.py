@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Self
+from typing import Any, Self
 
 from dagster import EnvVar
 
@@ -33,16 +33,18 @@ class ThetaDataProviderResource(ProviderResource):
         return ThetaDataProvider(
             base_url=self.base_url,
             concurrency=tier_concurrency(self.concurrency),
-            connect_timeout=require_number("connect_timeout", self.connect_timeout, 1e-3,
-                                           MAX_TIMEOUT_SECONDS),
-            read_timeout=require_number("read_timeout", self.read_timeout, 1e-3,
-                                        MAX_TIMEOUT_SECONDS),
+            connect_timeout=require_number(
+                "connect_timeout", self.connect_timeout, 1e-3, MAX_TIMEOUT_SECONDS
+            ),
+            read_timeout=require_number(
+                "read_timeout", self.read_timeout, 1e-3, MAX_TIMEOUT_SECONDS
+            ),
             max_retries=require_number("max_retries", self.max_retries, 0, MAX_RETRIES),
         )
 
     @classmethod
     def from_env(cls) -> Self:
-        fields: dict[str, object] = {}
+        fields: dict[str, Any] = {}
         if os.environ.get("THETADATA_BASE_URL"):
             fields["base_url"] = EnvVar("THETADATA_BASE_URL")
         raw = os.environ.get("THETADATA_CONCURRENCY", "").strip()

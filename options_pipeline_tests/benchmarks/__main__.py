@@ -64,26 +64,53 @@ def _dealer_rows() -> list[dict[str, Any]]:
         else:
             value = f"{r['ours_s']:g} s"
             detail = ""
-        out.append(row("3. dealer metrics", r["name"], value, str(r["target"]), bool(r["ok"]),
-                       detail, why=WHY_DEALER))
+        out.append(
+            row(
+                "3. dealer metrics",
+                r["name"],
+                value,
+                str(r["target"]),
+                bool(r["ok"]),
+                detail,
+                why=WHY_DEALER,
+            )
+        )
     return out
 
 
 def _foreign_rate_row(r: dict[str, Any]) -> dict[str, Any]:
     """A row of bench_rate_limiter.run(), whatever its shape, in this table's columns."""
     if {"name", "value", "target", "ok"} <= r.keys():
-        return row("2. rate limiter", str(r["name"]), str(r["value"]), str(r["target"]),
-                   r["ok"] if isinstance(r["ok"], bool) else None, str(r.get("detail", "")),
-                   str(r.get("why", "")))
+        return row(
+            "2. rate limiter",
+            str(r["name"]),
+            str(r["value"]),
+            str(r["target"]),
+            r["ok"] if isinstance(r["ok"], bool) else None,
+            str(r.get("detail", "")),
+            str(r.get("why", "")),
+        )
     if "achieved_over_budget" in r:
         ratio, n429 = float(r["achieved_over_budget"]), int(r.get("http_429", 0))
-        detail = ", ".join(f"{k} {v}" for k, v in r.items()
-                           if k not in ("scenario", "achieved_over_budget"))
-        return row("2. rate limiter", f"{r.get('scenario', '?')}: achieved rate / X "
-                   "[bench_rate_limiter.run()]", f"{ratio:.3f}, 429s: {n429}",
-                   ">= 0.95, 0 x 429", ratio >= 0.95 and n429 == 0, detail)
-    return row("2. rate limiter", str(r.get("name") or r.get("scenario") or r), "see detail",
-               str(r.get("target", "")), None, ", ".join(f"{k} {v}" for k, v in r.items()))
+        detail = ", ".join(
+            f"{k} {v}" for k, v in r.items() if k not in ("scenario", "achieved_over_budget")
+        )
+        return row(
+            "2. rate limiter",
+            f"{r.get('scenario', '?')}: achieved rate / X [bench_rate_limiter.run()]",
+            f"{ratio:.3f}, 429s: {n429}",
+            ">= 0.95, 0 x 429",
+            ratio >= 0.95 and n429 == 0,
+            detail,
+        )
+    return row(
+        "2. rate limiter",
+        str(r.get("name") or r.get("scenario") or r),
+        "see detail",
+        str(r.get("target", "")),
+        None,
+        ", ".join(f"{k} {v}" for k, v in r.items()),
+    )
 
 
 def _rate_rows(pg: BenchPostgres) -> list[dict[str, Any]]:
@@ -176,11 +203,12 @@ def _verdict(ok: bool | None) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| # | benchmark | measured | target | result | detail |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| # | benchmark | measured | target | result | detail |", "|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, start=1):
-        lines.append(f"| {i} | {_cell(r['section'])}: {_cell(r['name'])} | {_cell(r['value'])} "
-                     f"| {_cell(r['target'])} | {_verdict(r['ok'])} | {_cell(r['detail'])} |")
+        lines.append(
+            f"| {i} | {_cell(r['section'])}: {_cell(r['name'])} | {_cell(r['value'])} "
+            f"| {_cell(r['target'])} | {_verdict(r['ok'])} | {_cell(r['detail'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -238,11 +266,21 @@ def main() -> int:
             except Exception as exc:
                 crashed = True
                 traceback.print_exc()
-                got = [row(section, "benchmark crashed", type(exc).__name__, "-", False,
-                           str(exc)[:200], why=f"the benchmark raised {exc!r}")]
+                got = [
+                    row(
+                        section,
+                        "benchmark crashed",
+                        type(exc).__name__,
+                        "-",
+                        False,
+                        str(exc)[:200],
+                        why=f"the benchmark raised {exc!r}",
+                    )
+                ]
             rows.extend(got)
-            print(f"[bench] {section}: {time.perf_counter() - s0:.0f} s", file=sys.stderr,
-                  flush=True)
+            print(
+                f"[bench] {section}: {time.perf_counter() - s0:.0f} s", file=sys.stderr, flush=True
+            )
             pg.drop_all()
     seconds = time.perf_counter() - t0
     text = document(rows, facts, started, seconds)
@@ -251,8 +289,10 @@ def main() -> int:
     kept = kept_section(OUTPUT)  # bench_files writes its own section; keep it
     OUTPUT.write_text(text + ("\n" + kept + "\n" if kept else ""))
     print(table(rows))
-    print(f"\n{len(rows)} rows, {sum(r['ok'] is False for r in rows)} missed, "
-          f"{seconds:.0f} s; written to {OUTPUT}")
+    print(
+        f"\n{len(rows)} rows, {sum(r['ok'] is False for r in rows)} missed, "
+        f"{seconds:.0f} s; written to {OUTPUT}"
+    )
     return 1 if crashed else 0
 
 

@@ -60,15 +60,16 @@ class BenchPostgres:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
         apply_schema(with_database(self.server_url, TEMPLATE_DB))
 
-    def fresh_database(
-        self, *, watchlist: str | None = None, symbols: Sequence[str] = ()
-    ) -> str:
+    def fresh_database(self, *, watchlist: str | None = None, symbols: Sequence[str] = ()) -> str:
         """A new database cloned from the template (schema applied), optionally a watchlist."""
         self.ensure_template()
         name = f"b_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(TEMPLATE_DB)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
+                )
+            )
         self._created.append(name)
         url = with_database(self.server_url, name)
         if watchlist and symbols:
@@ -79,8 +80,9 @@ class BenchPostgres:
     def drop_all(self) -> None:
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             for name in self._created:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
         self._created.clear()
 
 
@@ -138,13 +140,25 @@ def median(values: Sequence[float]) -> float:
 
 
 def spread(values: Sequence[float], scale: float = 1.0, unit: str = "") -> str:
-    """"min..max" of the repetitions, for the detail column."""
+    """ "min..max" of the repetitions, for the detail column."""
     return f"{min(values) * scale:.3g}..{max(values) * scale:.3g}{unit}"
 
 
 def row(
-    section: str, name: str, value: str, target: str, ok: bool | None, detail: str = "",
+    section: str,
+    name: str,
+    value: str,
+    target: str,
+    ok: bool | None,
+    detail: str = "",
     why: str = "",
 ) -> dict[str, Any]:
-    return {"section": section, "name": name, "value": value, "target": target, "ok": ok,
-            "detail": detail, "why": why}
+    return {
+        "section": section,
+        "name": name,
+        "value": value,
+        "target": target,
+        "ok": ok,
+        "detail": detail,
+        "why": why,
+    }

@@ -34,8 +34,11 @@ class PolygonProcess:
     def __enter__(self) -> PolygonProcess:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", _MODULE, self.today.isoformat(), str(self.contracts)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         hello = self._read()
         self.base_url, self.api_key = hello["base_url"], hello["api_key"]
         return self

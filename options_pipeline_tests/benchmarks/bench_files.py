@@ -32,8 +32,28 @@ import numpy as np
 from options_pipeline_tests.datashop_files import CALCS_HEADER
 
 DAY = date(2022, 2, 3)
-WATCHLIST = ["SPX", "AAPL", "AMZN", "AMD", "BAC", "DIS", "GOOGL", "IWM", "JPM", "META", "MSFT",
-             "NFLX", "NVDA", "QQQ", "SPY", "TSLA", "UBER", "V", "XOM", "NDX"]
+WATCHLIST = [
+    "SPX",
+    "AAPL",
+    "AMZN",
+    "AMD",
+    "BAC",
+    "DIS",
+    "GOOGL",
+    "IWM",
+    "JPM",
+    "META",
+    "MSFT",
+    "NFLX",
+    "NVDA",
+    "QQQ",
+    "SPY",
+    "TSLA",
+    "UBER",
+    "V",
+    "XOM",
+    "NDX",
+]
 SECTION_START = "<!-- files-provider-benchmark -->"
 SECTION_END = "<!-- /files-provider-benchmark -->"
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,11 +73,12 @@ def write_full_market(path: Path, *, target_rows: int = 1_000_000) -> int:
     with open(path, "wb") as out:
         out.write((",".join(CALCS_HEADER) + "\n").encode())  # unquoted, as DataShop writes it
         for chunk_start in range(0, len(names), 200):
-            chunk = names[chunk_start:chunk_start + 200]
+            chunk = names[chunk_start : chunk_start + 200]
             counts = np.array([sizes[n] for n in chunk])
             n = int(counts.sum())
-            und = np.repeat(np.array(["^" + c if c in ("SPX", "NDX") else c for c in chunk]),
-                            counts)
+            und = np.repeat(
+                np.array(["^" + c if c in ("SPX", "NDX") else c for c in chunk]), counts
+            )
             spot = np.repeat(rng.uniform(20, 5000, len(chunk)), counts)
             strike = np.round(spot * rng.uniform(0.6, 1.4, n), 0)
             days = rng.integers(1, 700, n)
@@ -67,32 +88,52 @@ def write_full_market(path: Path, *, target_rows: int = 1_000_000) -> int:
             vol = rng.uniform(0.15, 0.6, n)
             intrinsic = np.where(call, np.maximum(spot - strike, 0), np.maximum(strike - spot, 0))
             mid = intrinsic + spot * vol * np.sqrt(t) * 0.4 * np.exp(
-                -np.abs(np.log(strike / spot)) / (vol * np.sqrt(t)))
+                -np.abs(np.log(strike / spot)) / (vol * np.sqrt(t))
+            )
             bid = np.round(np.maximum(mid - 0.05, 0.0), 2)
             ask = np.round(mid + 0.05, 2)
             cols = {
-                "underlying_symbol": und, "quote_date": np.full(n, DAY.isoformat()),
-                "root": np.char.lstrip(und.astype(str), "^"), "expiration": expiration,
-                "strike": strike, "option_type": np.where(call, "c", "p"),
-                "open": bid, "high": ask, "low": bid, "close": bid,
-                "trade_volume": rng.integers(0, 500, n), "bid_size_1545": rng.integers(1, 50, n),
-                "bid_1545": bid, "ask_size_1545": rng.integers(1, 50, n), "ask_1545": ask,
+                "underlying_symbol": und,
+                "quote_date": np.full(n, DAY.isoformat()),
+                "root": np.char.lstrip(und.astype(str), "^"),
+                "expiration": expiration,
+                "strike": strike,
+                "option_type": np.where(call, "c", "p"),
+                "open": bid,
+                "high": ask,
+                "low": bid,
+                "close": bid,
+                "trade_volume": rng.integers(0, 500, n),
+                "bid_size_1545": rng.integers(1, 50, n),
+                "bid_1545": bid,
+                "ask_size_1545": rng.integers(1, 50, n),
+                "ask_1545": ask,
                 "underlying_bid_1545": np.round(spot - 0.01, 2),
                 "underlying_ask_1545": np.round(spot + 0.01, 2),
                 "implied_underlying_price_1545": np.round(spot, 2),
                 "active_underlying_price_1545": np.round(spot, 2),
-                "implied_volatility_1545": np.round(vol, 4), "delta_1545": np.round(
-                    np.where(call, 0.5, -0.5), 4), "gamma_1545": np.full(n, 0.001),
-                "theta_1545": np.full(n, -0.05), "vega_1545": np.full(n, 0.2),
-                "rho_1545": np.full(n, 0.01), "bid_size_eod": rng.integers(1, 50, n),
-                "bid_eod": bid, "ask_size_eod": rng.integers(1, 50, n), "ask_eod": ask,
+                "implied_volatility_1545": np.round(vol, 4),
+                "delta_1545": np.round(np.where(call, 0.5, -0.5), 4),
+                "gamma_1545": np.full(n, 0.001),
+                "theta_1545": np.full(n, -0.05),
+                "vega_1545": np.full(n, 0.2),
+                "rho_1545": np.full(n, 0.01),
+                "bid_size_eod": rng.integers(1, 50, n),
+                "bid_eod": bid,
+                "ask_size_eod": rng.integers(1, 50, n),
+                "ask_eod": ask,
                 "underlying_bid_eod": np.round(spot - 0.01, 2),
-                "underlying_ask_eod": np.round(spot + 0.01, 2), "vwap": bid,
-                "open_interest": rng.integers(0, 20_000, n), "delivery_code": np.full(n, ""),
-            }  # fmt: skip
+                "underlying_ask_eod": np.round(spot + 0.01, 2),
+                "vwap": bid,
+                "open_interest": rng.integers(0, 20_000, n),
+                "delivery_code": np.full(n, ""),
+            }
             table = pa.table({c: cols[c] for c in CALCS_HEADER})
-            pacsv.write_csv(table, out, write_options=pacsv.WriteOptions(
-                include_header=False, quoting_style="none"))
+            pacsv.write_csv(
+                table,
+                out,
+                write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"),
+            )
     return sum(sizes.values())
 
 
@@ -122,9 +163,13 @@ print(json.dumps({"scan_s": t1 - t0, "total_s": t2 - t0, "contracts": contracts,
 
 
 def read_day(directory: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(directory), ",".join(WATCHLIST),
-                          DAY.isoformat()], capture_output=True, text=True, check=True,
-                         cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(directory), ",".join(WATCHLIST), DAY.isoformat()],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -144,8 +189,9 @@ def iv_solver(n: int = 20_000, repeats: int = 7) -> dict:
     d1 = (np.log(spot / strike) + (r - q + vol**2 / 2) * t) / (vol * np.sqrt(t))
     d2 = d1 - vol * np.sqrt(t)
     fwd, disc = spot * np.exp(-q * t), strike * np.exp(-r * t)
-    prices = np.where(call, fwd * norm.cdf(d1) - disc * norm.cdf(d2),
-                      disc * norm.cdf(-d2) - fwd * norm.cdf(-d1))
+    prices = np.where(
+        call, fwd * norm.cdf(d1) - disc * norm.cdf(d2), disc * norm.cdf(-d2) - fwd * norm.cdf(-d1)
+    )
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -167,8 +213,12 @@ def iv_solver(n: int = 20_000, repeats: int = 7) -> dict:
     t0 = time.perf_counter()
     for i in sample:
         try:
-            oracle = brentq(lambda v, i=i: textbook(v, strike[i], t[i], call[i]) - prices[i],
-                            1e-4, 10.0, xtol=1e-15)
+            oracle = brentq(
+                lambda v, i=i: textbook(v, strike[i], t[i], call[i]) - prices[i],
+                1e-4,
+                10.0,
+                xtol=1e-15,
+            )
         except ValueError:  # no time value left at double precision: neither can solve
             unsolved += 1
             continue
@@ -178,21 +228,35 @@ def iv_solver(n: int = 20_000, repeats: int = 7) -> dict:
         diffs.append(abs(got[i] - oracle))
         price_diffs.append(abs(textbook(got[i], strike[i], t[i], call[i]) - prices[i]))
     brentq_s = (time.perf_counter() - t0) / len(sample) * n
-    return {"n": n, "median_s": statistics.median(times), "min_s": min(times),
-            "max_s": max(times), "solved": int(np.isfinite(got).sum()),
-            "compared": len(diffs), "max_abs_iv_diff": max(diffs),
-            "median_abs_iv_diff": statistics.median(diffs),
-            "max_abs_price_diff": max(price_diffs), "brentq_s_extrapolated": brentq_s,
-            "unsolved_in_sample": unsolved, "quotable": len(quotable),
-            "max_true_err": float(np.nanmax(true_err)),
-            "nan_quotable": int(np.isnan(got[quotable]).sum())}
+    return {
+        "n": n,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "solved": int(np.isfinite(got).sum()),
+        "compared": len(diffs),
+        "max_abs_iv_diff": max(diffs),
+        "median_abs_iv_diff": statistics.median(diffs),
+        "max_abs_price_diff": max(price_diffs),
+        "brentq_s_extrapolated": brentq_s,
+        "unsolved_in_sample": unsolved,
+        "quotable": len(quotable),
+        "max_true_err": float(np.nanmax(true_err)),
+        "nan_quotable": int(np.isnan(got[quotable]).sum()),
+    }
 
 
 def run() -> str:
-    lines = [SECTION_START, "## Files provider (DataShop day, IV solve)", "",
-             "Written by `.venv/bin/python -m options_pipeline_tests.benchmarks.bench_files` "
-             f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (not a timed test).", "",
-             "| measurement | figure | detail |", "|---|---|---|"]
+    lines = [
+        SECTION_START,
+        "## Files provider (DataShop day, IV solve)",
+        "",
+        "Written by `.venv/bin/python -m options_pipeline_tests.benchmarks.bench_files` "
+        f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (not a timed test).",
+        "",
+        "| measurement | figure | detail |",
+        "|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         plain_dir = Path(tmp) / "plain"
         plain_dir.mkdir()
@@ -204,8 +268,12 @@ def run() -> str:
         print(f"wrote {rows:,} rows, {size_mb:.0f} MB in {made:.1f} s", file=sys.stderr)
         zip_dir = Path(tmp) / "zip"
         zip_dir.mkdir()
-        with zipfile.ZipFile(zip_dir / (csv_path.stem + ".zip"), "w",
-                             compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with zipfile.ZipFile(
+            zip_dir / (csv_path.stem + ".zip"),
+            "w",
+            compression=zipfile.ZIP_DEFLATED,
+            compresslevel=1,
+        ) as zf:
             zf.write(csv_path, csv_path.name)
         for label, directory in (("plain CSV", plain_dir), ("zipped", zip_dir)):
             runs = [read_day(directory) for _ in range(3)]
@@ -216,35 +284,45 @@ def run() -> str:
                 f"| DataShop day, {label}: file rows/s, streaming pass (`prepare`) | "
                 f"{statistics.median(scan_rate):,.0f} | {rows:,} rows, {size_mb:.0f} MB CSV, "
                 f"20 watchlist symbols of ~3,000; {min(scan_rate):,.0f}..{max(scan_rate):,.0f} "
-                "over 3 fresh processes |")
+                "over 3 fresh processes |"
+            )
             lines.append(
                 f"| DataShop day, {label}: file rows/s, whole day (pass + 20 snapshots) | "
                 f"{statistics.median(total_rate):,.0f} | {best['contracts']:,} contracts kept; "
-                f"{best['total_s']:.2f} s best |")
+                f"{best['total_s']:.2f} s best |"
+            )
             peak = max(x["peak_mb"] for x in runs)
             base = min(x["baseline_mb"] for x in runs)
             arrow = max(x["arrow_pool_peak_mb"] for x in runs)
             lines.append(
                 f"| DataShop day, {label}: peak RSS (VmHWM) | {peak:.0f} MB | baseline after "
-                f"imports {base:.0f} MB; pyarrow pool peak {arrow:.0f} MB |")
+                f"imports {base:.0f} MB; pyarrow pool peak {arrow:.0f} MB |"
+            )
     iv = iv_solver()
     lines.append(
         f"| pricing.implied_volatility, {iv['n']:,}-contract chain | {iv['median_s'] * 1000:.0f}"
         f" ms | median of 7 ({iv['min_s'] * 1000:.0f}..{iv['max_s'] * 1000:.0f} ms); "
         f"{iv['solved']:,} solved; scipy brentq per contract ≈ {iv['brentq_s_extrapolated']:.1f}"
-        " s for the same chain |")
+        " s for the same chain |"
+    )
     lines.append(
         f"| IV agreement with brentq (textbook BS, scipy.stats.norm) | max abs "
         f"{iv['max_abs_iv_diff']:.1e} | {iv['compared']:,} random contracts with a time value "
         f">= half a tick (0.005); median abs {iv['median_abs_iv_diff']:.1e}; max price error "
-        f"{iv['max_abs_price_diff']:.1e}; {iv['unsolved_in_sample']} unsolved |")
+        f"{iv['max_abs_price_diff']:.1e}; {iv['unsolved_in_sample']} unsolved |"
+    )
     lines.append(
         f"| IV vs the σ that generated the prices | max abs {iv['max_true_err']:.1e} | all "
-        f"{iv['quotable']:,} quotable contracts of the chain; {iv['nan_quotable']} unsolved |")
+        f"{iv['quotable']:,} quotable contracts of the chain; {iv['nan_quotable']} unsolved |"
+    )
     load = os.getloadavg()
-    lines += ["", f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / "
-              f"{load[2]:.1f} on {os.cpu_count()} logical cores (other processes share the "
-              "machine; the rows/s figures scale with it).", SECTION_END]
+    lines += [
+        "",
+        f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} on {os.cpu_count()} logical cores (other processes share the "
+        "machine; the rows/s figures scale with it).",
+        SECTION_END,
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -58,13 +58,25 @@ def _child(url: str, base_url: str, api_key: str, today: str, preload: str) -> N
 
     gc.collect()
     baseline = _vm("VmRSS")
-    provider = PolygonProvider(api_key=api_key, base_url=base_url, rate_limit_per_minute=6e6,
-                               clock=lambda: date.fromisoformat(today))
+    provider = PolygonProvider(
+        api_key=api_key,
+        base_url=base_url,
+        rate_limit_per_minute=6e6,
+        clock=lambda: date.fromisoformat(today),
+    )
     report = ingest_at(url, provider=provider, day=DAY)
     provider.close()
-    print(json.dumps({"baseline_mb": baseline, "peak_mb": _vm("VmHWM"),
-                      "rows": report.rows_written, "requests": report.provider_requests,
-                      "complete": report.complete}))
+    print(
+        json.dumps(
+            {
+                "baseline_mb": baseline,
+                "peak_mb": _vm("VmHWM"),
+                "rows": report.rows_written,
+                "requests": report.provider_requests,
+                "complete": report.complete,
+            }
+        )
+    )
 
 
 def _measure(pg: BenchPostgres, today: date, preload: str) -> dict[str, Any]:
@@ -72,10 +84,21 @@ def _measure(pg: BenchPostgres, today: date, preload: str) -> dict[str, Any]:
     with PolygonProcess(today=today, contracts=CONTRACTS) as srv:
         srv.call("warm", symbol=SYMBOL, day=DAY.isoformat())
         out = subprocess.run(
-            [sys.executable, "-m", _MODULE, "--child", url, srv.base_url, srv.api_key,
-             today.isoformat(), preload],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                _MODULE,
+                "--child",
+                url,
+                srv.base_url,
+                srv.api_key,
+                today.isoformat(),
+                preload,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["complete"] and result["rows"] >= CONTRACTS * 0.95, result
     return result
@@ -87,19 +110,27 @@ def run(pg: BenchPostgres) -> list[dict[str, Any]]:
     for label, today, preload in (
         (backfill, DAY + timedelta(days=3), "-"),
         ("current session: chain snapshot, 250-row pages", DAY, "-"),
-        (f"{backfill}; code location imported, as in a Dagster run worker",
-         DAY + timedelta(days=3), "options_pipeline.definitions"),
+        (
+            f"{backfill}; code location imported, as in a Dagster run worker",
+            DAY + timedelta(days=3),
+            "options_pipeline.definitions",
+        ),
     ):
         m = _measure(pg, today, preload)
         peak = m["peak_mb"]
-        rows.append(row(
-            SECTION,
-            f"peak RSS ingesting one {CONTRACTS:,}-contract chain via Polygon HTTP "
-            f"(local server, streamed pages) [{label}]",
-            f"{peak:.0f} MB", f"< {TARGET_MB:.0f} MB", peak < TARGET_MB,
-            f"baseline after imports {m['baseline_mb']:.0f} MB, increment "
-            f"{peak - m['baseline_mb']:.0f} MB (VmHWM); {m['rows']:,} rows, "
-            f"{m['requests']} requests"))
+        rows.append(
+            row(
+                SECTION,
+                f"peak RSS ingesting one {CONTRACTS:,}-contract chain via Polygon HTTP "
+                f"(local server, streamed pages) [{label}]",
+                f"{peak:.0f} MB",
+                f"< {TARGET_MB:.0f} MB",
+                peak < TARGET_MB,
+                f"baseline after imports {m['baseline_mb']:.0f} MB, increment "
+                f"{peak - m['baseline_mb']:.0f} MB (VmHWM); {m['rows']:,} rows, "
+                f"{m['requests']} requests",
+            )
+        )
     return rows
 
 

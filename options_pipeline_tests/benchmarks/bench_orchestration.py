@@ -141,8 +141,10 @@ def _direct(url: str, provider: OptionsProvider) -> float:
 
 def _dagster(url: str, instance: Any, provider: ProviderResource) -> float:
     resources = {"database": PostgresResource(database_url=url), "provider": provider}
-    tags = {"dagster/asset_partition_range_start": DAYS[0].isoformat(),
-            "dagster/asset_partition_range_end": DAYS[-1].isoformat()}
+    tags = {
+        "dagster/asset_partition_range_start": DAYS[0].isoformat(),
+        "dagster/asset_partition_range_end": DAYS[-1].isoformat(),
+    }
     # the console logger still formats every line; only the terminal is spared
     with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull), quiet_gc():
         t0 = time.perf_counter()
@@ -173,20 +175,28 @@ def _compare(
     """Per repetition: both sides on fresh databases, alternating order. (direct, dagster, ovh)"""
     warm = pg.fresh_database(watchlist="bench", symbols=SYMBOLS)  # warm-up, not timed
     with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
-        materialize([options_chains], instance=instance, partition_key=DAYS[0].isoformat(),
-                    resources={"database": PostgresResource(database_url=warm),
-                               "provider": resource})
+        materialize(
+            [options_chains],
+            instance=instance,
+            partition_key=DAYS[0].isoformat(),
+            resources={"database": PostgresResource(database_url=warm), "provider": resource},
+        )
     ingest_at(warm, provider=direct_provider(), day=DAYS[1])
     direct_t: list[float] = []
     dagster_t: list[float] = []
     overheads: list[float] = []
     for i in range(repeats):
-        urls = {side: pg.fresh_database(watchlist="bench", symbols=SYMBOLS)
-                for side in ("direct", "dagster")}
+        urls = {
+            side: pg.fresh_database(watchlist="bench", symbols=SYMBOLS)
+            for side in ("direct", "dagster")
+        }
         times = {}
         for side in ("direct", "dagster") if i % 2 == 0 else ("dagster", "direct"):
-            times[side] = (_direct(urls[side], direct_provider()) if side == "direct"
-                           else _dagster(urls[side], instance, resource))
+            times[side] = (
+                _direct(urls[side], direct_provider())
+                if side == "direct"
+                else _dagster(urls[side], instance, resource)
+            )
         direct_t.append(times["direct"])
         dagster_t.append(times["dagster"])
         overheads.append(times["dagster"] / times["direct"] - 1.0)
@@ -194,54 +204,78 @@ def _compare(
 
 
 def _row(
-    name: str, direct_t: list[float], dagster_t: list[float], overheads: list[float], note: str,
+    name: str,
+    direct_t: list[float],
+    dagster_t: list[float],
+    overheads: list[float],
+    note: str,
     why: str,
 ) -> dict[str, Any]:
     overhead = median(overheads)
     return row(
-        SECTION, name, f"{overhead * 100:+.1f} %", f"< {TARGET_OVERHEAD * 100:.0f} %",
+        SECTION,
+        name,
+        f"{overhead * 100:+.1f} %",
+        f"< {TARGET_OVERHEAD * 100:.0f} %",
         overhead < TARGET_OVERHEAD,
         f"dagster {median(dagster_t):.2f} s ({spread(dagster_t, unit=' s')}), direct "
         f"{median(direct_t):.2f} s ({spread(direct_t, unit=' s')}){note}; overheads "
         f"{spread(overheads, 100, ' %')}; median of {len(overheads)}, dagster-postgres instance",
-        why=why)
+        why=why,
+    )
 
 
 def run(pg: BenchPostgres) -> list[dict[str, Any]]:
     workload = f"{len(DAYS)} days x {len(SYMBOLS)} symbols"
-    with tempfile.TemporaryDirectory(prefix="bench_dagster_home_") as home, \
-            instance_for_test(overrides=_instance_overrides(pg, Path(home))) as instance:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_dagster_home_") as home,
+        instance_for_test(overrides=_instance_overrides(pg, Path(home))) as instance,
+    ):
         # a) the sample market behind a modelled 100 req/s provider
         resource = ModelledLatencyResource()
         direct_t, dagster_t, overheads = _compare(
-            pg, instance, lambda: ModelledLatencyProvider(CONTRACTS, REQUEST_S), resource,
-            REPEATS)
+            pg, instance, lambda: ModelledLatencyProvider(CONTRACTS, REQUEST_S), resource, REPEATS
+        )
         modelled = len(DAYS) * len(SYMBOLS) * math.ceil(CONTRACTS / PAGE_ROWS) * REQUEST_S
-        rows = [_row(
-            f"20-day backfill: materialize (single run, range tags) vs ingest_day loop "
-            f"[{workload} x {CONTRACTS:,} contracts, sample provider + modelled 100 req/s "
-            f"latency]",
-            direct_t, dagster_t, overheads, f", of which modelled provider wait {modelled:.1f} s",
-            WHY_CONTEXT_LOG)]
+        rows = [
+            _row(
+                f"20-day backfill: materialize (single run, range tags) vs ingest_day loop "
+                f"[{workload} x {CONTRACTS:,} contracts, sample provider + modelled 100 req/s "
+                f"latency]",
+                direct_t,
+                dagster_t,
+                overheads,
+                f", of which modelled provider wait {modelled:.1f} s",
+                WHY_CONTEXT_LOG,
+            )
+        ]
 
         # b) the real Polygon provider over HTTP (local server in a subprocess, 429 above 100/s)
         with PolygonProcess(today=POLYGON_TODAY, contracts=POLYGON_CONTRACTS) as srv:
-            resource = PolygonProviderResource(api_key=srv.api_key, base_url=srv.base_url,
-                                               rate_limit_per_minute=6_000.0)
+            resource = PolygonProviderResource(
+                api_key=srv.api_key, base_url=srv.base_url, rate_limit_per_minute=6_000.0
+            )
             for symbol in SYMBOLS:
                 for day in DAYS:
                     srv.call("warm", symbol=symbol, day=day.isoformat())
             srv.call("rate", limit=100, window=1.0)
             direct_t, dagster_t, overheads = _compare(
-                pg, instance, resource.build_provider, resource, POLYGON_REPEATS)
+                pg, instance, resource.build_provider, resource, POLYGON_REPEATS
+            )
             log = srv.call("log")
         n429 = log["status"].count(429)
-        rows.append(_row(
-            f"20-day backfill, same comparison through the Polygon provider over HTTP "
-            f"[{workload} x {POLYGON_CONTRACTS:,} contracts, local server in a subprocess, "
-            f"limiter at 100 req/s]",
-            direct_t, dagster_t, overheads,
-            f", {len(log['status'])} requests, {n429} x 429", WHY_CAPTURED_DEBUG))
+        rows.append(
+            _row(
+                f"20-day backfill, same comparison through the Polygon provider over HTTP "
+                f"[{workload} x {POLYGON_CONTRACTS:,} contracts, local server in a subprocess, "
+                f"limiter at 100 req/s]",
+                direct_t,
+                dagster_t,
+                overheads,
+                f", {len(log['status'])} requests, {n429} x 429",
+                WHY_CAPTURED_DEBUG,
+            )
+        )
     return rows
 
 

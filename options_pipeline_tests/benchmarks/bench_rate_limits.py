@@ -54,15 +54,18 @@ WHY_429 = (
 )
 
 
-def _one_run(
-    srv: PolygonProcess, *, limit: int, window: float, page_rows: int
-) -> dict[str, float]:
+def _one_run(srv: PolygonProcess, *, limit: int, window: float, page_rows: int) -> dict[str, float]:
     srv.call("rate", limit=limit, window=window)
     provider = PolygonProvider(
-        api_key=srv.api_key, base_url=srv.base_url, rate_limit_per_minute=limit / window * 60.0,
-        max_retries=20, backoff_base=0.05, backoff_max=1.0, clock=lambda: DAY,
+        api_key=srv.api_key,
+        base_url=srv.base_url,
+        rate_limit_per_minute=limit / window * 60.0,
+        max_retries=20,
+        backoff_base=0.05,
+        backoff_max=1.0,
+        clock=lambda: DAY,
         snapshot_page_limit=page_rows,
-    )  # fmt: skip
+    )
     try:
         with quiet_gc():
             while provider.requests_made < REQUESTS:
@@ -72,15 +75,18 @@ def _one_run(
     log = srv.call("log")
     ok = sorted(t for t, s in zip(log["t"], log["status"], strict=True) if s == 200)
     achieved = (len(ok) - 1) / (ok[-1] - ok[0])
-    return {"ratio": achieved / (limit / window), "http_429": log["status"].count(429),
-            "requests": len(log["t"]), "wall": ok[-1] - ok[0]}
+    return {
+        "ratio": achieved / (limit / window),
+        "http_429": log["status"].count(429),
+        "requests": len(log["t"]),
+        "wall": ok[-1] - ok[0],
+    }
 
 
 def _scenario(
     srv: PolygonProcess, label: str, *, limit: int, window: float, repeats: int, page_rows: int
 ) -> dict[str, Any]:
-    runs = [_one_run(srv, limit=limit, window=window, page_rows=page_rows)
-            for _ in range(repeats)]
+    runs = [_one_run(srv, limit=limit, window=window, page_rows=page_rows) for _ in range(repeats)]
     ratios = [r["ratio"] for r in runs]
     ratio = median(ratios)
     n429 = sum(int(r["http_429"]) for r in runs)
@@ -90,7 +96,9 @@ def _scenario(
         SECTION,
         f"{label}: achieved rate / X [{REQUESTS} requests, {CONTRACTS:,}-contract chains in "
         f"{page_rows}-row pages, server in a subprocess]",
-        f"{ratio:.3f}, 429s: {n429}", f">= {TARGET_RATIO}, 0 x 429", ok,
+        f"{ratio:.3f}, 429s: {n429}",
+        f">= {TARGET_RATIO}, 0 x 429",
+        ok,
         f"X = {budget:g}/s; {spread(ratios)} over {repeats} runs of "
         f"{median([r['wall'] for r in runs]):.1f} s; "
         f"{sum(int(r['requests']) for r in runs)} requests sent in all",
@@ -103,13 +111,30 @@ def run(pg: object = None) -> list[dict[str, Any]]:
     with PolygonProcess(today=DAY, contracts=CONTRACTS) as srv:
         srv.call("warm", symbol=SYMBOL, day=DAY.isoformat())
         return [
-            _scenario(srv, f"X = 5/min (time x1/{FREE_TIER_SCALE:g})", limit=5,
-                      window=60.0 / FREE_TIER_SCALE, repeats=FREE_TIER_REPEATS,
-                      page_rows=FULL_PAGE),
-            _scenario(srv, "X = 100/s, limiter alone", limit=100, window=1.0,
-                      repeats=PAID_REPEATS, page_rows=SMALL_PAGE),
-            _scenario(srv, "X = 100/s, full pages", limit=100, window=1.0,
-                      repeats=PAID_REPEATS, page_rows=FULL_PAGE),
+            _scenario(
+                srv,
+                f"X = 5/min (time x1/{FREE_TIER_SCALE:g})",
+                limit=5,
+                window=60.0 / FREE_TIER_SCALE,
+                repeats=FREE_TIER_REPEATS,
+                page_rows=FULL_PAGE,
+            ),
+            _scenario(
+                srv,
+                "X = 100/s, limiter alone",
+                limit=100,
+                window=1.0,
+                repeats=PAID_REPEATS,
+                page_rows=SMALL_PAGE,
+            ),
+            _scenario(
+                srv,
+                "X = 100/s, full pages",
+                limit=100,
+                window=1.0,
+                repeats=PAID_REPEATS,
+                page_rows=FULL_PAGE,
+            ),
         ]
 
 

@@ -60,15 +60,30 @@ def raw_copy(conn: psycopg.Connection, ticker_id: Any, snapshot: ChainSnapshot) 
     with conn.transaction(), conn.cursor() as cur:
         with cur.copy(f"COPY public.raw_chains ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
             for q in snapshot.quotes:
-                copy.write_row((when, ticker_id, q.expiration_date, q.strike, q.option_type,
-                                q.bid, q.ask, q.last, q.volume, q.open_interest,
-                                q.implied_volatility, q.delta, q.gamma, q.theta, q.vega))
+                copy.write_row(
+                    (
+                        when,
+                        ticker_id,
+                        q.expiration_date,
+                        q.strike,
+                        q.option_type,
+                        q.bid,
+                        q.ask,
+                        q.last,
+                        q.volume,
+                        q.open_interest,
+                        q.implied_volatility,
+                        q.delta,
+                        q.gamma,
+                        q.theta,
+                        q.vega,
+                    )
+                )
         return cur.rowcount
 
 
 def _truncate(conn: psycopg.Connection) -> None:
-    conn.execute("TRUNCATE public.options_chains, public.option_chain_snapshots, "
-                 "public.raw_chains")
+    conn.execute("TRUNCATE public.options_chains, public.option_chain_snapshots, public.raw_chains")
     conn.execute("CHECKPOINT")  # neither side pays for the other's dirty buffers
 
 
@@ -89,8 +104,9 @@ def bench_write(pg: BenchPostgres) -> list[dict[str, Any]]:
             for side, times in sides if i % 2 == 0 else sides[::-1]:
                 _truncate(conn)
                 if side == "ours":
-                    elapsed, written = timed(lambda: store.write_chain(
-                        conn, ticker_id=ticker_id, snapshot=snapshot))
+                    elapsed, written = timed(
+                        lambda: store.write_chain(conn, ticker_id=ticker_id, snapshot=snapshot)
+                    )
                 else:
                     elapsed, written = timed(lambda: raw_copy(conn, ticker_id, snapshot))
                 assert written == n, (side, written, n)
@@ -101,17 +117,22 @@ def bench_write(pg: BenchPostgres) -> list[dict[str, Any]]:
         conn.execute("DELETE FROM public.option_chain_snapshots")
         rewrite_t = []
         for _ in range(REPEATS):
-            elapsed, written = timed(lambda: store.write_chain(
-                conn, ticker_id=ticker_id, snapshot=snapshot))
+            elapsed, written = timed(
+                lambda: store.write_chain(conn, ticker_id=ticker_id, snapshot=snapshot)
+            )
             assert written == 0
             conn.execute("DELETE FROM public.option_chain_snapshots")
             rewrite_t.append(elapsed)
     ours, raw, rewrite = median(ours_t), median(raw_t), median(rewrite_t)
     ratio = raw / ours
     return [
-        row(SECTION, f"store.write_chain vs raw COPY into an unindexed table "
+        row(
+            SECTION,
+            f"store.write_chain vs raw COPY into an unindexed table "
             f"[{n:,} contracts, raw_time / ours]",
-            f"{ratio:.2f}", f">= {TARGET_WRITE_RATIO}", ratio >= TARGET_WRITE_RATIO,
+            f"{ratio:.2f}",
+            f">= {TARGET_WRITE_RATIO}",
+            ratio >= TARGET_WRITE_RATIO,
             f"ours {ours * 1e3:.0f} ms ({spread(ours_t, 1e3, ' ms')}), raw {raw * 1e3:.0f} ms "
             f"({spread(raw_t, 1e3, ' ms')}), {n / ours:,.0f} rows/s; median of {REPEATS}",
             why="ours = COPY into the temp table (~70 ms) + INSERT ... SELECT (~110 ms: the "
@@ -119,11 +140,17 @@ def bench_write(pg: BenchPostgres) -> list[dict[str, Any]]:
             "other indexes ~8 ms each, the heap ~11 ms) + commit; the raw side pays none of the "
             "FK/index work, which the user's options_chains schema requires. Tried and not "
             "better: binary COPY (-4 %, loses digits), unnest() arrays (2x slower), COPY "
-            "straight into options_chains when (time, ticker_id) is new (-15 % .. +7 %)."),
-        row(SECTION, f"re-write of a chain whose rows all exist (ON CONFLICT skips all) "
+            "straight into options_chains when (time, ticker_id) is new (-15 % .. +7 %).",
+        ),
+        row(
+            SECTION,
+            f"re-write of a chain whose rows all exist (ON CONFLICT skips all) "
             f"[{n:,} contracts, raw_time / ours]",
-            f"{raw / rewrite:.2f}", "info", None,
-            f"ours {rewrite * 1e3:.0f} ms ({spread(rewrite_t, 1e3, ' ms')}); median of {REPEATS}"),
+            f"{raw / rewrite:.2f}",
+            "info",
+            None,
+            f"ours {rewrite * 1e3:.0f} ms ({spread(rewrite_t, 1e3, ' ms')}); median of {REPEATS}",
+        ),
     ]
 
 
@@ -155,13 +182,20 @@ def bench_skip(pg: BenchPostgres) -> list[dict[str, Any]]:
         assert len(report.skipped) == SKIP_SYMBOLS and not report.ingested, report.summary()
         times.append(elapsed)
     t = median(times)
-    return [row(SECTION, f"re-run of a complete day: ingest_day decides skip "
-                f"[{SKIP_SYMBOLS} symbols, provider never called]",
-                f"{t * 1e3:.1f} ms", f"< {TARGET_SKIP_S * 1e3:.0f} ms", t < TARGET_SKIP_S,
-                f"{spread(times, 1e3, ' ms')}; median of {SKIP_REPEATS}, new connection each",
-                why="ingest_day connects, takes the day's advisory lock and runs 3 small "
-                "queries; a miss means the server or the machine is slow, not the number of "
-                "symbols (one ledger query for all of them).")]
+    return [
+        row(
+            SECTION,
+            f"re-run of a complete day: ingest_day decides skip "
+            f"[{SKIP_SYMBOLS} symbols, provider never called]",
+            f"{t * 1e3:.1f} ms",
+            f"< {TARGET_SKIP_S * 1e3:.0f} ms",
+            t < TARGET_SKIP_S,
+            f"{spread(times, 1e3, ' ms')}; median of {SKIP_REPEATS}, new connection each",
+            why="ingest_day connects, takes the day's advisory lock and runs 3 small "
+            "queries; a miss means the server or the machine is slow, not the number of "
+            "symbols (one ledger query for all of them).",
+        )
+    ]
 
 
 def run(pg: BenchPostgres) -> list[dict[str, Any]]:

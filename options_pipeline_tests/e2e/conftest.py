@@ -55,8 +55,11 @@ def e2e_env(tmp_path: Path, server_url: str, database_url: str) -> Iterator[dict
     of its own (DAGSTER_PG_URL), so runs and pool slots never leak between tests."""
     dagster_db = create_database(server_url)
     try:
-        yield pipeline_environment(state=tmp_path / "state", database_url=database_url,
-                                   dagster_pg_url=sqlalchemy_url(dagster_db))
+        yield pipeline_environment(
+            state=tmp_path / "state",
+            database_url=database_url,
+            dagster_pg_url=sqlalchemy_url(dagster_db),
+        )
     finally:
         drop_database(dagster_db)
 
@@ -64,7 +67,9 @@ def e2e_env(tmp_path: Path, server_url: str, database_url: str) -> Iterator[dict
 @pytest.fixture
 def polygon() -> Iterator[PolygonTestServer]:
     """The local Polygon server; every 2025 date is history for it (today = the real date)."""
-    with PolygonTestServer(api_key=FAKE_API_KEY, today=max(date.today(), date(2026, 1, 5)),
-                           contracts_per_symbol=CONTRACTS) as server:
+    with PolygonTestServer(
+        api_key=FAKE_API_KEY,
+        today=max(date.today(), date(2026, 1, 5)),
+        contracts_per_symbol=CONTRACTS,
+    ) as server:
         yield server
-

@@ -57,9 +57,13 @@ def figure(name: str, value: object) -> None:
 
 
 def wait_for(
-    what: str, probe: Callable[[], T | None], *, timeout: float, interval: float = 1.0,
+    what: str,
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 1.0,
     diagnostics: Callable[[], str] | None = None,
-) -> T:  # fmt: skip
+) -> T:
     """Poll `probe` until it returns something truthy; fail with `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -81,7 +85,8 @@ def create_database(server_url: str, *, template: str | None = None) -> str:
     query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if template:
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template))
+            sql.Identifier(name), sql.Identifier(template)
+        )
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(query)
     return with_database(server_url, name)
@@ -91,8 +96,9 @@ def drop_database(url: str) -> None:
     params = conninfo_to_dict(url)
     name = params["dbname"]
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -107,19 +113,24 @@ def pipeline_environment(
     *, state: Path, database_url: str, dagster_pg_url: str | None, **extra: str
 ) -> dict[str, str]:
     """The environment of a user running the project's commands (and of `dagster dev`)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("POLYGON_", "OPTIONS_PIPELINE_", "DAGSTER_"))
-           and k not in ("DATABASE_URL", "SAMPLE_CONTRACTS_PER_SYMBOL", "PYTEST_CURRENT_TEST")}
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",
-        "DATABASE_URL": database_url,
-        "OPTIONS_PIPELINE_HOME": str(state),
-        "DAGSTER_HOME": str(state / "dagster_home"),
-        "OPTIONS_PIPELINE_PROVIDER": "sample",
-        "SAMPLE_CONTRACTS_PER_SYMBOL": str(CONTRACTS),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POLYGON_", "OPTIONS_PIPELINE_", "DAGSTER_"))
+        and k not in ("DATABASE_URL", "SAMPLE_CONTRACTS_PER_SYMBOL", "PYTEST_CURRENT_TEST")
+    }
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": database_url,
+            "OPTIONS_PIPELINE_HOME": str(state),
+            "DAGSTER_HOME": str(state / "dagster_home"),
+            "OPTIONS_PIPELINE_PROVIDER": "sample",
+            "SAMPLE_CONTRACTS_PER_SYMBOL": str(CONTRACTS),
+        }
+    )
     if dagster_pg_url:
         env["DAGSTER_PG_URL"] = dagster_pg_url
     env.update(extra)
@@ -146,8 +157,10 @@ class Finished:
     seconds: float
 
     def describe(self) -> str:
-        return (f"$ {' '.join(self.argv)}\nexit {self.returncode} after {self.seconds:.1f}s\n"
-                f"--- stdout\n{self.stdout[-4000:]}\n--- stderr\n{self.stderr[-6000:]}")
+        return (
+            f"$ {' '.join(self.argv)}\nexit {self.returncode} after {self.seconds:.1f}s\n"
+            f"--- stdout\n{self.stdout[-4000:]}\n--- stderr\n{self.stderr[-6000:]}"
+        )
 
 
 def _kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
@@ -170,8 +183,15 @@ class Bounded:
         self.started = time.monotonic()
         Bounded.LIVE.append(self)
         self.proc = subprocess.Popen(
-            self.argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True)
+            self.argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
 
     def finish(self) -> Finished:
         try:
@@ -181,11 +201,11 @@ class Bounded:
             out, err = self.proc.communicate()
             raise AssertionError(
                 f"{' '.join(self.argv)} did not finish within {self.timeout:.0f}s (killed)\n"
-                f"--- stdout\n{out[-3000:]}\n--- stderr\n{err[-5000:]}") from None
+                f"--- stdout\n{out[-3000:]}\n--- stderr\n{err[-5000:]}"
+            ) from None
         finally:
             _kill_group(self.proc)  # nothing it started outlives it
-        return Finished(self.argv, self.proc.returncode, out, err,
-                        time.monotonic() - self.started)
+        return Finished(self.argv, self.proc.returncode, out, err, time.monotonic() - self.started)
 
     def abandon(self) -> None:
         """Teardown: make sure nothing of it is left running (no-op once finished)."""
@@ -198,8 +218,7 @@ class Bounded:
         """SIGKILL the process group (the fault a crash or OOM kill is)."""
         _kill_group(self.proc)
         out, err = self.proc.communicate(timeout=30)
-        return Finished(self.argv, self.proc.returncode, out, err,
-                        time.monotonic() - self.started)
+        return Finished(self.argv, self.proc.returncode, out, err, time.monotonic() - self.started)
 
 
 def start_bounded(argv: Sequence[str], *, env: dict[str, str], timeout: float = 300) -> Bounded:
@@ -212,13 +231,15 @@ def run_bounded(argv: Sequence[str], *, env: dict[str, str], timeout: float = 30
 
 def ingest_options(env: dict[str, str], *args: str, timeout: float = 300) -> Finished:
     """The documented command: `python -m scripts.ingest_options ...`."""
-    return run_bounded([sys.executable, "-m", "scripts.ingest_options", *args], env=env,
-                       timeout=timeout)
+    return run_bounded(
+        [sys.executable, "-m", "scripts.ingest_options", *args], env=env, timeout=timeout
+    )
 
 
 def start_ingest_options(env: dict[str, str], *args: str, timeout: float = 300) -> Bounded:
-    return start_bounded([sys.executable, "-m", "scripts.ingest_options", *args], env=env,
-                         timeout=timeout)
+    return start_bounded(
+        [sys.executable, "-m", "scripts.ingest_options", *args], env=env, timeout=timeout
+    )
 
 
 def options_pipeline(env: dict[str, str], *args: str) -> Finished:
@@ -233,8 +254,7 @@ class GraphQL:
         self.url = url
 
     def raw(self, query: str, **variables: Any) -> requests.Response:
-        return requests.post(self.url, json={"query": query, "variables": variables},
-                             timeout=60)
+        return requests.post(self.url, json={"query": query, "variables": variables}, timeout=60)
 
     def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
         resp = self.raw(query, **variables)
@@ -261,10 +281,23 @@ class DagsterDev:
         log = self.log_path.open("wb")
         try:
             self.proc = subprocess.Popen(
-                [BIN / "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-                 "-p", str(self.port)],
-                cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    BIN / "dagster",
+                    "dev",
+                    "-w",
+                    "workspace.yaml",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             log.close()
         return self
@@ -284,19 +317,30 @@ class DagsterDev:
             def probe() -> bool:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
-                    raise AssertionError(f"dagster dev exited with {self.proc.returncode}\n"
-                                         f"{self.log_tail()}")
+                    raise AssertionError(
+                        f"dagster dev exited with {self.proc.returncode}\n{self.log_tail()}"
+                    )
                 try:
                     return check()
                 except requests.RequestException:
                     return False
+
             return probe
 
-        wait_for("the webserver", alive_and(
-            lambda: requests.get(f"{self.base}/server_info", timeout=5).ok),
-            timeout=timeout, interval=0.5, diagnostics=self.log_tail)
-        wait_for("the code location to load", alive_and(self._location_loaded),
-                 timeout=timeout, interval=0.5, diagnostics=self.log_tail)
+        wait_for(
+            "the webserver",
+            alive_and(lambda: requests.get(f"{self.base}/server_info", timeout=5).ok),
+            timeout=timeout,
+            interval=0.5,
+            diagnostics=self.log_tail,
+        )
+        wait_for(
+            "the code location to load",
+            alive_and(self._location_loaded),
+            timeout=timeout,
+            interval=0.5,
+            diagnostics=self.log_tail,
+        )
         return time.monotonic() - started
 
     def _location_loaded(self) -> bool:
@@ -402,8 +446,10 @@ def dagster_instance(env: dict[str, str]):
     from dagster import DagsterInstance
 
     # dagster.yaml reads the storage URL from DAGSTER_PG_URL, as the commands derive it
-    url = env.get("DAGSTER_PG_URL") or options_pipeline(
-        env, "db", "dagster-url", "--show-password").stdout.strip()
+    url = (
+        env.get("DAGSTER_PG_URL")
+        or options_pipeline(env, "db", "dagster-url", "--show-password").stdout.strip()
+    )
     saved = os.environ.get("DAGSTER_PG_URL")
     os.environ["DAGSTER_PG_URL"] = url
     try:
@@ -423,8 +469,11 @@ def orphaned_runs(instance) -> list:
     """Runs still STARTING/STARTED (call it only when no process of ours is running)."""
     from dagster import DagsterRunStatus, RunsFilter
 
-    return list(instance.get_runs(RunsFilter(
-        statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])))
+    return list(
+        instance.get_runs(
+            RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])
+        )
+    )
 
 
 def recover_orphaned_runs(instance, why: str) -> list[str]:
@@ -452,14 +501,16 @@ def pool_claims(instance, pool: str = "options_chains") -> list[str]:
     return [slot.run_id for slot in info.claimed_slots]
 
 
-
 def step_windows(instance, step_key: str = "options_chains") -> list[tuple[float, float, str]]:
     """(start, end, run_id) of every execution of `step_key` in the instance, from its event log
     (STEP_START .. STEP_SUCCESS/STEP_FAILURE); a step with no end event ends at +inf."""
     from dagster import DagsterEventType
 
-    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS,
-             DagsterEventType.STEP_FAILURE}
+    kinds = {
+        DagsterEventType.STEP_START,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+    }
     windows = []
     for record in instance.get_run_records():
         run_id = record.dagster_run.run_id

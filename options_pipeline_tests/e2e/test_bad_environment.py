@@ -39,27 +39,43 @@ def closed_port() -> int:
 
 
 def run(argv: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
 def base_env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("POLYGON_", "OPTIONS_PIPELINE_", "DAGSTER_"))
-           and k not in ("DATABASE_URL", "PYTEST_CURRENT_TEST")}
-    env |= {"DATABASE_URL": with_password(database_url),
-            "OPTIONS_PIPELINE_HOME": str(tmp_path / "state"),
-            "DAGSTER_HOME": str(tmp_path / "state" / "dagster_home"),
-            "PYTHONPATH": str(ROOT), "SAMPLE_CONTRACTS_PER_SYMBOL": "50"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POLYGON_", "OPTIONS_PIPELINE_", "DAGSTER_"))
+        and k not in ("DATABASE_URL", "PYTEST_CURRENT_TEST")
+    }
+    env |= {
+        "DATABASE_URL": with_password(database_url),
+        "OPTIONS_PIPELINE_HOME": str(tmp_path / "state"),
+        "DAGSTER_HOME": str(tmp_path / "state" / "dagster_home"),
+        "PYTHONPATH": str(ROOT),
+        "SAMPLE_CONTRACTS_PER_SYMBOL": "50",
+    }
     return env
 
 
 def _read_only(database_url: str) -> None:
     name = conninfo_to_dict(database_url)["dbname"]
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+                sql.Identifier(name)
+            )
+        )
 
 
 def _file_as_home(env: dict[str, str], tmp_path: Path) -> None:
@@ -69,14 +85,19 @@ def _file_as_home(env: dict[str, str], tmp_path: Path) -> None:
 
 
 CASES = {
-    "start date garbage": ({"OPTIONS_PIPELINE_START_DATE": "garbage"},
-                           "OPTIONS_PIPELINE_START_DATE='garbage' is not a date"),
+    "start date garbage": (
+        {"OPTIONS_PIPELINE_START_DATE": "garbage"},
+        "OPTIONS_PIPELINE_START_DATE='garbage' is not a date",
+    ),
     "DAGSTER_PG_URL garbage": ({"DAGSTER_PG_URL": "garbage"}, "DAGSTER_PG_URL is not a PostgreSQL"),
-    "DAGSTER_PG_URL mysql": ({"DAGSTER_PG_URL": f"mysql://root:{SECRET}@127.0.0.1/dagster"},
-                             "DAGSTER_PG_URL is not a PostgreSQL"),
+    "DAGSTER_PG_URL mysql": (
+        {"DAGSTER_PG_URL": f"mysql://root:{SECRET}@127.0.0.1/dagster"},
+        "DAGSTER_PG_URL is not a PostgreSQL",
+    ),
     "DAGSTER_PG_URL unreachable": (
         {"DAGSTER_PG_URL": f"postgresql+psycopg2://u:{SECRET}@127.0.0.1:{closed_port()}/dagster"},
-        "Dagster instance's database is unreachable"),
+        "Dagster instance's database is unreachable",
+    ),
     "DAGSTER_HOME under a file": ("file-as-home", "is not a usable directory"),
     "read-only database": ("read-only", "is read-only"),
 }
@@ -87,8 +108,12 @@ COMMANDS = {
 
 
 # `db url` never opens the Dagster instance: an unreachable DAGSTER_PG_URL is not its concern
-MATRIX = [(case, command) for case in sorted(CASES) for command in sorted(COMMANDS)
-          if (case, command) != ("DAGSTER_PG_URL unreachable", "db url")]
+MATRIX = [
+    (case, command)
+    for case in sorted(CASES)
+    for command in sorted(COMMANDS)
+    if (case, command) != ("DAGSTER_PG_URL unreachable", "db url")
+]
 
 
 @pytest.mark.parametrize(("case", "command"), MATRIX)
@@ -117,5 +142,3 @@ def test_a_bad_environment_is_one_line_and_exit_2(
     assert len(errors) == 1 and expected in errors[0], output
     assert "Traceback" not in output and SECRET not in output, output
     assert len(done.stderr.strip().splitlines()) <= 3, output  # no wall of retry warnings
-
-

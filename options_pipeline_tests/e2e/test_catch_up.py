@@ -32,30 +32,48 @@ def test_history_landed_before_dagster_dev_gets_dealer_metrics(e2e_env, tmp_path
     from dagster import DagsterRunStatus
 
     assert options_pipeline(e2e_env, "watchlist", "add", "hist", *SYMBOLS).returncode == 0
-    loaded = ingest_options(e2e_env, "--start-date", "2025-12-15", "--end-date", "2025-12-22",
-                            "--quiet", timeout=300)
+    loaded = ingest_options(
+        e2e_env, "--start-date", "2025-12-15", "--end-date", "2025-12-22", "--quiet", timeout=300
+    )
     assert loaded.returncode == 0, loaded.describe()
-    with dagster_instance(e2e_env) as instance, \
-            dagster_dev(e2e_env, tmp_path / "dagster-dev.log") as dev:
+    with (
+        dagster_instance(e2e_env) as instance,
+        dagster_dev(e2e_env, tmp_path / "dagster-dev.log") as dev,
+    ):
         ready = dev.wait_ready()
         started = time.time()
 
         def done() -> set[str] | None:
             runs = instance.get_runs()
-            dealer = [r for r in runs if r.asset_selection
-                      and {k.to_user_string() for k in r.asset_selection} == {"dealer_metrics"}]
+            dealer = [
+                r
+                for r in runs
+                if r.asset_selection
+                and {k.to_user_string() for k in r.asset_selection} == {"dealer_metrics"}
+            ]
             failed = [r.run_id for r in dealer if r.status == DagsterRunStatus.FAILURE]
             assert not failed, f"dealer_metrics runs failed: {failed}"
-            ok = {r.tags.get("dagster/partition") for r in dealer
-                  if r.status == DagsterRunStatus.SUCCESS}
+            ok = {
+                r.tags.get("dagster/partition")
+                for r in dealer
+                if r.status == DagsterRunStatus.SUCCESS
+            }
             return ok if ok >= EXPECTED else None
 
-        ok = wait_for("dealer_metrics for the history loaded before start", done, timeout=240,
-                      interval=3, diagnostics=dev.log_tail)
+        ok = wait_for(
+            "dealer_metrics for the history loaded before start",
+            done,
+            timeout=240,
+            interval=3,
+            diagnostics=dev.log_tail,
+        )
         assert ok == EXPECTED  # no partition without a complete window
-        figure("catch-up: dagster dev ready / ready -> dealer metrics of the history done",
-               f"{ready:.1f}s / {time.time() - started:.1f}s")
+        figure(
+            "catch-up: dagster dev ready / ready -> dealer metrics of the history done",
+            f"{ready:.1f}s / {time.time() - started:.1f}s",
+        )
     with psycopg.connect(e2e_env["DATABASE_URL"]) as conn:
-        stored = conn.execute("SELECT as_of, count(*), min(days_present) FROM dealer_metrics "
-                              "GROUP BY 1 ORDER BY 1").fetchall()
+        stored = conn.execute(
+            "SELECT as_of, count(*), min(days_present) FROM dealer_metrics GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert stored == [(date(2025, 12, 19), 2, 5), (date(2025, 12, 22), 2, 5)]

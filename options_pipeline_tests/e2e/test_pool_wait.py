@@ -65,9 +65,21 @@ def stderr_so_far(proc) -> str:
 
 def start_holder(env: dict[str, str], day: date):
     """`dagster asset materialize` of one partition: the run that takes the slot first."""
-    return start_bounded([BIN / "dagster", "asset", "materialize", "-m",
-                          "options_pipeline.definitions", "--select", "options_chains",
-                          "--partition", day.isoformat()], env=env, timeout=300)
+    return start_bounded(
+        [
+            BIN / "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "options_pipeline.definitions",
+            "--select",
+            "options_chains",
+            "--partition",
+            day.isoformat(),
+        ],
+        env=env,
+        timeout=300,
+    )
 
 
 def slot_held(env: dict[str, str]) -> str | None:
@@ -84,14 +96,22 @@ def test_waiting_for_a_live_holder_is_quiet_and_sigterm_stops_it(
     initialize_pool(env)
     polygon.add_fault(Fault.slow(20))  # the holder keeps the slot for the whole test
     holder = start_holder(env, HOLDER_DAY)
-    holder_run = wait_for("the holder to claim the slot", lambda: slot_held(env), timeout=120,
-                          interval=0.2)
+    holder_run = wait_for(
+        "the holder to claim the slot", lambda: slot_held(env), timeout=120, interval=0.2
+    )
 
-    waiter = start_ingest_options(env, "--provider", "polygon", "--as-of",
-                                  WAITER_DAY.isoformat(), timeout=120)
-    message = wait_for("the waiting message", lambda: re.search(
-        r"WARNING options_chains slot held by run (\w{8}) \((.*?)\); waiting .*",
-        stderr_so_far(waiter)), timeout=60, interval=0.1)
+    waiter = start_ingest_options(
+        env, "--provider", "polygon", "--as-of", WAITER_DAY.isoformat(), timeout=120
+    )
+    message = wait_for(
+        "the waiting message",
+        lambda: re.search(
+            r"WARNING options_chains slot held by run (\w{8}) \((.*?)\); waiting .*",
+            stderr_so_far(waiter),
+        ),
+        timeout=60,
+        interval=0.1,
+    )
     told_at = time.monotonic() - waiter.started
     assert message.group(1) == holder_run[:8], message.group(0)
     assert "dagster asset materialize" in message.group(2) and "since" in message.group(2)
@@ -109,8 +129,11 @@ def test_waiting_for_a_live_holder_is_quiet_and_sigterm_stops_it(
     assert stopped.returncode == 143, stopped.describe()
     assert took < 5, f"SIGTERM took {took:.1f}s"
     assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if line.startswith("ingest_options: error")
-              or line.startswith("ingest_options: stopped")]
+    errors = [
+        line
+        for line in err.splitlines()
+        if line.startswith("ingest_options: error") or line.startswith("ingest_options: stopped")
+    ]
     assert errors == [errors[0]] and "stopped by SIGTERM" in errors[0], err
     assert not re.search(r"(?m)^complete:", stopped.stdout), stopped.stdout
     assert "incomplete: 1 day(s) not run (2025-12-17)" in stopped.stdout, stopped.stdout
@@ -122,16 +145,23 @@ def test_waiting_for_a_live_holder_is_quiet_and_sigterm_stops_it(
     with psycopg.connect(database_url) as conn:
         assert_consistent(conn)
         assert not any(d == WAITER_DAY for d, _ in per_day_symbol(conn))
-    bounded = ingest_options(env, "--provider", "polygon", "--as-of", WAITER_DAY.isoformat(),
-                             "--wait", "2", timeout=60)
+    bounded = ingest_options(
+        env, "--provider", "polygon", "--as-of", WAITER_DAY.isoformat(), "--wait", "2", timeout=60
+    )
     assert bounded.returncode == 4, bounded.describe()
     last = bounded.stderr.strip().splitlines()[-1]
-    assert last.startswith("ingest_options: error: the options_chains slot is still held by "
-                           f"run {holder_run[:8]}") and "--wait 2s" in last, bounded.describe()
+    assert (
+        last.startswith(
+            f"ingest_options: error: the options_chains slot is still held by run {holder_run[:8]}"
+        )
+        and "--wait 2s" in last
+    ), bounded.describe()
     holder.kill()
-    figure("pool wait (live holder): message after / CPU in 10 s waiting / SIGTERM to exit",
-           f"{told_at:.1f}s after start / {cpu_waiting:.2f}s / {took:.2f}s (exit "
-           f"{stopped.returncode}); message: {message.group(0)[:200]}")
+    figure(
+        "pool wait (live holder): message after / CPU in 10 s waiting / SIGTERM to exit",
+        f"{told_at:.1f}s after start / {cpu_waiting:.2f}s / {took:.2f}s (exit "
+        f"{stopped.returncode}); message: {message.group(0)[:200]}",
+    )
 
 
 def test_a_dead_dagster_asset_materialize_holder_is_freed_and_the_day_ingested(
@@ -142,16 +172,22 @@ def test_a_dead_dagster_asset_materialize_holder_is_freed_and_the_day_ingested(
     initialize_pool(env)
     polygon.add_fault(Fault.slow(30), symbol="IWM")
     holder = start_holder(env, HOLDER_DAY)
-    holder_run = wait_for("the holder to claim the slot", lambda: slot_held(env), timeout=120,
-                          interval=0.2)
-    wait_for("the holder's first request", lambda: polygon.count(symbol="IWM") > 0, timeout=60,
-             interval=0.1)
+    holder_run = wait_for(
+        "the holder to claim the slot", lambda: slot_held(env), timeout=120, interval=0.2
+    )
+    wait_for(
+        "the holder's first request",
+        lambda: polygon.count(symbol="IWM") > 0,
+        timeout=60,
+        interval=0.1,
+    )
     assert holder.kill().returncode == -9  # SIGKILL: its run stays STARTED, holding the slot
     assert slot_held(env) == holder_run
     polygon.clear_faults()
 
-    rerun = ingest_options(env, "--provider", "polygon", "--as-of", WAITER_DAY.isoformat(),
-                           timeout=120)
+    rerun = ingest_options(
+        env, "--provider", "polygon", "--as-of", WAITER_DAY.isoformat(), timeout=120
+    )
     assert rerun.returncode == 0, rerun.describe()
     assert f"freeing the options_chains slot of run {holder_run[:8]}" in rerun.stderr
     assert "dagster asset materialize" in rerun.stderr
@@ -163,8 +199,10 @@ def test_a_dead_dagster_asset_materialize_holder_is_freed_and_the_day_ingested(
     with psycopg.connect(database_url) as conn:
         assert_consistent(conn)
         assert set(per_day_symbol(conn)) == {(WAITER_DAY, s) for s in SYMBOLS}
-    figure("pool wait (dead dagster asset materialize holder): freed and day ingested in",
-           f"{rerun.seconds:.1f}s")
+    figure(
+        "pool wait (dead dagster asset materialize holder): freed and day ingested in",
+        f"{rerun.seconds:.1f}s",
+    )
 
 
 def test_ctrl_c_during_a_day_stops_within_seconds_with_nothing_half_written(
@@ -175,10 +213,17 @@ def test_ctrl_c_during_a_day_stops_within_seconds_with_nothing_half_written(
     env = polygon_environment(e2e_env, polygon.base_url)
     assert options_pipeline(env, "watchlist", "add", "e2e", *SYMBOLS).returncode == 0
     polygon.add_fault(Fault.slow(30), symbol="QQQ")  # IWM is written, then QQQ hangs
-    proc = start_ingest_options(env, "--provider", "polygon", "--start-date", "2025-12-16",
-                                "--end-date", "2025-12-17", timeout=120)
-    wait_for("the QQQ request", lambda: polygon.count(symbol="QQQ") > 0, timeout=90,
-             interval=0.1)
+    proc = start_ingest_options(
+        env,
+        "--provider",
+        "polygon",
+        "--start-date",
+        "2025-12-16",
+        "--end-date",
+        "2025-12-17",
+        timeout=120,
+    )
+    wait_for("the QQQ request", lambda: polygon.count(symbol="QQQ") > 0, timeout=90, interval=0.1)
     sent = time.monotonic()
     proc.proc.send_signal(signal.SIGINT)
     done = proc.finish()

@@ -76,8 +76,12 @@ def assert_recovered_by_the_cli(env: dict[str, str], stuck: list[str], stderr: s
 
 
 def slow_day_started(srv: PolygonTestServer, symbol: str, timeout: float = 90) -> None:
-    wait_for(f"the provider request for {symbol}", lambda: srv.count(symbol=symbol) > 0,
-             timeout=timeout, interval=0.05)
+    wait_for(
+        f"the provider request for {symbol}",
+        lambda: srv.count(symbol=symbol) > 0,
+        timeout=timeout,
+        interval=0.05,
+    )
     time.sleep(SLOW / 3)  # well inside that symbol's (slow) fetch
 
 
@@ -120,24 +124,31 @@ def test_sigkill_mid_day_then_the_rerun_completes_the_day(
     assert fetched == {(s, e) for s in ("QQQ", "SPY") for e in ("open_interest", "analytics")}
     assert polygon.count() - seen == 4  # IWM was not fetched again
     assert_day_complete(database_url)
-    figure("SIGKILL: killed after / rerun", f"{killed.seconds:.1f}s / {rerun.seconds:.1f}s "
-           f"(orphaned runs recovered: {len(recovered)})")
+    figure(
+        "SIGKILL: killed after / rerun",
+        f"{killed.seconds:.1f}s / {rerun.seconds:.1f}s (orphaned runs recovered: {len(recovered)})",
+    )
 
 
 @pytest.mark.parametrize("topology", ["one server", "data server only"])
 def test_postgres_stopped_mid_day_fails_in_bounded_time_and_the_rerun_completes(
     tmp_path: Path, server_url: str, polygon: PolygonTestServer, topology: str
 ):
-    """"one server": the default deployment, the chains and Dagster's storage on the server that
+    """ "one server": the default deployment, the chains and Dagster's storage on the server that
     stops. "data server only": Dagster's storage elsewhere (DAGSTER_PG_URL on the session server),
     the designed failure path: one line, exit 2, the run recorded as failed."""
     pg = PostgresProcess(tmp_path)  # server_url: the session server created the OS user it needs
     pg.init().start()
     dagster_db = create_database(server_url) if topology == "data server only" else None
     try:
-        env = polygon_environment(pipeline_environment(
-            state=tmp_path / "state", database_url=pg.url,
-            dagster_pg_url=sqlalchemy_url(dagster_db) if dagster_db else None), polygon.base_url)
+        env = polygon_environment(
+            pipeline_environment(
+                state=tmp_path / "state",
+                database_url=pg.url,
+                dagster_pg_url=sqlalchemy_url(dagster_db) if dagster_db else None,
+            ),
+            polygon.base_url,
+        )
         watchlist(env, *SYMBOLS)
         for symbol in SYMBOLS:
             polygon.add_fault(Fault.slow(SLOW), symbol=symbol)
@@ -155,12 +166,15 @@ def test_postgres_stopped_mid_day_fails_in_bounded_time_and_the_rerun_completes(
             assert failed.returncode == 2, failed.describe()
             assert "Traceback" not in failed.stderr, failed.describe()
             assert last.startswith("ingest_options: error: ") and (
-                f"{DAY}: lost the PostgreSQL connection while ingesting {DAY}" in last), last
+                f"{DAY}: lost the PostgreSQL connection while ingesting {DAY}" in last
+            ), last
             assert failed.stderr.count("ingest_options: error:") == 1
         elif "Traceback" in failed.stderr:
-            warnings.warn(f"PostgreSQL stopped: ingest_options ended with a traceback (exit "
-                          f"{failed.returncode}) instead of one line; last line: {last}",
-                          stacklevel=1)
+            warnings.warn(
+                f"PostgreSQL stopped: ingest_options ended with a traceback (exit "
+                f"{failed.returncode}) instead of one line; last line: {last}",
+                stacklevel=1,
+            )
         pg.start()
         assert_only_first_symbol_done(pg.url)
 
@@ -176,10 +190,12 @@ def test_postgres_stopped_mid_day_fails_in_bounded_time_and_the_rerun_completes(
         assert_recovered_by_the_cli(env, recovered, rerun.stderr)
         assert totals(rerun.stdout) == [2, 1, 0, 2 * CONTRACTS]
         assert_day_complete(pg.url)
-        figure(f"PostgreSQL stopped ({topology}): CLI exit / seconds after the stop / rerun",
-               f"{failed.returncode} / {down_for:.1f}s / {rerun.seconds:.1f}s "
-               f"(traceback: {'Traceback' in failed.stderr}, orphaned runs recovered: "
-               f"{len(recovered)}); last stderr line: {last[:160]}")
+        figure(
+            f"PostgreSQL stopped ({topology}): CLI exit / seconds after the stop / rerun",
+            f"{failed.returncode} / {down_for:.1f}s / {rerun.seconds:.1f}s "
+            f"(traceback: {'Traceback' in failed.stderr}, orphaned runs recovered: "
+            f"{len(recovered)}); last stderr line: {last[:160]}",
+        )
     finally:
         with contextlib.suppress(Exception):
             pg.stop()
@@ -195,10 +211,26 @@ def test_two_overlapping_range_runs_fetch_each_day_and_symbol_once(
     initialize_pool(env)  # a fresh instance: see initialize_pool (first-use race in Dagster)
     polygon.add_fault(Fault.slow(0.1))  # every request: the two ranges really run side by side
     a_days, b_days = ("2025-12-15", "2025-12-17"), ("2025-12-16", "2025-12-18")
-    a = start_ingest_options(env, "--provider", "polygon", "--start-date", a_days[0],
-                             "--end-date", a_days[1], timeout=300)
-    b = start_ingest_options(env, "--provider", "polygon", "--start-date", b_days[0],
-                             "--end-date", b_days[1], timeout=300)
+    a = start_ingest_options(
+        env,
+        "--provider",
+        "polygon",
+        "--start-date",
+        a_days[0],
+        "--end-date",
+        a_days[1],
+        timeout=300,
+    )
+    b = start_ingest_options(
+        env,
+        "--provider",
+        "polygon",
+        "--start-date",
+        b_days[0],
+        "--end-date",
+        b_days[1],
+        timeout=300,
+    )
     ra, rb = a.finish(), b.finish()
     assert ra.returncode == 0, ra.describe()
     assert rb.returncode == 0, rb.describe()
@@ -225,13 +257,19 @@ def test_two_overlapping_range_runs_fetch_each_day_and_symbol_once(
     # per-day advisory lock), so an overlap is reported, not failed.
     overlaps = overlapping(windows)
     if overlaps:
-        warnings.warn(f"options_chains pool let {len(overlaps)} pair(s) of steps run at once: "
-                      f"{fmt_windows(windows)}", stacklevel=1)
+        warnings.warn(
+            f"options_chains pool let {len(overlaps)} pair(s) of steps run at once: "
+            f"{fmt_windows(windows)}",
+            stacklevel=1,
+        )
     spans = sorted((r.start_time, r.end_time) for r in runs)
-    concurrent = sum(1 for i, x in enumerate(spans) for y in spans[i + 1:] if y[0] < x[1])
-    figure("overlapping ranges: A / B", f"{ra.seconds:.1f}s / {rb.seconds:.1f}s, requests "
-           f"{len(got)} for {len(want)} (endpoint, symbol, day), run pairs alive at once "
-           f"{concurrent}, overlapping steps {len(overlaps)}, totals A {ta} B {tb}")
+    concurrent = sum(1 for i, x in enumerate(spans) for y in spans[i + 1 :] if y[0] < x[1])
+    figure(
+        "overlapping ranges: A / B",
+        f"{ra.seconds:.1f}s / {rb.seconds:.1f}s, requests "
+        f"{len(got)} for {len(want)} (endpoint, symbol, day), run pairs alive at once "
+        f"{concurrent}, overlapping steps {len(overlaps)}, totals A {ta} B {tb}",
+    )
     figure("overlapping ranges: step windows", fmt_windows(windows))
 
 
@@ -252,8 +290,9 @@ def test_hostile_input_is_refused_or_stored_verbatim_never_executed(
     watchlist(e2e_env, "SPY", "QQQ", name=hostile)
     nobody = ingest_options(e2e_env, "--as-of", "2025-12-15", "--watchlist", "x' OR '1'='1")
     assert nobody.returncode == 2 and "no active symbols" in nobody.stderr, nobody.describe()
-    ran = ingest_options(e2e_env, "--as-of", "2025-12-15", "--watchlist", hostile,
-                         "--provider", "sample")
+    ran = ingest_options(
+        e2e_env, "--as-of", "2025-12-15", "--watchlist", hostile, "--provider", "sample"
+    )
     assert ran.returncode == 0, ran.describe()
     assert totals(ran.stdout) == [2, 0, 0, 2 * CONTRACTS]
 

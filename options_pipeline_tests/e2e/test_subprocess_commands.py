@@ -24,17 +24,48 @@ def demo(pipeline_env, capsys):
 def test_module_command_and_dagster_partition_range_as_subprocesses(demo, db):
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     module = subprocess.run(
-        [sys.executable, "-m", "scripts.ingest_options", "--provider", "sample",
-         "--start-date", "2025-12-15", "--end-date", "2025-12-16", "--quiet"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "scripts.ingest_options",
+            "--provider",
+            "sample",
+            "--start-date",
+            "2025-12-15",
+            "--end-date",
+            "2025-12-16",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert module.returncode == 0, module.stderr
     assert "complete: 2 day(s)" in module.stdout
     dagster = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
-         "-m", "options_pipeline.definitions", "--select", "options_chains",
-         "--partition-range", "2025-12-15...2025-12-17"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "options_pipeline.definitions",
+            "--select",
+            "options_chains",
+            "--partition-range",
+            "2025-12-15...2025-12-17",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert dagster.returncode == 0, dagster.stderr[-2000:]
-    per_day = db.execute("SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 "
-                         "ORDER BY 1").fetchall()
+    per_day = db.execute(
+        "SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert per_day == [(date(2025, 12, d), 3) for d in (15, 16, 17)]

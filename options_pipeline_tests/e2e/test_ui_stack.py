@@ -112,20 +112,37 @@ def stack(server_url: str, template_url: str, tmp_path_factory: pytest.TempPathF
     # Dagster's storage through a role with a password: the process checks look for it
     role = f"e2e_{root.name[-6:]}".replace("-", "_")
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
-            psycopg.sql.Identifier(role), psycopg.sql.Literal(STORAGE_PASSWORD)))
+        conn.execute(
+            psycopg.sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                psycopg.sql.Identifier(role), psycopg.sql.Literal(STORAGE_PASSWORD)
+            )
+        )
     dagster_login = make_conninfo(dagster_db, user=role, password=STORAGE_PASSWORD)
-    env = pipeline_environment(state=root / "state", database_url=data_url,
-                               dagster_pg_url=sqlalchemy_url(dagster_login),
-                               POLYGON_API_KEY=FAKE_API_KEY)
+    env = pipeline_environment(
+        state=root / "state",
+        database_url=data_url,
+        dagster_pg_url=sqlalchemy_url(dagster_login),
+        POLYGON_API_KEY=FAKE_API_KEY,
+    )
     try:
         added = options_pipeline(env, "watchlist", "add", "ui", *SYMBOLS)
         assert added.returncode == 0, added.describe()
-        with contextlib.ExitStack() as cleanup, dagster_instance(env) as instance, \
-                dagster_dev(env, root / "dagster-dev.log") as dev:
+        with (
+            contextlib.ExitStack() as cleanup,
+            dagster_instance(env) as instance,
+            dagster_dev(env, root / "dagster-dev.log") as dev,
+        ):
             figure("dagster dev ready (webserver + code location)", f"{dev.wait_ready():.1f}s")
-            yield Stack(env=env, dev=dev, instance=instance, data_url=data_url,
-                        server_url=server_url, template=template, root=root, cleanup=cleanup)
+            yield Stack(
+                env=env,
+                dev=dev,
+                instance=instance,
+                data_url=data_url,
+                server_url=server_url,
+                template=template,
+                root=root,
+                cleanup=cleanup,
+            )
         figure("dagster dev stopped (SIGINT to its process group)", f"{dev.stop_seconds:.1f}s")
     finally:
         drop_database(dagster_db)
@@ -199,8 +216,13 @@ PROVIDER_RESOURCE = """
 
 
 def launch_backfill(stack: Stack, days: list[date]) -> str:
-    data = stack.gql(LAUNCH_BACKFILL, p={"partitionNames": [d.isoformat() for d in days],
-                                         "assetSelection": [{"path": ["options_chains"]}]})
+    data = stack.gql(
+        LAUNCH_BACKFILL,
+        p={
+            "partitionNames": [d.isoformat() for d in days],
+            "assetSelection": [{"path": ["options_chains"]}],
+        },
+    )
     result = data["launchPartitionBackfill"]
     assert result["__typename"] == "LaunchBackfillSuccess", result
     return result["backfillId"]
@@ -212,8 +234,13 @@ def wait_backfill(stack: Stack, backfill_id: str, timeout: float = 240) -> dict:
         assert b["__typename"] == "PartitionBackfill", b
         return b if b["status"] not in ("REQUESTED", "CANCELING", "FAILING") else None
 
-    return wait_for(f"backfill {backfill_id}", finished, timeout=timeout, interval=2,
-                    diagnostics=stack.dev.log_tail)
+    return wait_for(
+        f"backfill {backfill_id}",
+        finished,
+        timeout=timeout,
+        interval=2,
+        diagnostics=stack.dev.log_tail,
+    )
 
 
 def tags_of(run: dict) -> dict[str, str]:
@@ -227,8 +254,11 @@ def all_runs(stack: Stack) -> list[dict]:
 
 
 def dealer_runs(stack: Stack) -> list[dict]:
-    return [r for r in all_runs(stack)
-            if r["assetSelection"] and {"path": ["dealer_metrics"]} in r["assetSelection"]]
+    return [
+        r
+        for r in all_runs(stack)
+        if r["assetSelection"] and {"path": ["dealer_metrics"]} in r["assetSelection"]
+    ]
 
 
 @dataclass(frozen=True)
@@ -243,11 +273,18 @@ def materializations(stack: Stack, run_id: str | None = None) -> list[Mat]:
     """options_chains materializations from the instance's event log, oldest first."""
     from dagster import AssetKey
 
-    records = stack.instance.fetch_materializations(AssetKey("options_chains"), limit=1000,
-                                                    ascending=True).records
-    mats = [Mat(r.asset_materialization.partition, r.timestamp, r.run_id,
-                {k: v.value for k, v in r.asset_materialization.metadata.items()})
-            for r in records]
+    records = stack.instance.fetch_materializations(
+        AssetKey("options_chains"), limit=1000, ascending=True
+    ).records
+    mats = [
+        Mat(
+            r.asset_materialization.partition,
+            r.timestamp,
+            r.run_id,
+            {k: v.value for k, v in r.asset_materialization.metadata.items()},
+        )
+        for r in records
+    ]
     return [m for m in mats if run_id is None or m.run_id == run_id]
 
 
@@ -257,17 +294,19 @@ def counts(stack: Stack) -> tuple[dict, dict]:
         return per_day_symbol(conn), ledger(conn)
 
 
-def assert_one_run_days_in_order(stack: Stack, backfill: dict, days: list[date],
-                                 materialized: bool = True) -> dict:
+def assert_one_run_days_in_order(
+    stack: Stack, backfill: dict, days: list[date], materialized: bool = True
+) -> dict:
     assert backfill["status"] == "COMPLETED_SUCCESS", backfill
     runs = backfill["runs"]
     assert len(runs) == 1, f"single_run backfill policy: one run for the range, got {runs}"
     run = runs[0]
     assert run["status"] == "SUCCESS", run
     tags = tags_of(run)
-    assert (tags["dagster/asset_partition_range_start"],
-            tags["dagster/asset_partition_range_end"]) == (days[0].isoformat(),
-                                                           days[-1].isoformat())
+    assert (
+        tags["dagster/asset_partition_range_start"],
+        tags["dagster/asset_partition_range_end"],
+    ) == (days[0].isoformat(), days[-1].isoformat())
     mats = materializations(stack, run["runId"])
     if not materialized:  # every day already complete: nothing new to record
         assert mats == [], mats
@@ -291,8 +330,12 @@ def test_graphql_backfill_fills_every_weekday_one_day_at_a_time(stack: Stack):
     for day in DAYS:
         md = mats[day.isoformat()].metadata
         assert md["complete"] is True and md["provider"] == "sample", md
-        assert (md["symbols_ingested"], md["symbols_skipped"], md["symbols_failed"],
-                md["rows_written"]) == (3, 0, 0, 3 * CONTRACTS), md
+        assert (
+            md["symbols_ingested"],
+            md["symbols_skipped"],
+            md["symbols_failed"],
+            md["rows_written"],
+        ) == (3, 0, 0, 3 * CONTRACTS), md
 
     rows, book = counts(stack)
     assert rows == {(d, s): CONTRACTS for d in DAYS for s in SYMBOLS}
@@ -307,11 +350,15 @@ def test_graphql_backfill_fills_every_weekday_one_day_at_a_time(stack: Stack):
         recorded = mats[day.isoformat()].timestamp
         assert last_commit <= recorded <= first_next, (day, last_commit, recorded, first_next)
 
-    figure("backfill 1: wall time launch -> COMPLETED_SUCCESS",
-           f"{backfill['endTimestamp'] - backfill['timestamp']:.1f}s")
+    figure(
+        "backfill 1: wall time launch -> COMPLETED_SUCCESS",
+        f"{backfill['endTimestamp'] - backfill['timestamp']:.1f}s",
+    )
     figure("backfill 1: launch -> run start", f"{run['startTime'] - backfill['timestamp']:.1f}s")
-    figure("backfill 1: runs / run duration",
-           f"{len(backfill['runs'])} / {run['endTime'] - run['startTime']:.1f}s")
+    figure(
+        "backfill 1: runs / run duration",
+        f"{len(backfill['runs'])} / {run['endTime'] - run['startTime']:.1f}s",
+    )
     per_day = [mats[d.isoformat()].metadata["duration_s"] for d in DAYS]
     figure("backfill 1: per-day ingest seconds", per_day)
 
@@ -332,9 +379,11 @@ def test_same_backfill_again_writes_nothing_and_skips_every_symbol(stack: Stack)
     rows_after, ledger_after = counts(stack)
     assert rows_after == rows_before
     assert ledger_after == ledger_before  # completed_at included: nothing rewritten
-    figure("backfill 2 (no-op): wall time / run duration",
-           f"{backfill['endTimestamp'] - backfill['timestamp']:.1f}s / "
-           f"{run['endTime'] - run['startTime']:.1f}s")
+    figure(
+        "backfill 2 (no-op): wall time / run duration",
+        f"{backfill['endTimestamp'] - backfill['timestamp']:.1f}s / "
+        f"{run['endTime'] - run['startTime']:.1f}s",
+    )
 
 
 # --- [3] the automation (it waits for the second backfill) -------------------------------------
@@ -355,8 +404,13 @@ def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(s
         ok = {tags_of(r).get("dagster/partition") for r in runs if r["status"] == "SUCCESS"}
         return runs if ok >= WINDOW_DAYS else None
 
-    runs = wait_for("dealer_metrics for 2025-12-19 and 2025-12-22", settled, timeout=210,
-                    interval=3, diagnostics=stack.dev.log_tail)
+    runs = wait_for(
+        "dealer_metrics for 2025-12-19 and 2025-12-22",
+        settled,
+        timeout=210,
+        interval=3,
+        diagnostics=stack.dev.log_tail,
+    )
     partitions = sorted(tags_of(r).get("dagster/partition") for r in runs)
     assert set(partitions) == WINDOW_DAYS, f"only days with a complete window: {partitions}"
     # (the no-op second backfill materialized nothing: it triggered no further round)
@@ -366,30 +420,52 @@ def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(s
         stored = conn.execute("""SELECT m.as_of, t.symbol, m.days_present, m.window_days
             FROM dealer_metrics m JOIN tickers t ON t.id = m.ticker_id""").fetchall()
     assert {(d.isoformat(), s): (n, w) for d, s, n, w in stored} == {
-        (d, s): (5, 5) for d in WINDOW_DAYS for s in SYMBOLS}
+        (d, s): (5, 5) for d in WINDOW_DAYS for s in SYMBOLS
+    }
 
     first = min(r["creationTime"] for r in runs)
     last = max(r["endTime"] or 0 for r in runs)
-    figure("automation: last backfill end -> first dealer_metrics run created",
-           f"{first - done_at:.1f}s")
-    figure("automation: last backfill end -> both dealer_metrics runs done",
-           f"{last - done_at:.1f}s")
-    figure("automation: dealer_metrics runs so far (partition, status, seconds)",
-           [(tags_of(r)["dagster/partition"], r["status"],
-             round((r["endTime"] or 0) - (r["startTime"] or 0), 1)) for r in runs])
+    figure(
+        "automation: last backfill end -> first dealer_metrics run created",
+        f"{first - done_at:.1f}s",
+    )
+    figure(
+        "automation: last backfill end -> both dealer_metrics runs done", f"{last - done_at:.1f}s"
+    )
+    figure(
+        "automation: dealer_metrics runs so far (partition, status, seconds)",
+        [
+            (
+                tags_of(r)["dagster/partition"],
+                r["status"],
+                round((r["endTime"] or 0) - (r["startTime"] or 0), 1),
+            )
+            for r in runs
+        ],
+    )
 
 
 # --- [5] dagster asset materialize -------------------------------------------------------------
 
 
 def test_dagster_cli_partition_range_fills_then_reruns_as_a_no_op(stack: Stack):
-    argv = [BIN / "dagster", "asset", "materialize", "-m", "options_pipeline.definitions",
-            "--select", "options_chains", "--partition-range", CLI_RANGE]
+    argv = [
+        BIN / "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "options_pipeline.definitions",
+        "--select",
+        "options_chains",
+        "--partition-range",
+        CLI_RANGE,
+    ]
     first = run_bounded(argv, env=stack.env, timeout=240)
     assert first.returncode == 0, first.describe()
     rows, book = counts(stack)
     assert {k: v for k, v in rows.items() if k[0] in CLI_DAYS} == {
-        (d, s): CONTRACTS for d in CLI_DAYS for s in SYMBOLS}
+        (d, s): CONTRACTS for d in CLI_DAYS for s in SYMBOLS
+    }
 
     again = run_bounded(argv, env=stack.env, timeout=240)
     assert again.returncode == 0, again.describe()
@@ -399,8 +475,11 @@ def test_dagster_cli_partition_range_fills_then_reruns_as_a_no_op(stack: Stack):
     assert len(kept) == 1, "one run for the range, the first: the rerun recorded nothing new"
     for d in CLI_DAYS:
         md = latest[d.isoformat()].metadata
-        assert (md["symbols_ingested"], md["symbols_skipped"], md["rows_written"]) == (3, 0,
-                                                                                      3 * CONTRACTS)
+        assert (md["symbols_ingested"], md["symbols_skipped"], md["rows_written"]) == (
+            3,
+            0,
+            3 * CONTRACTS,
+        )
 
     # Every options_chains execution in the instance so far (two UI backfills, two CLI runs, and
     # the provider-fault CLI's days that ran alongside): their step windows, from the event log,
@@ -410,8 +489,10 @@ def test_dagster_cli_partition_range_fills_then_reruns_as_a_no_op(stack: Stack):
     assert overlapping(windows) == [], fmt_windows(windows)
     # dealer_metrics was never requested for a day without a complete window
     assert {tags_of(r).get("dagster/partition") for r in dealer_runs(stack)} <= WINDOW_DAYS
-    figure("dagster asset materialize 3 days: first / rerun", f"{first.seconds:.1f}s / "
-           f"{again.seconds:.1f}s")
+    figure(
+        "dagster asset materialize 3 days: first / rerun",
+        f"{first.seconds:.1f}s / {again.seconds:.1f}s",
+    )
     figure("options_chains step windows (all runs)", fmt_windows(windows))
 
 
@@ -433,12 +514,24 @@ def chromium(stack: Stack, url: str, *, screenshot: Path | None, user_dir: Path)
     """Headless Chromium on `url`; returns the rendered DOM (and writes the screenshot)."""
     exe = shutil.which("chromium")
     if exe is None:
-        pytest.fail("chromium is not installed: the e2e suite needs Debian's `chromium` "
-                    "(apt-get install -y chromium; .ci/run installs it)")
-    argv = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={user_dir}", "--dump-dom", "--window-size=1400,900",
-            "--virtual-time-budget=15000"]
+        pytest.fail(
+            "chromium is not installed: the e2e suite needs Debian's `chromium` "
+            "(apt-get install -y chromium; .ci/run installs it)"
+        )
+    argv = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={user_dir}",
+        "--dump-dom",
+        "--window-size=1400,900",
+        "--virtual-time-budget=15000",
+    ]
     if screenshot is not None:
         argv.append(f"--screenshot={screenshot}")
     result = run_bounded([*argv, url], env=stack.env, timeout=120)
@@ -454,8 +547,10 @@ def test_partitions_page_renders_the_asset_in_headless_chromium(stack: Stack):
     png = ARTIFACTS / "options_chains_partitions.png"
     png.unlink(missing_ok=True)
     days = quote(f"[{DAYS[0]}...{DAYS[-1]}]")
-    url = (f"{stack.dev.base}/assets/options_chains?view=partitions&default_range={days}"
-           f"&partition={DAYS[-1]}")
+    url = (
+        f"{stack.dev.base}/assets/options_chains?view=partitions&default_range={days}"
+        f"&partition={DAYS[-1]}"
+    )
     dom = chromium(stack, url, screenshot=png, user_dir=stack.root / "chromium")
     (ARTIFACTS / "options_chains_partitions.html").write_text(dom)
 
@@ -486,9 +581,13 @@ HEALTHY = ["AAPL", "SPY"]  # AAPL: one read timeout on the first day, then answe
 
 def report_lines(out: str) -> dict[str, list[str]]:
     """The CLI report: {date or 'total': [ingested, skipped, failed, rows, ...]}."""
-    return {parts[0]: parts[1:] for line in out.splitlines()
-            if not line.startswith(" ") and (parts := line.split())
-            and re.fullmatch(r"\d{4}-\d\d-\d\d|total", parts[0])}
+    return {
+        parts[0]: parts[1:]
+        for line in out.splitlines()
+        if not line.startswith(" ")
+        and (parts := line.split())
+        and re.fullmatch(r"\d{4}-\d\d-\d\d|total", parts[0])
+    }
 
 
 def start_fault_run(stack: Stack) -> FaultRun:
@@ -499,19 +598,34 @@ def start_fault_run(stack: Stack) -> FaultRun:
     symbols = sorted([*FAULTS, *HEALTHY])
     data_url = create_database(stack.server_url, template=stack.template)
     stack.cleanup.callback(drop_database, data_url)
-    srv = stack.cleanup.enter_context(PolygonTestServer(
-        api_key=FAKE_API_KEY, today=max(date.today(), date(2026, 1, 5)),
-        contracts_per_symbol=CONTRACTS))
-    env = polygon_environment(pipeline_environment(
-        state=stack.root / "faults", database_url=data_url,
-        dagster_pg_url=stack.env["DAGSTER_PG_URL"]), srv.base_url)
+    srv = stack.cleanup.enter_context(
+        PolygonTestServer(
+            api_key=FAKE_API_KEY,
+            today=max(date.today(), date(2026, 1, 5)),
+            contracts_per_symbol=CONTRACTS,
+        )
+    )
+    env = polygon_environment(
+        pipeline_environment(
+            state=stack.root / "faults",
+            database_url=data_url,
+            dagster_pg_url=stack.env["DAGSTER_PG_URL"],
+        ),
+        srv.base_url,
+    )
     added = options_pipeline(env, "watchlist", "add", "faults", *symbols)
     assert added.returncode == 0, added.describe()
     for symbol, (fault, _) in FAULTS.items():
         srv.add_fault(fault, symbol=symbol, endpoint="open_interest")
     srv.add_fault(Fault.slow(READ_TIMEOUT + 1, times=1), symbol="AAPL", endpoint="open_interest")
-    args = ["--provider", "polygon", "--start-date", FAULT_DAYS[0].isoformat(),
-            "--end-date", FAULT_DAYS[-1].isoformat()]
+    args = [
+        "--provider",
+        "polygon",
+        "--start-date",
+        FAULT_DAYS[0].isoformat(),
+        "--end-date",
+        FAULT_DAYS[-1].isoformat(),
+    ]
     proc = start_ingest_options(env, *args, timeout=300)
     proc.detached = True  # outlives the test that starts it; the stack's cleanup reaps it
     stack.cleanup.callback(proc.abandon)
@@ -538,9 +652,9 @@ def test_provider_faults_are_recorded_per_symbol_and_a_rerun_fills_them(stack: S
         done = set(ledger(conn))
     assert done == {(FAULT_DAYS[0], s) for s in HEALTHY} | {(FAULT_DAYS[1], s) for s in symbols}
     first_requests = srv.requests
-    assert sorted((r.endpoint, r.symbol, r.day) for r in first_requests
-                  if r.day == FAULT_DAYS[1]) == sorted(
-        (e, s, FAULT_DAYS[1]) for s in symbols for e in ("analytics", "open_interest"))
+    assert sorted(
+        (r.endpoint, r.symbol, r.day) for r in first_requests if r.day == FAULT_DAYS[1]
+    ) == sorted((e, s, FAULT_DAYS[1]) for s in symbols for e in ("analytics", "open_interest"))
 
     day1 = next(m for m in reversed(materializations(stack)) if m.partition == d1)
     md = day1.metadata
@@ -553,23 +667,30 @@ def test_provider_faults_are_recorded_per_symbol_and_a_rerun_fills_them(stack: S
     assert again.returncode == 0, again.describe()
     report = report_lines(again.stdout)
     assert report[d1][:3] == ["5", "2", "0"] and report[d2][:3] == ["0", "7", "0"], again.stdout
-    refetched = [(r.endpoint, r.symbol, r.day) for r in srv.requests[len(first_requests):]]
-    assert sorted(refetched) == sorted((e, s, FAULT_DAYS[0]) for s in FAULTS
-                                       for e in ("open_interest", "analytics")), refetched
+    refetched = [(r.endpoint, r.symbol, r.day) for r in srv.requests[len(first_requests) :]]
+    assert sorted(refetched) == sorted(
+        (e, s, FAULT_DAYS[0]) for s in FAULTS for e in ("open_interest", "analytics")
+    ), refetched
     with psycopg.connect(data_url) as conn:
         assert_consistent(conn)
         assert per_day_symbol(conn) == {(d, s): CONTRACTS for d in FAULT_DAYS for s in symbols}
-    stack.polygon_run_ids = [r.run_id for r in stack.instance.get_runs()
-                             if r.tags.get("options_pipeline/launched_by") == "ingest_options"]
+    stack.polygon_run_ids = [
+        r.run_id
+        for r in stack.instance.get_runs()
+        if r.tags.get("options_pipeline/launched_by") == "ingest_options"
+    ]
     assert len(stack.polygon_run_ids) == 4  # one run per day, twice
     assert not any(r.key_in_url for r in srv.requests)
     assert {r.auth for r in srv.requests} == {"bearer"}
     assert all(r.authorized for r in srv.requests)  # the key was really used
-    figure("provider faults: first run / rerun",
-           f"exit {first.returncode} in {first.seconds:.1f}s / exit {again.returncode} in "
-           f"{again.seconds:.1f}s")
-    figure("provider faults: requests first run / rerun",
-           f"{len(first_requests)} / {len(refetched)}")
+    figure(
+        "provider faults: first run / rerun",
+        f"exit {first.returncode} in {first.seconds:.1f}s / exit {again.returncode} in "
+        f"{again.seconds:.1f}s",
+    )
+    figure(
+        "provider faults: requests first run / rerun", f"{len(first_requests)} / {len(refetched)}"
+    )
 
 
 # --- security ----------------------------------------------------------------------------------
@@ -599,8 +720,10 @@ def test_api_key_never_reaches_output_event_log_run_records_or_the_ui(stack: Sta
         responses.append(resp.text)
     resource = stack.gql.raw(PROVIDER_RESOURCE)
     responses.append(resource.text)
-    values = {v["key"]: v for v in resource.json()["data"]["topLevelResourceDetailsOrError"]
-              ["configuredValues"]}
+    values = {
+        v["key"]: v
+        for v in resource.json()["data"]["topLevelResourceDetailsOrError"]["configuredValues"]
+    }
     # the UI's provider is the sample resource (OPTIONS_PIPELINE_PROVIDER); a key-bearing
     # resource would show its key only as a reference (unit: test_resources)
     assert "contracts_per_symbol" in values
@@ -613,8 +736,12 @@ def test_api_key_never_reaches_output_event_log_run_records_or_the_ui(stack: Sta
 
     # the run page of a polygon run with failed symbols, rendered by the browser
     failed_run = stack.polygon_run_ids[-1]  # (newest first) the first run's first day
-    dom = chromium(stack, f"{stack.dev.base}/runs/{failed_run}", screenshot=None,
-                   user_dir=stack.root / "chromium-run")
+    dom = chromium(
+        stack,
+        f"{stack.dev.base}/runs/{failed_run}",
+        screenshot=None,
+        user_dir=stack.root / "chromium-run",
+    )
     assert failed_run[:8] in visible_text(dom) and key not in dom
 
     # the command lines of every process (dagster dev passes --instance-ref to its children)
@@ -635,9 +762,10 @@ def test_api_key_never_reaches_output_event_log_run_records_or_the_ui(stack: Sta
             if path.is_file():
                 text = path.read_text(errors="replace")
                 assert not any(s in text for s in secrets), path
-    figure("security: runs / events / GraphQL responses checked",
-           f"{len(runs)} / {events} / {len(responses)}")
-
+    figure(
+        "security: runs / events / GraphQL responses checked",
+        f"{len(runs)} / {events} / {len(responses)}",
+    )
 
 
 # --- sessions: a UI backfill over Christmas and New Year, then the sensor's dealer metrics ------
@@ -667,30 +795,48 @@ def test_backfill_over_christmas_completes_and_the_sensor_computes_every_session
         ok = {tags_of(r).get("dagster/partition") for r in runs if r["status"] == "SUCCESS"}
         return ok if ok >= expected else None
 
-    wait_for("dealer_metrics for every session 2025-12-19..2026-01-09", computed, timeout=480,
-             interval=5, diagnostics=stack.dev.log_tail)
+    wait_for(
+        "dealer_metrics for every session 2025-12-19..2026-01-09",
+        computed,
+        timeout=480,
+        interval=5,
+        diagnostics=stack.dev.log_tail,
+    )
     with psycopg.connect(stack.data_url) as conn:
-        stored = conn.execute("""SELECT m.as_of, t.symbol, m.days_present,
+        stored = conn.execute(
+            """SELECT m.as_of, t.symbol, m.days_present,
                    m.document->'window'->'confidence_reasons'->>0
             FROM dealer_metrics m JOIN tickers t ON t.id = m.ticker_id
-            WHERE m.as_of BETWEEN %s AND %s""", (XMAS_START, XMAS_END)).fetchall()
+            WHERE m.as_of BETWEEN %s AND %s""",
+            (XMAS_START, XMAS_END),
+        ).fetchall()
     assert {(d.isoformat(), s): (n, c) for d, s, n, c in stored} == {
-        (d, s): (5, "high: presence: 5/5 sessions valid") for d in expected for s in SYMBOLS}
+        (d, s): (5, "high: presence: 5/5 sessions valid") for d in expected for s in SYMBOLS
+    }
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     span = quote(f"[{XMAS_START}...{XMAS_END}]")
     for asset in ("options_chains", "dealer_metrics"):
         png = ARTIFACTS / f"christmas_backfill_{asset}.png"
         png.unlink(missing_ok=True)
-        dom = chromium(stack, f"{stack.dev.base}/assets/{asset}?view=partitions"
-                       f"&default_range={span}", screenshot=png,
-                       user_dir=stack.root / f"chromium-{asset}")
+        dom = chromium(
+            stack,
+            f"{stack.dev.base}/assets/{asset}?view=partitions&default_range={span}",
+            screenshot=png,
+            user_dir=stack.root / f"chromium-{asset}",
+        )
         assert png_size(png) == (1400, 900)
         text = visible_text(dom)
         assert "Failed (0)" in text or "Failed" not in text, text[:2000]
         figure(f"screenshot christmas backfill {asset}", png)
     png = ARTIFACTS / "christmas_backfill_run.png"
-    chromium(stack, f"{stack.dev.base}/runs/b/{backfill['id']}", screenshot=png,
-             user_dir=stack.root / "chromium-backfill")
-    figure("christmas backfill: wall time / status",
-           f"{backfill['endTimestamp'] - backfill['timestamp']:.1f}s / {backfill['status']}")
+    chromium(
+        stack,
+        f"{stack.dev.base}/runs/b/{backfill['id']}",
+        screenshot=png,
+        user_dir=stack.root / "chromium-backfill",
+    )
+    figure(
+        "christmas backfill: wall time / status",
+        f"{backfill['endTimestamp'] - backfill['timestamp']:.1f}s / {backfill['status']}",
+    )

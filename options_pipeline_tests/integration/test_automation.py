@@ -40,22 +40,33 @@ def instance() -> DagsterInstance:
 def setup(database_url):
     with connection(database_url) as conn:
         store.add_to_watchlist(conn, "demo", ["SPY"])
-    resources = {"database": PostgresResource(database_url=database_url),
-                 "provider": SampleProviderResource(contracts_per_symbol=200)}
-    defs = Definitions(assets=[tickers, watchlists, options_chains, dealer_metrics],
-                       resources=resources)
+    resources = {
+        "database": PostgresResource(database_url=database_url),
+        "provider": SampleProviderResource(contracts_per_symbol=200),
+    }
+    defs = Definitions(
+        assets=[tickers, watchlists, options_chains, dealer_metrics], resources=resources
+    )
     return defs, resources
 
 
 def _load(instance, resources, start: str, end: str) -> None:
-    result = materialize([options_chains], instance=instance, resources=resources, tags={
-        "dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
+    result = materialize(
+        [options_chains],
+        instance=instance,
+        resources=resources,
+        tags={
+            "dagster/asset_partition_range_start": start,
+            "dagster/asset_partition_range_end": end,
+        },
+    )
     assert result.success
 
 
 def _dealer_requests(defs, instance, cursor=None):
-    result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
-                                            asset_selection=AssetSelection.assets(DEALER))
+    result = evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=cursor, asset_selection=AssetSelection.assets(DEALER)
+    )
     return result.get_requested_partitions(DEALER), result.cursor
 
 
@@ -75,21 +86,37 @@ def test_history_landed_before_the_sensor_started_and_christmas_windows(setup, i
     _load(instance, resources, "2025-12-15", "2026-01-02")  # over Christmas and New Year
     requested, _ = _dealer_requests(defs, instance)  # the sensor's very first tick
     # sessions (NYSE closed 12-25 and 01-01) whose 5-session window is inside the load
-    assert requested == {"2025-12-19", "2025-12-22", "2025-12-23", "2025-12-24", "2025-12-26",
-                         "2025-12-29", "2025-12-30", "2025-12-31", "2026-01-02"}
+    assert requested == {
+        "2025-12-19",
+        "2025-12-22",
+        "2025-12-23",
+        "2025-12-24",
+        "2025-12-26",
+        "2025-12-29",
+        "2025-12-30",
+        "2025-12-31",
+        "2026-01-02",
+    }
 
 
-def test_failed_partition_is_not_retried_and_noop_upstream_triggers_nothing(setup, instance,
-                                                                            database_url):
+def test_failed_partition_is_not_retried_and_noop_upstream_triggers_nothing(
+    setup, instance, database_url
+):
     defs, resources = setup
     _load(instance, resources, "2025-12-15", "2025-12-22")
     with connection(database_url) as conn:  # D's snapshot vanishes: its dealer run fails
         conn.execute("DELETE FROM option_chain_snapshots WHERE as_of = '2025-12-19'")
-    failed = materialize([dealer_metrics], partition_key="2025-12-19", instance=instance,
-                         resources=resources, raise_on_error=False)
+    failed = materialize(
+        [dealer_metrics],
+        partition_key="2025-12-19",
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
     assert not failed.success
-    assert materialize([dealer_metrics], partition_key="2025-12-22", instance=instance,
-                       resources=resources).success
+    assert materialize(
+        [dealer_metrics], partition_key="2025-12-22", instance=instance, resources=resources
+    ).success
     first, cursor = _dealer_requests(defs, instance)
     assert first == set()  # 12-19 failed (not retried in a loop), 12-22 done
     second, cursor = _dealer_requests(defs, instance, cursor)
@@ -106,9 +133,13 @@ def test_failed_partition_is_not_retried_and_noop_upstream_triggers_nothing(setu
 
 
 def _chains_requests(defs, instance, when: datetime, cursor=None):
-    result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
-                                            evaluation_time=when,
-                                            asset_selection=AssetSelection.assets(CHAINS))
+    result = evaluate_automation_conditions(
+        defs=defs,
+        instance=instance,
+        cursor=cursor,
+        evaluation_time=when,
+        asset_selection=AssetSelection.assets(CHAINS),
+    )
     return result.get_requested_partitions(CHAINS), result.cursor
 
 
@@ -116,11 +147,11 @@ def test_after_close_requests_todays_session_once(setup, instance):
     defs, _ = setup
     before, cursor = _chains_requests(defs, instance, datetime(2025, 12, 22, 17, 0, tzinfo=NY))
     assert before == set()
-    after, cursor = _chains_requests(defs, instance, datetime(2025, 12, 22, 17, 31, tzinfo=NY),
-                                     cursor)
+    after, cursor = _chains_requests(
+        defs, instance, datetime(2025, 12, 22, 17, 31, tzinfo=NY), cursor
+    )
     assert after == {"2025-12-22"}
-    later, _ = _chains_requests(defs, instance, datetime(2025, 12, 22, 17, 45, tzinfo=NY),
-                                cursor)
+    later, _ = _chains_requests(defs, instance, datetime(2025, 12, 22, 17, 45, tzinfo=NY), cursor)
     assert later == set()  # handled: one request per tick
 
 

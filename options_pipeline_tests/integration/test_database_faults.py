@@ -21,8 +21,11 @@ from options_pipeline.providers.sample import SampleProvider
 def _read_only(database_url: str) -> None:
     name = conninfo_to_dict(database_url)["dbname"]
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+                sql.Identifier(name)
+            )
+        )
 
 
 def test_two_first_commands_creating_the_dagster_database_at_once_both_succeed(server_url: str):
@@ -44,8 +47,9 @@ def test_two_first_commands_creating_the_dagster_database_at_once_both_succeed(s
     try:
         assert errors == []
         with psycopg.connect(server_url) as conn:
-            n = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s",
-                             (name,)).fetchone()[0]
+            n = conn.execute(
+                "SELECT count(*) FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()[0]
         assert n == 1
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:

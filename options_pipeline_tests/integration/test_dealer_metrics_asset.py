@@ -50,10 +50,13 @@ def filled(database_url):
 
 def _materialize(instance, url, day: date, **config):
     return materialize(
-        [dealer_metrics], partition_key=day.isoformat(), instance=instance,
+        [dealer_metrics],
+        partition_key=day.isoformat(),
+        instance=instance,
         resources={"database": PostgresResource(database_url=url)},
         run_config={"ops": {"dealer_metrics": {"config": config}}} if config else None,
-        raise_on_error=False, selection=None,
+        raise_on_error=False,
+        selection=None,
     )
 
 
@@ -63,7 +66,9 @@ def _stored(db, day: date):
         "m.gamma_flip::float8, m.document->'window'->>'days_present', "
         "m.document->'window'->'confidence_reasons'->>0 "
         "FROM dealer_metrics m JOIN tickers t ON t.id = m.ticker_id WHERE m.as_of = %s "
-        "ORDER BY 1", (day,)).fetchall()
+        "ORDER BY 1",
+        (day,),
+    ).fetchall()
 
 
 def test_full_window_is_high_confidence_and_rerun_is_idempotent(filled, db, instance):
@@ -72,8 +77,9 @@ def test_full_window_is_high_confidence_and_rerun_is_idempotent(filled, db, inst
     rows = _stored(db, WEEK[-1])
     assert [r[0] for r in rows] == ["QQQ", "SPY"]
     # presence is high; the sample market's walls move, so the overall grade may be lower
-    assert all(r[7] == "high: presence: 5/5 sessions valid" and r[3] == 5 and r[6] == "5"
-               for r in rows)
+    assert all(
+        r[7] == "high: presence: 5/5 sessions valid" and r[3] == 5 and r[6] == "5" for r in rows
+    )
     assert all(r[1] in ("FULL", "LIMITED") for r in rows)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == dict.fromkeys(CHECKS, True)
@@ -95,15 +101,21 @@ def test_earlier_day_missing_degrades_confidence(filled, db, instance):
 
 
 def test_symbol_without_own_snapshot_is_listed_not_failing(filled, db, instance):
-    db.execute("DELETE FROM option_chain_snapshots s USING tickers t WHERE t.id = s.ticker_id "
-               "AND t.symbol = 'QQQ' AND s.as_of = %s", (WEEK[-1],))
+    db.execute(
+        "DELETE FROM option_chain_snapshots s USING tickers t WHERE t.id = s.ticker_id "
+        "AND t.symbol = 'QQQ' AND s.as_of = %s",
+        (WEEK[-1],),
+    )
     result = _materialize(instance, filled, WEEK[-1])
     assert result.success
     assert [r[0] for r in _stored(db, WEEK[-1])] == ["SPY"]
     mat = result.asset_materializations_for_node("dealer_metrics")[0]
     assert mat.metadata["missing_snapshot"].value == ["QQQ"]
-    warn = next(e for e in result.get_asset_check_evaluations()
-                if e.check_name == "every_active_symbol_has_a_snapshot")
+    warn = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "every_active_symbol_has_a_snapshot"
+    )
     assert not warn.passed and warn.severity == AssetCheckSeverity.WARN
     assert warn.metadata["detail"].value == "QQQ"
 
@@ -130,9 +142,11 @@ def test_window_over_christmas_counts_sessions(database_url, db, instance):
         store.add_to_watchlist(conn, "demo", ["TSLA"])
     result = _materialize(instance, database_url, sessions[-1])
     assert result.success
-    rows = db.execute("SELECT document->'window'->'confidence_reasons', days_present, "
-                      "document->'window'->'days' FROM dealer_metrics WHERE as_of = %s",
-                      (sessions[-1],)).fetchall()
+    rows = db.execute(
+        "SELECT document->'window'->'confidence_reasons', days_present, "
+        "document->'window'->'days' FROM dealer_metrics WHERE as_of = %s",
+        (sessions[-1],),
+    ).fetchall()
     assert len(rows) == 2  # SPY and QQQ (active, ingested); TSLA listed as missing
     for row in rows:
         # presence graded high: 5/5 sessions, the holiday does not count as missing
@@ -141,19 +155,32 @@ def test_window_over_christmas_counts_sessions(database_url, db, instance):
 
 
 # each stored-row check, made to fail by altering what is stored after a clean computation
-@pytest.mark.parametrize(("check", "tamper"), [
-    ("one_row_per_symbol_with_snapshot",
-     "DELETE FROM dealer_metrics m USING tickers t WHERE t.id = m.ticker_id AND t.symbol = 'QQQ'"),
-    ("no_invalid_on_large_chain",
-     "UPDATE dealer_metrics SET status = 'INVALID', total_contracts = 2500"),
-    ("spot_within_strike_range", "UPDATE dealer_metrics SET spot = spot * 100"),
-    ("open_interest_matches_ledger",
-     "UPDATE options_chains SET open_interest = open_interest + 7 WHERE ctid IN "
-     "(SELECT ctid FROM options_chains WHERE time::date = '2025-12-19' LIMIT 1)"),
-    ("no_nan_stored", "UPDATE dealer_metrics SET gex_net = 'NaN'"),
-    ("every_active_symbol_has_a_snapshot", "INSERT INTO watchlists (watchlist_id, symbol, "
-     "source, effective_date) VALUES ('demo', 'TSLA', 'test', '2025-12-01')"),
-])
+@pytest.mark.parametrize(
+    ("check", "tamper"),
+    [
+        (
+            "one_row_per_symbol_with_snapshot",
+            "DELETE FROM dealer_metrics m USING tickers t "
+            "WHERE t.id = m.ticker_id AND t.symbol = 'QQQ'",
+        ),
+        (
+            "no_invalid_on_large_chain",
+            "UPDATE dealer_metrics SET status = 'INVALID', total_contracts = 2500",
+        ),
+        ("spot_within_strike_range", "UPDATE dealer_metrics SET spot = spot * 100"),
+        (
+            "open_interest_matches_ledger",
+            "UPDATE options_chains SET open_interest = open_interest + 7 WHERE ctid IN "
+            "(SELECT ctid FROM options_chains WHERE time::date = '2025-12-19' LIMIT 1)",
+        ),
+        ("no_nan_stored", "UPDATE dealer_metrics SET gex_net = 'NaN'"),
+        (
+            "every_active_symbol_has_a_snapshot",
+            "INSERT INTO watchlists (watchlist_id, symbol, "
+            "source, effective_date) VALUES ('demo', 'TSLA', 'test', '2025-12-01')",
+        ),
+    ],
+)
 def test_each_stored_check_can_fail(filled, db, instance, check, tamper):
     assert _materialize(instance, filled, WEEK[-1]).success
     symbols = ["QQQ", "SPY"]
@@ -172,8 +199,8 @@ def test_each_stored_check_can_fail(filled, db, instance, check, tamper):
 def test_sign_convention_switch_negates_net_gex(filled, db, instance):
     assert _materialize(instance, filled, WEEK[-1]).success
     default = {r[0]: r[4] for r in _stored(db, WEEK[-1])}
-    assert _materialize(instance, filled, WEEK[-1],
-                        convention="dealer_short_calls_long_puts").success
+    assert _materialize(
+        instance, filled, WEEK[-1], convention="dealer_short_calls_long_puts"
+    ).success
     flipped = {r[0]: r[4] for r in _stored(db, WEEK[-1])}
     assert flipped == pytest.approx({k: -v for k, v in default.items()})
-

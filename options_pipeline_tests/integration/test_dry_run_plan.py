@@ -15,8 +15,9 @@ CONTRACTS = 300
 @pytest.fixture
 def polygon(pipeline_env, monkeypatch):
     # a server that accepts the provider's first page size (5000): no refused-limit request
-    with PolygonTestServer(today=date(2026, 11, 24), contracts_per_symbol=CONTRACTS,
-                           history_limit_cap=5000) as server:
+    with PolygonTestServer(
+        today=date(2026, 11, 24), contracts_per_symbol=CONTRACTS, history_limit_cap=5000
+    ) as server:
         monkeypatch.setenv("POLYGON_API_KEY", server.api_key)
         monkeypatch.setenv("POLYGON_BASE_URL", server.base_url)
         monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "60000")
@@ -24,8 +25,10 @@ def polygon(pipeline_env, monkeypatch):
 
 
 def _counts(db):
-    return db.execute("SELECT (SELECT count(*) FROM options_chains),"
-                      " (SELECT count(*) FROM option_chain_snapshots)").fetchone()
+    return db.execute(
+        "SELECT (SELECT count(*) FROM options_chains),"
+        " (SELECT count(*) FROM option_chain_snapshots)"
+    ).fetchone()
 
 
 def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, capsys):
@@ -40,16 +43,25 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
     assert _counts(db) == before and polygon.count() == served  # nothing fetched or written
     doc = json.loads(planned.out)
     assert (doc["sessions"], doc["pairs"], doc["pairs_complete"], doc["pairs_to_fetch"]) == (
-        8, 16, 1, 15)
-    assert doc["per_session"][0] == {"session": "2025-12-15", "complete": ["SPY"],
-                                     "to_fetch": ["QQQ"], "requests": 2}
+        8,
+        16,
+        1,
+        15,
+    )
+    assert doc["per_session"][0] == {
+        "session": "2025-12-15",
+        "complete": ["SPY"],
+        "to_fetch": ["QQQ"],
+        "requests": 2,
+    }
     # the ledger's count: the session's contracts plus those only the OI of the session
     # before lists (kept with their open interest)
     [[stored]] = db.execute("SELECT contract_count FROM option_chain_snapshots").fetchall()
     assert stored >= CONTRACTS
     assert doc["chain_size_hints"] == {
         "QQQ": {"contracts": 5000, "source": "default"},
-        "SPY": {"contracts": stored, "source": "ledger 2025-12-15"}}
+        "SPY": {"contracts": stored, "source": "ledger 2025-12-15"},
+    }
     # one open-interest and one analytics page per pair (both chains are under 5,000 rows)
     assert doc["requests"] == 15 * 2
     assert doc["rate_limit_per_minute"] == 60000
@@ -58,7 +70,8 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
     text = ingest_options(capsys, *argv, "--dry-run")
     assert text.out.splitlines()[0] == (
         "plan (polygon): 8 sessions × 2 symbols, 15 pairs to fetch (1 already complete), "
-        "≈30 requests, ≈15 s at 1,000 req/s (response-bound: 0.5 s per request assumed)")
+        "≈30 requests, ≈15 s at 1,000 req/s (response-bound: 0.5 s per request assumed)"
+    )
     assert text.out.splitlines()[-1] == "nothing fetched or written (dry run)"
 
     polygon.reset()
@@ -67,9 +80,19 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
     assert polygon.count() == doc["requests"]
 
     # a closed weekday is no session of the plan: Christmas costs nothing
-    holiday = json.loads(ingest_options(capsys, "--provider", "polygon", "--start-date",
-                                        "2025-12-24", "--end-date", "2025-12-26", "--dry-run",
-                                        "--json").out)
+    holiday = json.loads(
+        ingest_options(
+            capsys,
+            "--provider",
+            "polygon",
+            "--start-date",
+            "2025-12-24",
+            "--end-date",
+            "2025-12-26",
+            "--dry-run",
+            "--json",
+        ).out
+    )
     assert [s["session"] for s in holiday["per_session"]] == ["2025-12-24", "2025-12-26"]
     assert holiday["pairs_to_fetch"] == 2 and holiday["requests"] == 4
 
@@ -77,11 +100,11 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
 def test_contracts_hint_per_symbol_and_for_all(polygon, capsys):
     assert options_pipeline(capsys, "watchlist", "add", "core", "SPY", "SPX").code == 0
     argv = ["--provider", "polygon", "--as-of", "2025-12-15", "--dry-run", "--json"]
-    doc = json.loads(ingest_options(capsys, *argv, "--contracts-hint", "SPX=20000",
-                                    "9000").out)
+    doc = json.loads(ingest_options(capsys, *argv, "--contracts-hint", "SPX=20000", "9000").out)
     assert doc["chain_size_hints"] == {
         "SPX": {"contracts": 20000, "source": "--contracts-hint"},
-        "SPY": {"contracts": 9000, "source": "--contracts-hint"}}
+        "SPY": {"contracts": 9000, "source": "--contracts-hint"},
+    }
     # past session: 2 endpoints × ceil(N / 5,000) pages, +1 for SPX's second root (SPXW)
     assert doc["requests"] == (2 * 4 + 1) + 2 * 2
     bad = ingest_options(capsys, *argv, "--contracts-hint", "SPX=0")

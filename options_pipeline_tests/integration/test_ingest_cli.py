@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _counts(db):
-    return db.execute("SELECT (SELECT count(*) FROM options_chains),"
-                      " (SELECT count(*) FROM option_chain_snapshots)").fetchone()
+    return db.execute(
+        "SELECT (SELECT count(*) FROM options_chains),"
+        " (SELECT count(*) FROM option_chain_snapshots)"
+    ).fetchone()
 
 
 @pytest.fixture
@@ -25,17 +27,20 @@ def demo(pipeline_env, capsys):
 
 
 def test_acceptance_range_gives_six_days_per_symbol_and_rerun_writes_nothing(demo, db, capsys):
-    first = ingest_options(capsys, "--provider", "sample", "--start-date", "2025-12-15",
-                           "--end-date", "2025-12-22")
+    first = ingest_options(
+        capsys, "--provider", "sample", "--start-date", "2025-12-15", "--end-date", "2025-12-22"
+    )
     assert first.code == 0, first.err
-    per_day = db.execute("SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 "
-                         "ORDER BY 1").fetchall()
+    per_day = db.execute(
+        "SELECT as_of, count(*) FROM option_chain_snapshots GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert per_day == [(date(2025, 12, d), 3) for d in (15, 16, 17, 18, 19, 22)]
     times = db.execute("SELECT count(DISTINCT time) FROM options_chains").fetchone()[0]
     assert times == 6
     before = _counts(db)
-    again = ingest_options(capsys, "--provider", "sample", "--start-date", "2025-12-15",
-                           "--end-date", "2025-12-22")
+    again = ingest_options(
+        capsys, "--provider", "sample", "--start-date", "2025-12-15", "--end-date", "2025-12-22"
+    )
     assert again.code == 0
     assert _counts(db) == before
     assert "total               0       18       0         0" in again.out
@@ -47,16 +52,21 @@ def test_range_over_christmas_is_its_sessions_and_rerun_launches_no_run(demo, db
     result = ingest_options(capsys, "--start-date", "2025-12-22", "--end-date", "2026-01-02")
     assert result.code == 0, result.err + result.out
     assert "complete: 8 day(s)" in result.out and "gaps remain" not in result.out
-    days = [r[0] for r in db.execute("SELECT DISTINCT as_of FROM option_chain_snapshots "
-                                     "ORDER BY 1")]
+    days = [
+        r[0] for r in db.execute("SELECT DISTINCT as_of FROM option_chain_snapshots ORDER BY 1")
+    ]
     # NYSE's published 2025/2026 calendars: closed 2025-12-25 and 2026-01-01
     assert days == [date(2025, 12, d) for d in (22, 23, 24, 26, 29, 30, 31)] + [date(2026, 1, 2)]
     times = {r[0].date() for r in db.execute("SELECT DISTINCT time FROM options_chains")}
     assert date(2025, 12, 25) not in times and date(2026, 1, 1) not in times
     # early close on Christmas Eve (13:00 New York = 18:00 UTC), regular 16:00 the day before
-    marks = dict(db.execute("SELECT DISTINCT as_of, provider_mark_time AT TIME ZONE 'UTC' "
-                            "FROM option_chain_snapshots WHERE as_of IN "
-                            "('2025-12-23', '2025-12-24')").fetchall())
+    marks = dict(
+        db.execute(
+            "SELECT DISTINCT as_of, provider_mark_time AT TIME ZONE 'UTC' "
+            "FROM option_chain_snapshots WHERE as_of IN "
+            "('2025-12-23', '2025-12-24')"
+        ).fetchall()
+    )
     assert {d.day: t.hour for d, t in marks.items()} == {23: 21, 24: 18}
     runs = len(DagsterInstance.get().get_run_records())
     before = _counts(db)
@@ -70,14 +80,24 @@ def test_range_over_christmas_is_its_sessions_and_rerun_launches_no_run(demo, db
 def test_as_of_a_holiday_is_one_line_naming_it(demo, db, capsys):
     result = ingest_options(capsys, "--as-of", "2025-01-09")  # unscheduled closure
     assert result.code == 2
-    assert result.err.strip() == ("ingest_options: error: --as-of 2025-01-09 (Thursday) is not an "
-                                  "NYSE session: market holiday (special closure)")
+    assert result.err.strip() == (
+        "ingest_options: error: --as-of 2025-01-09 (Thursday) is not an "
+        "NYSE session: market holiday (special closure)"
+    )
     assert _counts(db) == (0, 0)
 
 
 def test_dry_run_resolves_and_writes_nothing(demo, db, capsys):
-    result = ingest_options(capsys, "--start-date", "2025-12-15", "--end-date", "2025-12-22",
-                            "--dry-run", "--symbols", "SPY")
+    result = ingest_options(
+        capsys,
+        "--start-date",
+        "2025-12-15",
+        "--end-date",
+        "2025-12-22",
+        "--dry-run",
+        "--symbols",
+        "SPY",
+    )
     assert result.code == 0
     assert result.out.startswith("plan (sample): 6 sessions × 1 symbol, 6 pairs to fetch")
     assert _counts(db) == (0, 0)
@@ -87,8 +107,12 @@ def test_symbols_subset_ingests_only_those(demo, db, capsys):
     result = ingest_options(capsys, "--as-of", "2025-12-15", "--symbols", "qqq")
     assert result.code == 0, result.out  # SPY and IWM were not asked for: not this run's gaps
     assert "gaps remain" not in result.out
-    symbols = [r[0] for r in db.execute(
-        "SELECT t.symbol FROM option_chain_snapshots s JOIN tickers t ON t.id = s.ticker_id")]
+    symbols = [
+        r[0]
+        for r in db.execute(
+            "SELECT t.symbol FROM option_chain_snapshots s JOIN tickers t ON t.id = s.ticker_id"
+        )
+    ]
     assert symbols == ["QQQ"]
 
 
@@ -113,8 +137,10 @@ BAD_INPUT = [
     (["--as-of", "2025-12-15", "--symbols", "MSFT"], "not active"),
     (["--as-of", "2025-12-15", "--watchlist", "nope"], "no active symbols in watchlist 'nope'"),
     (["--as-of", "2025-12-15", "--heartbeat", "0"], "positive integer"),
-    (["--start-date", "1995-12-15", "--end-date", "2025-12-15"],
-     f"more than {MAX_RANGE_TRADING_DAYS} needs --confirm-large-range"),
+    (
+        ["--start-date", "1995-12-15", "--end-date", "2025-12-15"],
+        f"more than {MAX_RANGE_TRADING_DAYS} needs --confirm-large-range",
+    ),
 ]
 
 
@@ -172,9 +198,12 @@ def test_a_dead_ingest_options_run_is_recovered_and_frees_the_pool(demo, db, cap
     instance = DagsterInstance.get()
     orphan = instance.create_run_for_job(
         job_def=options_chains_job_def(),
-        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)})
-    instance.handle_run_event(orphan.run_id, DagsterEvent(
-        event_type_value=DagsterEventType.RUN_START.value, job_name=orphan.job_name))
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)},
+    )
+    instance.handle_run_event(
+        orphan.run_id,
+        DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=orphan.job_name),
+    )
     assert instance.get_run_by_id(orphan.run_id).status == DagsterRunStatus.STARTED
 
     result = ingest_options(capsys, "--as-of", "2025-12-16")
@@ -196,7 +225,8 @@ def test_a_run_killed_while_being_created_does_not_stay_not_started(demo, db, ca
     instance = DagsterInstance.get()
     stillborn = instance.create_run_for_job(  # created, never started: its process was killed
         job_def=options_chains_job_def(),
-        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)})
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)},
+    )
     assert instance.get_run_by_id(stillborn.run_id).status == DagsterRunStatus.NOT_STARTED
 
     result = ingest_options(capsys, "--as-of", "2025-12-16")

@@ -38,18 +38,20 @@ def test_two_day_range_via_polygon_produces_two_snapshot_times(
     monkeypatch.setenv("POLYGON_BASE_URL", polygon.base_url)
     monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "60000")
     assert options_pipeline(capsys, "watchlist", "add", "core", "SPY").code == 0
-    result = ingest_options(capsys, "--provider", "polygon", "--start-date", "2025-12-15",
-                            "--end-date", "2025-12-16")
+    result = ingest_options(
+        capsys, "--provider", "polygon", "--start-date", "2025-12-15", "--end-date", "2025-12-16"
+    )
     assert result.code == 0, result.err
-    times = [r[0].date() for r in db.execute("SELECT DISTINCT time FROM options_chains "
-                                             "ORDER BY 1")]
+    times = [r[0].date() for r in db.execute("SELECT DISTINCT time FROM options_chains ORDER BY 1")]
     assert times == [date(2025, 12, 15), date(2025, 12, 16)]
     # honest history: past days come from the end-of-day endpoints, never the live snapshot
     assert polygon.count(endpoint="snapshot") == 0
     assert polygon.count(endpoint="analytics", day=date(2025, 12, 15)) >= 1
     # open interest known at each session's open: the figures for 12-12 (Fri) and 12-15
     assert {r.day for r in polygon.requests_for(endpoint="open_interest")} == {
-        date(2025, 12, 12), date(2025, 12, 15)}  # fmt: skip
+        date(2025, 12, 12),
+        date(2025, 12, 15),
+    }
     assert polygon.api_key not in result.out + result.err
 
 
@@ -75,16 +77,23 @@ def test_provider_timeout_is_a_warning_and_the_day_goes_on(watchlist, polygon, c
     polygon.add_fault(Fault.slow(1.0), symbol="QQQ")
     log = logging.getLogger("options_pipeline.test_timeout")
     with caplog.at_level(logging.DEBUG), connection(watchlist) as conn:
-        report = ingest_day(conn, day=DAY, log=log,
-                            provider=polygon.provider(read_timeout=0.2, max_retries=1))
+        report = ingest_day(
+            conn, day=DAY, log=log, provider=polygon.provider(read_timeout=0.2, max_retries=1)
+        )
     assert report.ingested == ("SPY",)
     assert [(f.symbol, f.reason) for f in report.failed] == [("QQQ", "timeout")]
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING
-                and r.name == "options_pipeline.test_timeout"]
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "options_pipeline.test_timeout"
+    ]
     assert len(warnings) == 1 and "QQQ" in warnings[0].getMessage()
     # the transport's own retry warnings say which (session, symbol) timed out
-    transport = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
-                 and r.name == "options_pipeline.providers.transport"]
+    transport = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "options_pipeline.providers.transport"
+    ]
     assert transport and all(m.startswith(f"{DAY} QQQ: read timeout") for m in transport)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -93,10 +102,18 @@ def test_rows_written_match_the_server_chain_and_rerun_is_idempotent(watchlist, 
     with connection(watchlist) as conn:
         report = ingest_day(conn, provider=polygon.provider(), day=DAY)
     assert report.complete
-    ledger = dict(db.execute("SELECT t.symbol, s.contract_count FROM option_chain_snapshots s "
-                             "JOIN tickers t ON t.id = s.ticker_id").fetchall())
-    rows = dict(db.execute("SELECT t.symbol, count(*) FROM options_chains c "
-                           "JOIN tickers t ON t.id = c.ticker_id GROUP BY 1").fetchall())
+    ledger = dict(
+        db.execute(
+            "SELECT t.symbol, s.contract_count FROM option_chain_snapshots s "
+            "JOIN tickers t ON t.id = s.ticker_id"
+        ).fetchall()
+    )
+    rows = dict(
+        db.execute(
+            "SELECT t.symbol, count(*) FROM options_chains c "
+            "JOIN tickers t ON t.id = c.ticker_id GROUP BY 1"
+        ).fetchall()
+    )
     assert rows == ledger and set(rows) == {"QQQ", "SPY"}
     assert report.rows_written == sum(rows.values())
     with connection(watchlist) as conn:
@@ -126,13 +143,15 @@ def test_a_day_with_a_failed_symbol_shows_its_gap(watchlist, polygon):
     from options_pipeline.assets.options_chains import COMPLETENESS_CHECK, options_chains
     from options_pipeline.resources import PostgresResource
 
-    polygon.add_fault(Fault.plan_error("Your plan doesn't include this data timeframe"),
-                      symbol="QQQ")
+    polygon.add_fault(
+        Fault.plan_error("Your plan doesn't include this data timeframe"), symbol="QQQ"
+    )
     provider = polygon.resource()
     resources = {"database": PostgresResource(database_url=watchlist), "provider": provider}
     with instance_for_test() as instance:
-        result = materialize([options_chains], partition_key="2025-12-15", instance=instance,
-                             resources=resources)
+        result = materialize(
+            [options_chains], partition_key="2025-12-15", instance=instance, resources=resources
+        )
         assert result.success  # a failed symbol is not a failed run
         [mat] = result.asset_materializations_for_node("options_chains")
         assert mat.partition == "2025-12-15"
@@ -142,8 +161,7 @@ def test_a_day_with_a_failed_symbol_shows_its_gap(watchlist, polygon):
         [check] = result.get_asset_check_evaluations()
         assert check.check_name == COMPLETENESS_CHECK and not check.passed
         missing = check.metadata["missing"].value
-        assert missing == [{"date": "2025-12-15", "symbol": "QQQ",
-                            "reason": missing[0]["reason"]}]
+        assert missing == [{"date": "2025-12-15", "symbol": "QQQ", "reason": missing[0]["reason"]}]
         assert missing[0]["reason"].startswith("not_available")
 
 
@@ -159,18 +177,24 @@ def test_spx_past_session_through_the_cli_stores_both_roots_merged_and_the_previ
         assert options_pipeline(capsys, "watchlist", "add", "idx", "^SPX").code == 0
         result = ingest_options(capsys, "--provider", "polygon", "--as-of", session.isoformat())
         assert result.code == 0, result.err
-        asked = sorted((r.endpoint, r.symbol, r.query.get("date"), r.status)
-                       for r in srv.requests if "cursor" not in r.query)  # fmt: skip
-    assert asked == [("analytics", "SPX", "2025-12-16", 200),
-                     ("analytics", "SPX", "2025-12-16", 400),  # limit=5000 refused, then 999
-                     ("open_interest", "SPX", "2025-12-15", 200),
-                     ("open_interest", "SPXW", "2025-12-15", 200)]  # fmt: skip
+        asked = sorted(
+            (r.endpoint, r.symbol, r.query.get("date"), r.status)
+            for r in srv.requests
+            if "cursor" not in r.query
+        )
+    assert asked == [
+        ("analytics", "SPX", "2025-12-16", 200),
+        ("analytics", "SPX", "2025-12-16", 400),  # limit=5000 refused, then 999
+        ("open_interest", "SPX", "2025-12-15", 200),
+        ("open_interest", "SPXW", "2025-12-15", 200),
+    ]
 
     # oracle: the server's market, listed per OCC root
     listed_d = split_roots(sample_chain("SPX", session, 400))
     listed_before = split_roots(sample_chain("SPX", before, 400))
     tickers = {q.contract_symbol for q in listed_d} | {
-        q.contract_symbol for q in listed_before if q.expiration_date >= session}
+        q.contract_symbol for q in listed_before if q.expiration_date >= session
+    }
     identities = {parse_occ(t)[1:] for t in tickers}
     oi_before: dict[tuple, int] = {}
     for q in listed_before:
@@ -185,13 +209,15 @@ def test_spx_past_session_through_the_cli_stores_both_roots_merged_and_the_previ
     for e, t, k, oi in stored:
         assert oi == oi_before.get((e, t, k)), (e, t, k)  # both roots, the session before
     weekly_only = {q.expiration_date for q in listed_d if q.contract_symbol.startswith("SPXW")} - {
-        q.expiration_date for q in listed_d if not q.contract_symbol.startswith("SPXW")}
+        q.expiration_date for q in listed_d if not q.contract_symbol.startswith("SPXW")
+    }
     assert weekly_only and weekly_only <= {e for e, *_ in stored}  # SPXW-only expiries stored
 
     ledger = db.execute(
         "SELECT s.open_interest_as_of, s.open_interest_source, s.rejected_reasons, "
         "s.contract_count FROM option_chain_snapshots s JOIN tickers t ON t.id = s.ticker_id "
-        "WHERE t.symbol = 'SPX'").fetchone()  # fmt: skip
+        "WHERE t.symbol = 'SPX'"
+    ).fetchone()
     assert ledger[0] == before and ledger[1] == "polygon:options/v1/open-interest"
     assert ledger[2]["merged_identity"] == len(tickers) - len(identities) > 50
     assert ledger[3] == len(identities) == len(stored)
@@ -209,8 +235,9 @@ def test_a_refused_connection_ends_the_range_after_a_bounded_number_of_symbols(
     monkeypatch.setenv("POLYGON_MAX_RETRIES", "1")
     symbols = ["AAPL", "IWM", "MSFT", "QQQ", "SPY"]
     assert options_pipeline(capsys, "watchlist", "add", "core", *symbols).code == 0
-    result = ingest_options(capsys, "--provider", "polygon", "--start-date", "2025-12-15",
-                            "--end-date", "2025-12-16")
+    result = ingest_options(
+        capsys, "--provider", "polygon", "--start-date", "2025-12-15", "--end-date", "2025-12-16"
+    )
     assert result.code == 2, result.err
     tried = [line for line in result.err.splitlines() if "failed (unreachable)" in line]
     assert [line.split()[2].rstrip(":") for line in tried] == symbols[:UNREACHABLE_LIMIT]

@@ -58,27 +58,37 @@ def _stored_text_containing(database_url: str, needle: str) -> list[str]:
     """Every table of the database whose rows, as text, contain `needle`."""
     hits = []
     with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                              "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
-                              "AND table_type = 'BASE TABLE'").fetchall()
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+            "AND table_type = 'BASE TABLE'"
+        ).fetchall()
         for schema, table in tables:
             query = sql.SQL("SELECT count(*) FROM {} t WHERE t::text LIKE %s").format(
-                sql.Identifier(schema, table))
+                sql.Identifier(schema, table)
+            )
             if conn.execute(query, (f"%{needle}%",)).fetchone()[0]:
                 hits.append(f"{schema}.{table}")
     return hits
 
 
 def _files_containing(root: Path, needle: str) -> list[str]:
-    return [str(p) for p in root.rglob("*") if p.is_file()
-            and needle.encode() in p.read_bytes()]  # fmt: skip
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
 
 
 def test_two_sessions_through_the_cli(pipeline_env, vendor, db, database_url, capsys) -> None:
     name, srv = vendor
     assert options_pipeline(capsys, "watchlist", "add", "core", *SYMBOLS).code == 0
-    result = ingest_options(capsys, "--provider", name, "--start-date", "2025-12-15",
-                            "--end-date", "2025-12-16", "--verbose")
+    result = ingest_options(
+        capsys,
+        "--provider",
+        name,
+        "--start-date",
+        "2025-12-15",
+        "--end-date",
+        "2025-12-16",
+        "--verbose",
+    )
     assert result.code == 0, result.err
 
     # every (session, symbol) stored once, with the served market's every contract
@@ -95,9 +105,11 @@ def test_two_sessions_through_the_cli(pipeline_env, vendor, db, database_url, ca
         assert contracts == stored == len(market.quotes)
         assert float(spot) == pytest.approx(market.underlying_price, rel=1e-6)
     # the ledger says which session the stored open interest is for: the previous one
-    oi = db.execute("SELECT DISTINCT s.as_of, s.open_interest_as_of, "
-                    "split_part(s.open_interest_source, ':', 1) "
-                    "FROM option_chain_snapshots s ORDER BY 1").fetchall()
+    oi = db.execute(
+        "SELECT DISTINCT s.as_of, s.open_interest_as_of, "
+        "split_part(s.open_interest_source, ':', 1) "
+        "FROM option_chain_snapshots s ORDER BY 1"
+    ).fetchall()
     assert oi == [(DAYS[0], date(2025, 12, 12), name), (DAYS[1], DAYS[0], name)]
     # each session was asked for by date, never substituted
     assert {r.day for r in srv.requests if r.endpoint != "daily"} == set(DAYS)
@@ -141,10 +153,22 @@ def test_the_definitions_bound_by_the_environment_run_a_vendor_partition(
         assert options_pipeline(capsys, "watchlist", "add", "core", "SPY").code == 0
         dagster = Path(sys.executable).with_name("dagster")
         done = subprocess.run(
-            [str(dagster), "asset", "materialize", "-m", "options_pipeline.definitions",
-             "--select", "options_chains", "--partition", "2025-12-16"],
-            capture_output=True, text=True, timeout=300, env=dict(os.environ),
-        )  # fmt: skip
+            [
+                str(dagster),
+                "asset",
+                "materialize",
+                "-m",
+                "options_pipeline.definitions",
+                "--select",
+                "options_chains",
+                "--partition",
+                "2025-12-16",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ),
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         assert srv.secret not in done.stdout + done.stderr
         count = db.execute("SELECT count(*) FROM options_chains").fetchone()[0]

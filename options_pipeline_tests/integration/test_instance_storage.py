@@ -25,8 +25,11 @@ def test_a_password_with_url_characters_works_and_never_reaches_a_file(
 ) -> None:
     role = f"r_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(PASSWORD)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(PASSWORD)
+            )
+        )
     params = conninfo_to_dict(database_url) | {"user": role, "password": PASSWORD}
     monkeypatch.setenv("DATABASE_URL", make_conninfo(**params))
     monkeypatch.setenv("DAGSTER_PG_URL", "")  # derived from DATABASE_URL by the commands
@@ -55,8 +58,11 @@ def test_a_dead_runs_pool_slot_is_freed_by_run_monitoring_alone(pipeline_env: Pa
     assert options_pipeline(capsys, "db", "init").code == 0
     instance_file = pipeline_env / "dagster_home" / "dagster.yaml"
     # an operator shortens the wait; the commands never overwrite the file
-    instance_file.write_text(instance_file.read_text().replace(
-        "free_slots_after_run_end_seconds: 60", "free_slots_after_run_end_seconds: 1"))
+    instance_file.write_text(
+        instance_file.read_text().replace(
+            "free_slots_after_run_end_seconds: 60", "free_slots_after_run_end_seconds: 1"
+        )
+    )
     assert options_pipeline(capsys, "db", "init").code == 0
     assert "free_slots_after_run_end_seconds: 1" in instance_file.read_text()
 
@@ -67,17 +73,24 @@ def test_a_dead_runs_pool_slot_is_freed_by_run_monitoring_alone(pipeline_env: Pa
         storage = instance.event_log_storage
         storage.initialize_concurrency_limit_to_default(POOL)
         # a daemon-launched run whose worker was killed: STARTED, holding the pool's only slot
-        run = instance.create_run_for_job(job_def=options_chains_job_def(),
-                                          tags={"dagster/max_runtime": "1"})
-        instance.handle_run_event(run.run_id, DagsterEvent(
-            event_type_value=DagsterEventType.RUN_START.value, job_name=run.job_name))
+        run = instance.create_run_for_job(
+            job_def=options_chains_job_def(), tags={"dagster/max_runtime": "1"}
+        )
+        instance.handle_run_event(
+            run.run_id,
+            DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=run.job_name),
+        )
         assert storage.claim_concurrency_slot(POOL, run.run_id, "options_chains").is_claimed
         assert storage.get_concurrency_info(POOL).claimed_slots
         time.sleep(1.2)
 
         log = logging.getLogger("test.run_monitoring")
-        check_run_timeout(instance, instance.get_run_record_by_id(run.run_id), log,
-                          float(instance.run_monitoring_max_runtime_seconds))
+        check_run_timeout(
+            instance,
+            instance.get_run_record_by_id(run.run_id),
+            log,
+            float(instance.run_monitoring_max_runtime_seconds),
+        )
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
         time.sleep(1.2)
         list(execute_concurrency_slots_iteration(SimpleNamespace(instance=instance), log))

@@ -7,8 +7,9 @@ from options_pipeline_tests.cli_helpers import ingest_options, options_pipeline
 
 
 def test_bad_input_writes_nothing(pipeline_env, db, capsys):
-    result = ingest_options(capsys, "--provider", "sample", "--start-date", "2025-12-22",
-                            "--end-date", "2025-12-15")
+    result = ingest_options(
+        capsys, "--provider", "sample", "--start-date", "2025-12-22", "--end-date", "2025-12-15"
+    )
     assert result.code == 2 and "is before --start-date" in result.err
     assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
     assert db.execute("SELECT count(*) FROM options_chains").fetchone()[0] == 0
@@ -28,15 +29,17 @@ def test_range_skips_completed_days(pipeline_env, db, capsys):
     rows, ledger = _counts(db)
     assert ledger == 4 and rows > 0
 
-    second = ingest_options(capsys, "--start-date", "2025-12-17", "--end-date", "2025-12-18",
-                            "--log-level", "DEBUG")
+    second = ingest_options(
+        capsys, "--start-date", "2025-12-17", "--end-date", "2025-12-18", "--log-level", "DEBUG"
+    )
     assert second.code == 0, second.err
     assert _counts(db) == (rows, ledger)  # zero new rows
     total = second.out.strip().splitlines()[-2].split()
     assert total[:5] == ["total", "0", "4", "0", "0"]  # ingested, skipped, failed, rows
     # no run launched for an already complete day
     assert [line.split()[-2:] for line in second.out.splitlines()[1:3]] == [
-        ["complete", "(skipped)"]] * 2
+        ["complete", "(skipped)"]
+    ] * 2
 
 
 def test_single_day_path_unchanged(pipeline_env, db, capsys):

@@ -10,8 +10,9 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def _state(db):
     tickers = [r[0] for r in db.execute("SELECT symbol FROM tickers ORDER BY symbol")]
-    rows = db.execute("SELECT watchlist_id, symbol, active FROM watchlists "
-                      "ORDER BY watchlist_id, symbol").fetchall()
+    rows = db.execute(
+        "SELECT watchlist_id, symbol, active FROM watchlists ORDER BY watchlist_id, symbol"
+    ).fetchall()
     return tickers, rows
 
 
@@ -36,8 +37,9 @@ def test_watchlist_round_trip(pipeline_env, db, capsys):
 
 
 def test_index_aliases_are_stored_plain(pipeline_env, db, capsys):
-    code, out, _ = _run(capsys, "watchlist", "add", "idx", "^SPX", "I:NDX", "rut", "^vix", "xsp",
-                        "I:DJX", "SPX")  # fmt: skip
+    code, out, _ = _run(
+        capsys, "watchlist", "add", "idx", "^SPX", "I:NDX", "rut", "^vix", "xsp", "I:DJX", "SPX"
+    )
     assert code == 0 and "idx: added DJX NDX RUT SPX VIX XSP" in out
     assert _state(db)[0] == ["DJX", "NDX", "RUT", "SPX", "VIX", "XSP"]
     assert _run(capsys, "watchlist", "remove", "idx", "I:SPX")[0] == 0
@@ -46,8 +48,19 @@ def test_index_aliases_are_stored_plain(pipeline_env, db, capsys):
 
 @pytest.mark.parametrize(
     "symbol",
-    ["X'); DROP TABLE tickers;--", "SP Y", "SPY;", 'S"PY', "ÅAPL", "A" * 21, "A" * 40, "", "$SPX",
-     "I:SPY", "I:"],
+    [
+        "X'); DROP TABLE tickers;--",
+        "SP Y",
+        "SPY;",
+        'S"PY',
+        "ÅAPL",
+        "A" * 21,
+        "A" * 40,
+        "",
+        "$SPX",
+        "I:SPY",
+        "I:",
+    ],
 )
 def test_bad_symbols_are_one_line_errors_and_write_nothing(pipeline_env, db, capsys, symbol):
     code, _out, err = _run(capsys, "watchlist", "add", "core", "SPY", symbol)
@@ -76,6 +89,9 @@ def test_watchlist_add_says_what_was_added_and_what_was_already_there(pipeline_e
     assert _run(capsys, "watchlist", "deactivate", "core", "QQQ")[0] == 0
     code, out, _ = _run(capsys, "watchlist", "add", "core", "SPY", "QQQ", "IWM")
     assert code == 0
-    assert out.splitlines() == ["core: added IWM", "core: reactivated QQQ",
-                                "core: already active SPY"]
+    assert out.splitlines() == [
+        "core: added IWM",
+        "core: reactivated QQQ",
+        "core: already active SPY",
+    ]
     assert _state(db)[1] == [("core", "IWM", True), ("core", "QQQ", True), ("core", "SPY", True)]

@@ -18,41 +18,76 @@ from options_pipeline import calendar as cal
 PUBLISHED_CLOSURES: dict[date, str] = {
     date.fromisoformat(d): name
     for d, name in (
-        ("2022-01-17", "Martin Luther King"), ("2022-02-21", "President"),
-        ("2022-04-15", "Good Friday"), ("2022-05-30", "Memorial"),
-        ("2022-06-20", "Juneteenth"), ("2022-07-04", "July"),
-        ("2022-09-05", "Labor"), ("2022-11-24", "Thanksgiving"), ("2022-12-26", "Christmas"),
-        ("2023-01-02", "New Year"), ("2023-01-16", "Martin Luther King"),
-        ("2023-02-20", "President"), ("2023-04-07", "Good Friday"), ("2023-05-29", "Memorial"),
-        ("2023-06-19", "Juneteenth"), ("2023-07-04", "July"), ("2023-09-04", "Labor"),
-        ("2023-11-23", "Thanksgiving"), ("2023-12-25", "Christmas"),
-        ("2024-01-01", "New Year"), ("2024-01-15", "Martin Luther King"),
-        ("2024-02-19", "President"), ("2024-03-29", "Good Friday"), ("2024-05-27", "Memorial"),
-        ("2024-06-19", "Juneteenth"), ("2024-07-04", "July"), ("2024-09-02", "Labor"),
-        ("2024-11-28", "Thanksgiving"), ("2024-12-25", "Christmas"),
-        ("2025-01-01", "New Year"), ("2025-01-09", "special closure"),
-        ("2025-01-20", "Martin Luther King"), ("2025-02-17", "President"),
-        ("2025-04-18", "Good Friday"), ("2025-05-26", "Memorial"), ("2025-06-19", "Juneteenth"),
-        ("2025-07-04", "July"), ("2025-09-01", "Labor"), ("2025-11-27", "Thanksgiving"),
+        ("2022-01-17", "Martin Luther King"),
+        ("2022-02-21", "President"),
+        ("2022-04-15", "Good Friday"),
+        ("2022-05-30", "Memorial"),
+        ("2022-06-20", "Juneteenth"),
+        ("2022-07-04", "July"),
+        ("2022-09-05", "Labor"),
+        ("2022-11-24", "Thanksgiving"),
+        ("2022-12-26", "Christmas"),
+        ("2023-01-02", "New Year"),
+        ("2023-01-16", "Martin Luther King"),
+        ("2023-02-20", "President"),
+        ("2023-04-07", "Good Friday"),
+        ("2023-05-29", "Memorial"),
+        ("2023-06-19", "Juneteenth"),
+        ("2023-07-04", "July"),
+        ("2023-09-04", "Labor"),
+        ("2023-11-23", "Thanksgiving"),
+        ("2023-12-25", "Christmas"),
+        ("2024-01-01", "New Year"),
+        ("2024-01-15", "Martin Luther King"),
+        ("2024-02-19", "President"),
+        ("2024-03-29", "Good Friday"),
+        ("2024-05-27", "Memorial"),
+        ("2024-06-19", "Juneteenth"),
+        ("2024-07-04", "July"),
+        ("2024-09-02", "Labor"),
+        ("2024-11-28", "Thanksgiving"),
+        ("2024-12-25", "Christmas"),
+        ("2025-01-01", "New Year"),
+        ("2025-01-09", "special closure"),
+        ("2025-01-20", "Martin Luther King"),
+        ("2025-02-17", "President"),
+        ("2025-04-18", "Good Friday"),
+        ("2025-05-26", "Memorial"),
+        ("2025-06-19", "Juneteenth"),
+        ("2025-07-04", "July"),
+        ("2025-09-01", "Labor"),
+        ("2025-11-27", "Thanksgiving"),
         ("2025-12-25", "Christmas"),
-        ("2026-01-01", "New Year"), ("2026-01-19", "Martin Luther King"),
-        ("2026-02-16", "President"), ("2026-04-03", "Good Friday"), ("2026-05-25", "Memorial"),
-        ("2026-06-19", "Juneteenth"), ("2026-07-03", "July"), ("2026-09-07", "Labor"),
-        ("2026-11-26", "Thanksgiving"), ("2026-12-25", "Christmas"),
+        ("2026-01-01", "New Year"),
+        ("2026-01-19", "Martin Luther King"),
+        ("2026-02-16", "President"),
+        ("2026-04-03", "Good Friday"),
+        ("2026-05-25", "Memorial"),
+        ("2026-06-19", "Juneteenth"),
+        ("2026-07-03", "July"),
+        ("2026-09-07", "Labor"),
+        ("2026-11-26", "Thanksgiving"),
+        ("2026-12-25", "Christmas"),
     )
-}  # fmt: skip
+}
 
 # 1:00 p.m. early closes (day before Independence Day, day after Thanksgiving, Christmas Eve)
 PUBLISHED_EARLY_CLOSES = {
     date.fromisoformat(d)
     for d in (
         "2022-11-25",
-        "2023-07-03", "2023-11-24",
-        "2024-07-03", "2024-11-29", "2024-12-24",
-        "2025-07-03", "2025-11-28", "2025-12-24",
-        "2026-11-27", "2026-12-24",
+        "2023-07-03",
+        "2023-11-24",
+        "2024-07-03",
+        "2024-11-29",
+        "2024-12-24",
+        "2025-07-03",
+        "2025-11-28",
+        "2025-12-24",
+        "2026-11-27",
+        "2026-12-24",
     )
-}  # fmt: skip
+}
 
 
 def _weekdays(start: date, end: date) -> list[date]:
@@ -61,8 +96,9 @@ def _weekdays(start: date, end: date) -> list[date]:
 
 
 def test_sessions_2022_2026_are_weekdays_minus_the_published_closures() -> None:
-    expected = [d for d in _weekdays(date(2022, 1, 1), date(2026, 12, 31))
-                if d not in PUBLISHED_CLOSURES]
+    expected = [
+        d for d in _weekdays(date(2022, 1, 1), date(2026, 12, 31)) if d not in PUBLISHED_CLOSURES
+    ]
     assert cal.sessions_in_range(date(2022, 1, 1), date(2026, 12, 31)) == expected
     assert len(PUBLISHED_CLOSURES) == 9 + 10 + 10 + 11 + 10
 
@@ -89,8 +125,11 @@ def test_weekends_and_sessions() -> None:
 
 
 def test_early_closes_and_close_times() -> None:
-    got = {d for d in cal.sessions_in_range(date(2022, 1, 1), date(2026, 12, 31))
-           if cal.is_early_close(d)}
+    got = {
+        d
+        for d in cal.sessions_in_range(date(2022, 1, 1), date(2026, 12, 31))
+        if cal.is_early_close(d)
+    }
     assert got == PUBLISHED_EARLY_CLOSES
     ny = cal.NEW_YORK
     assert cal.close_time(date(2025, 12, 24)) == datetime(2025, 12, 24, 13, tzinfo=ny)
@@ -107,13 +146,24 @@ def test_previous_session_and_windows_skip_closures() -> None:
     assert cal.previous_session(date(2025, 1, 10)) == date(2025, 1, 8)  # over 01-09
     assert cal.previous_session(date(2026, 1, 5)) == date(2026, 1, 2)
     assert cal.sessions_ending(date(2025, 12, 29), 5) == [
-        date(2025, 12, 22), date(2025, 12, 23), date(2025, 12, 24), date(2025, 12, 26),
-        date(2025, 12, 29)]
+        date(2025, 12, 22),
+        date(2025, 12, 23),
+        date(2025, 12, 24),
+        date(2025, 12, 26),
+        date(2025, 12, 29),
+    ]
     # ending on a closed day: the n sessions before it
     assert cal.sessions_ending(date(2025, 12, 25), 2) == [date(2025, 12, 23), date(2025, 12, 24)]
     assert cal.sessions_in_range(date(2025, 12, 22), date(2026, 1, 2)) == [
-        date(2025, 12, 22), date(2025, 12, 23), date(2025, 12, 24), date(2025, 12, 26),
-        date(2025, 12, 29), date(2025, 12, 30), date(2025, 12, 31), date(2026, 1, 2)]
+        date(2025, 12, 22),
+        date(2025, 12, 23),
+        date(2025, 12, 24),
+        date(2025, 12, 26),
+        date(2025, 12, 29),
+        date(2025, 12, 30),
+        date(2025, 12, 31),
+        date(2026, 1, 2),
+    ]
     assert cal.sessions_in_range(date(2026, 1, 2), date(2025, 12, 22)) == []
 
 

@@ -43,16 +43,22 @@ def test_the_storage_is_an_environment_reference_and_the_config_is_valid() -> No
 def test_any_password_survives_the_storage_url(password: str) -> None:
     from psycopg.conninfo import make_conninfo
 
-    dsn = make_conninfo(host="db.example", port=6543, user="ops@corp", password=password,
-                        dbname="options")
+    dsn = make_conninfo(
+        host="db.example", port=6543, user="ops@corp", password=password, dbname="options"
+    )
     url = make_url(dagster_storage_url(dsn))
     assert (url.drivername, url.host, url.port, url.database) == (
-        "postgresql+psycopg2", "db.example", 6543, "dagster")
+        "postgresql+psycopg2",
+        "db.example",
+        6543,
+        "dagster",
+    )
     assert (url.username, url.password) == ("ops@corp", password)
 
 
 def test_a_unix_socket_server_keeps_its_socket_directory() -> None:
-    url = make_url(dagster_storage_url("host=/tmp/state/pgdata port=5432 user=postgres "
-                                       "dbname=postgres"))
+    url = make_url(
+        dagster_storage_url("host=/tmp/state/pgdata port=5432 user=postgres dbname=postgres")
+    )
     assert url.host is None and url.database == "dagster"
     assert url.query == {"host": "/tmp/state/pgdata", "port": "5432"}

@@ -27,12 +27,18 @@ def test_only_the_product_package_is_installed() -> None:
 
 def test_the_product_imports_only_declared_runtime_dependencies() -> None:
     cfg = _setup_cfg()
-    declared = {line.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower()
-                for line in cfg["options"]["install_requires"].splitlines() if line.strip()}
+    declared = {
+        line.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower()
+        for line in cfg["options"]["install_requires"].splitlines()
+        if line.strip()
+    }
     # import names of the declared distributions that differ from their names
-    aliases = {"psycopg": "psycopg", "dagster-postgres": "dagster_postgres",
-               "dagster-webserver": "dagster_webserver", "exchange-calendars":
-               "exchange_calendars"}
+    aliases = {
+        "psycopg": "psycopg",
+        "dagster-postgres": "dagster_postgres",
+        "dagster-webserver": "dagster_webserver",
+        "exchange-calendars": "exchange_calendars",
+    }
     importable = {aliases.get(d, d).replace("-", "_") for d in declared}
     # what the declared ones bring with them, imported directly by the product
     transitive = {"pydantic", "sqlalchemy", "yaml", "urllib3"}
@@ -40,9 +46,13 @@ def test_the_product_imports_only_declared_runtime_dependencies() -> None:
     undeclared = {}
     for path in (ROOT / "options_pipeline").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
-                     and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                else []
+            )
             for name in names:
                 top = name.split(".")[0]
                 if top not in allowed:

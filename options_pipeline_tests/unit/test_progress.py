@@ -15,18 +15,23 @@ class Clock:
 
 def test_plain_lines_carry_the_figures_and_the_eta_from_pairs_fetched():
     clock, out = Clock(), io.StringIO()
-    p = Progress(sessions=4, pairs=8, pairs_to_fetch=6, stream=out, live=False,
-                 every_seconds=0, clock=clock)
+    p = Progress(
+        sessions=4, pairs=8, pairs_to_fetch=6, stream=out, live=False, every_seconds=0, clock=clock
+    )
     clock.now += 60  # session 1: both pairs complete already (skipped), nothing fetched
     p.session_done(pairs=2, fetched=0, rows=0, requests=0)
     clock.now += 120  # session 2: 2 pairs fetched, 8 requests
     p.session_done(pairs=2, fetched=2, rows=600, requests=8)
     lines = out.getvalue().splitlines()
-    assert lines[0] == ("progress sessions 1/4, pairs 2/8 (0 fetched), rows 0, requests 0, "
-                        "rate 0.0 req/min, elapsed 1 min, ETA 3 min")  # 60 s/session × 3
+    assert lines[0] == (
+        "progress sessions 1/4, pairs 2/8 (0 fetched), rows 0, requests 0, "
+        "rate 0.0 req/min, elapsed 1 min, ETA 3 min"
+    )  # 60 s/session × 3
     # 180 s for 2 fetched pairs, 4 still to fetch -> 360 s; 8 requests in 180 s = 2.7/min
-    assert lines[1] == ("progress sessions 2/4, pairs 4/8 (2 fetched), rows 600, requests 8, "
-                        "rate 2.7 req/min, elapsed 3 min, ETA 6 min")
+    assert lines[1] == (
+        "progress sessions 2/4, pairs 4/8 (2 fetched), rows 600, requests 8, "
+        "rate 2.7 req/min, elapsed 3 min, ETA 6 min"
+    )
     clock.now += 30
     assert p.eta_seconds() == 330  # counts down between sessions
     p.session_done(pairs=2, fetched=2, rows=600, requests=8)
@@ -36,8 +41,9 @@ def test_plain_lines_carry_the_figures_and_the_eta_from_pairs_fetched():
 
 def test_plain_lines_are_periodic_but_the_last_session_always_prints():
     clock, out = Clock(), io.StringIO()
-    p = Progress(sessions=5, pairs=5, pairs_to_fetch=5, stream=out, live=False,
-                 every_seconds=30, clock=clock)
+    p = Progress(
+        sessions=5, pairs=5, pairs_to_fetch=5, stream=out, live=False, every_seconds=30, clock=clock
+    )
     for _ in range(5):
         clock.now += 10
         p.session_done(pairs=1, fetched=1, rows=1, requests=1)

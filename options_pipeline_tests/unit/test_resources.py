@@ -19,10 +19,17 @@ from options_pipeline.resources import (
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPTIONS_PIPELINE_PROVIDER", "POLYGON_API_KEY", "MASSIVE_API_KEY",
-                 "POLYGON_BASE_URL",
-                 "POLYGON_RATE_LIMIT_PER_MINUTE", "POLYGON_READ_TIMEOUT", "POLYGON_MAX_RETRIES",
-                 "POLYGON_CONNECT_TIMEOUT", "SAMPLE_CONTRACTS_PER_SYMBOL"):
+    for name in (
+        "OPTIONS_PIPELINE_PROVIDER",
+        "POLYGON_API_KEY",
+        "MASSIVE_API_KEY",
+        "POLYGON_BASE_URL",
+        "POLYGON_RATE_LIMIT_PER_MINUTE",
+        "POLYGON_READ_TIMEOUT",
+        "POLYGON_MAX_RETRIES",
+        "POLYGON_CONNECT_TIMEOUT",
+        "SAMPLE_CONTRACTS_PER_SYMBOL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -72,12 +79,19 @@ def test_a_missing_api_key_fails_the_settings_check() -> None:
         PolygonProviderResource.from_env().check_settings()
 
 
-@pytest.mark.parametrize(("env", "value"), [
-    ("POLYGON_RATE_LIMIT_PER_MINUTE", "nan"), ("POLYGON_RATE_LIMIT_PER_MINUTE", "inf"),
-    ("POLYGON_RATE_LIMIT_PER_MINUTE", "0"), ("POLYGON_RATE_LIMIT_PER_MINUTE", "-5"),
-    ("POLYGON_READ_TIMEOUT", "nan"), ("POLYGON_READ_TIMEOUT", "1e9"),
-    ("POLYGON_MAX_RETRIES", "-1"), ("POLYGON_MAX_RETRIES", "two"),
-])
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("POLYGON_RATE_LIMIT_PER_MINUTE", "nan"),
+        ("POLYGON_RATE_LIMIT_PER_MINUTE", "inf"),
+        ("POLYGON_RATE_LIMIT_PER_MINUTE", "0"),
+        ("POLYGON_RATE_LIMIT_PER_MINUTE", "-5"),
+        ("POLYGON_READ_TIMEOUT", "nan"),
+        ("POLYGON_READ_TIMEOUT", "1e9"),
+        ("POLYGON_MAX_RETRIES", "-1"),
+        ("POLYGON_MAX_RETRIES", "two"),
+    ],
+)
 def test_bad_numbers_in_the_environment_are_one_line_errors(
     monkeypatch: pytest.MonkeyPatch, env: str, value: str
 ) -> None:

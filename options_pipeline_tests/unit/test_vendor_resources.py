@@ -17,9 +17,17 @@ from options_pipeline.resources import (
     provider_resource_from_env,
 )
 
-ENV = ("THETADATA_BASE_URL", "THETADATA_CONCURRENCY", "ORATS_API_TOKEN", "ORATS_BASE_URL",
-       "ORATS_RATE_LIMIT_PER_MINUTE", "ALPHAVANTAGE_API_KEY", "ALPHAVANTAGE_BASE_URL",
-       "ALPHAVANTAGE_RATE_LIMIT_PER_MINUTE", "OPTIONS_PIPELINE_PROVIDER")
+ENV = (
+    "THETADATA_BASE_URL",
+    "THETADATA_CONCURRENCY",
+    "ORATS_API_TOKEN",
+    "ORATS_BASE_URL",
+    "ORATS_RATE_LIMIT_PER_MINUTE",
+    "ALPHAVANTAGE_API_KEY",
+    "ALPHAVANTAGE_BASE_URL",
+    "ALPHAVANTAGE_RATE_LIMIT_PER_MINUTE",
+    "OPTIONS_PIPELINE_PROVIDER",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -49,12 +57,27 @@ def test_thetadata_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch
         ThetaDataProviderResource.from_env()
 
 
-@pytest.mark.parametrize(("cls", "key_env", "field", "client_cls", "rate_env", "rate"), [
-    (OratsProviderResource, "ORATS_API_TOKEN", "api_token", OratsProvider,
-     "ORATS_RATE_LIMIT_PER_MINUTE", 1000.0),
-    (AlphaVantageProviderResource, "ALPHAVANTAGE_API_KEY", "api_key", AlphaVantageProvider,
-     "ALPHAVANTAGE_RATE_LIMIT_PER_MINUTE", 75.0),
-])
+@pytest.mark.parametrize(
+    ("cls", "key_env", "field", "client_cls", "rate_env", "rate"),
+    [
+        (
+            OratsProviderResource,
+            "ORATS_API_TOKEN",
+            "api_token",
+            OratsProvider,
+            "ORATS_RATE_LIMIT_PER_MINUTE",
+            1000.0,
+        ),
+        (
+            AlphaVantageProviderResource,
+            "ALPHAVANTAGE_API_KEY",
+            "api_key",
+            AlphaVantageProvider,
+            "ALPHAVANTAGE_RATE_LIMIT_PER_MINUTE",
+            75.0,
+        ),
+    ],
+)
 def test_keys_are_env_var_references_and_rates_are_checked(
     monkeypatch: pytest.MonkeyPatch, cls, key_env, field, client_cls, rate_env, rate
 ) -> None:

@@ -20,8 +20,13 @@ BAD_URLS = [
 
 @pytest.mark.parametrize("url", BAD_URLS)
 @pytest.mark.parametrize("command", ["ingest", "db-init"])
-def test_malformed_database_url(url: str, command: str, monkeypatch: pytest.MonkeyPatch,
-                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_database_url(
+    url: str,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     state = tmp_path / "state"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("OPTIONS_PIPELINE_HOME", str(state))

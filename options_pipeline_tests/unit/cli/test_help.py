@@ -5,14 +5,20 @@ import pytest
 from options_pipeline_tests.cli_helpers import ingest_options, options_pipeline
 
 PIPELINE_HELPS = [
-    [], ["db"], ["db", "init"], ["watchlist"], ["watchlist", "add"], ["metrics"],
-    ["metrics", "show"], ["gaps"], ["provider", "check"],
+    [],
+    ["db"],
+    ["db", "init"],
+    ["watchlist"],
+    ["watchlist", "add"],
+    ["metrics"],
+    ["metrics", "show"],
+    ["gaps"],
+    ["provider", "check"],
 ]
 
 
 @pytest.mark.parametrize("words", PIPELINE_HELPS, ids=lambda w: " ".join(w) or "top")
-def test_every_help_lists_exit_codes_environment_and_default_provider(words, capsys,
-                                                                      monkeypatch):
+def test_every_help_lists_exit_codes_environment_and_default_provider(words, capsys, monkeypatch):
     monkeypatch.delenv("OPTIONS_PIPELINE_PROVIDER", raising=False)
     result = options_pipeline(capsys, *words, "--help")
     assert result.code == 0

@@ -47,10 +47,15 @@ def test_tallest_call_and_put_bars_are_the_known_walls():
     call_oi = [1000, 1000, 1000, 10_000, 1000]
     put_oi = [1000, 10_000, 1000, 1000, 1000]
     chain = ChainArrays.from_columns(
-        as_of=AS_OF, spot=100.0, strike=strikes * 2,
+        as_of=AS_OF,
+        spot=100.0,
+        strike=strikes * 2,
         option_type=["C"] * 5 + ["P"] * 5,
         expiration_date=[AS_OF + timedelta(days=30)] * 10,
-        implied_volatility=[0.25] * 10, open_interest=call_oi + put_oi, volume=[10] * 10)
+        implied_volatility=[0.25] * 10,
+        open_interest=call_oi + put_oi,
+        volume=[10] * 10,
+    )
     day = compute_day_metrics(chain)
     bars = gex_bars(day)
     assert bars is not None

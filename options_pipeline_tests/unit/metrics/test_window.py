@@ -187,12 +187,15 @@ def test_five_of_five_with_the_flip_moving_9_5_percent_is_low():
     )
 
 
-@pytest.mark.parametrize(("flips", "grade"), [
-    ((100.0, 100.5, 101.0, 101.5, 102.5), "high"),  # 2.5% spread: the high limit itself
-    ((100.0, 100.5, 101.0, 101.5, 102.6), "medium"),
-    ((100.0, 101.0, 102.0, 103.0, 105.0), "medium"),  # 5.0%: the medium limit itself
-    ((100.0, 101.0, 102.0, 103.0, 105.1), "low"),
-])
+@pytest.mark.parametrize(
+    ("flips", "grade"),
+    [
+        ((100.0, 100.5, 101.0, 101.5, 102.5), "high"),  # 2.5% spread: the high limit itself
+        ((100.0, 100.5, 101.0, 101.5, 102.6), "medium"),
+        ((100.0, 101.0, 102.0, 103.0, 105.0), "medium"),  # 5.0%: the medium limit itself
+        ((100.0, 101.0, 102.0, 103.0, 105.1), "low"),
+    ],
+)
 def test_flip_dispersion_thresholds(flips, grade):
     assert summarize_window(_flips(*flips), as_of=D).confidence == grade
 
@@ -200,30 +203,37 @@ def test_flip_dispersion_thresholds(flips, grade):
 def test_a_flip_missing_on_a_valid_session_caps_at_medium():
     s = summarize_window(_flips(None, 100.0, 100.0, 100.0, 100.0), as_of=D)
     assert s.confidence == "medium"
-    assert s.confidence_reasons[1] == ("medium: flip spread 0.0% of spot over 4 session(s) "
-                                       "(<= 2.5%), missing on 1 valid session(s)")
+    assert s.confidence_reasons[1] == (
+        "medium: flip spread 0.0% of spot over 4 session(s) "
+        "(<= 2.5%), missing on 1 valid session(s)"
+    )
 
 
-@pytest.mark.parametrize(("moved", "grade", "held"), [
-    (1, "high", 4),  # 4/5 = 80%
-    (2, "medium", 3),  # 3/5 = 60%
-    (3, "low", 2),  # 2/5 = 40% < 50%
-])
+@pytest.mark.parametrize(
+    ("moved", "grade", "held"),
+    [
+        (1, "high", 4),  # 4/5 = 80%
+        (2, "medium", 3),  # 3/5 = 60%
+        (3, "low", 2),  # 2/5 = 40% < 50%
+    ],
+)
 def test_wall_persistence_thresholds(moved, grade, held):
     days = {d: _day(d, put=85.0 if i < moved else 90.0) for i, d in enumerate(DAYS)}
     s = summarize_window(days, as_of=D)
     assert s.put_wall_held_days == held and s.call_wall_held_days == 5
     assert s.confidence == grade
     assert s.confidence_reasons[2].startswith(
-        f"{grade}: walls: call wall 110 held 5/5, put wall 90 held {held}/5")
+        f"{grade}: walls: call wall 110 held 5/5, put wall 90 held {held}/5"
+    )
 
 
 def test_no_put_wall_on_the_session_caps_at_medium():
     days = {d: _day(d, put=None) for d in DAYS}
     s = summarize_window(days, as_of=D)
     assert s.confidence == "medium"
-    assert s.confidence_reasons[2] == ("medium: walls: call wall 110 held 5/5, no put wall on "
-                                       "the session (>= 80%)")
+    assert s.confidence_reasons[2] == (
+        "medium: walls: call wall 110 held 5/5, no put wall on the session (>= 80%)"
+    )
 
 
 def test_presence_still_grades_and_reasons_are_in_the_json():

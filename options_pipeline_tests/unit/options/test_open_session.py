@@ -18,11 +18,14 @@ def at(day: date, hh: int, mm: int) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, tzinfo=NY)
 
 
-@pytest.mark.parametrize(("day", "close"), [
-    (date(2025, 12, 16), (16, 0)),  # a regular Tuesday
-    (date(2025, 12, 24), (13, 0)),  # Christmas Eve: early close
-    (date(2025, 11, 28), (13, 0)),  # day after Thanksgiving: early close
-])
+@pytest.mark.parametrize(
+    ("day", "close"),
+    [
+        (date(2025, 12, 16), (16, 0)),  # a regular Tuesday
+        (date(2025, 12, 24), (13, 0)),  # Christmas Eve: early close
+        (date(2025, 11, 28), (13, 0)),  # day after Thanksgiving: early close
+    ],
+)
 def test_today_is_refused_until_the_close_then_allowed(day: date, close: tuple[int, int]):
     hh, mm = close
     with pytest.raises(UsageError, match=f"open until {hh:02d}:{mm:02d} New York time"):

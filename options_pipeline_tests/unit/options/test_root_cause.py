@@ -14,9 +14,13 @@ def test_the_innermost_cause_is_shown_not_the_wrapper():
             raise OSError(28, "No space left on device")
         except OSError as exc:
             raise DagsterExecutionStepExecutionError(
-                'Error occurred while executing op "options_chains":', user_exception=exc,
-                original_exc_info=sys.exc_info(), step_key="options_chains",
-                op_name="options_chains", op_def_name="options_chains") from exc
+                'Error occurred while executing op "options_chains":',
+                user_exception=exc,
+                original_exc_info=sys.exc_info(),
+                step_key="options_chains",
+                op_name="options_chains",
+                op_def_name="options_chains",
+            ) from exc
     except DagsterExecutionStepExecutionError:
         info = serializable_error_info_from_exc_info(sys.exc_info())
     line = _root_cause(info)

@@ -52,11 +52,13 @@ def test_greeks_match_finite_differences_of_the_textbook_price(s, k, t, v, r, q,
     assert float(g.gamma) == pytest.approx((up - 2 * mid + dn) / h**2, rel=1e-3, abs=1e-9)
     dv = 1e-5
     vega = (_textbook(s, k, t, v + dv, r, q, call) - _textbook(s, k, t, v - dv, r, q, call)) / (
-        2 * dv)
+        2 * dv
+    )
     assert float(g.vega) == pytest.approx(vega / 100, rel=1e-5, abs=1e-10)
     dt = 1e-6
     theta = (_textbook(s, k, t - dt, v, r, q, call) - _textbook(s, k, t + dt, v, r, q, call)) / (
-        2 * dt)
+        2 * dt
+    )
     assert float(g.theta) == pytest.approx(theta / 365, rel=1e-4, abs=1e-9)
     assert float(pricing.gamma(s, k, t, v, r, q)) == pytest.approx(float(g.gamma), rel=1e-14)
 
@@ -70,16 +72,21 @@ def test_implied_volatility_agrees_with_brentq_over_a_chain():
     v = rng.uniform(0.08, 1.5, n)
     call = rng.random(n) < 0.5
     r, q = 0.045, 0.013
-    prices = np.array([_textbook(*a, r, q, bool(c)) for *a, c in zip(s, k, t, v, call,
-                                                                  strict=True)])
+    prices = np.array(
+        [_textbook(*a, r, q, bool(c)) for *a, c in zip(s, k, t, v, call, strict=True)]
+    )
     solved = pricing.implied_volatility(prices, s, k, t, call, r, q)
     checked = 0
     for i in range(0, n, 20):
         lo_p = _textbook(s[i], k[i], t[i], 1e-4, r, q, bool(call[i]))
         if prices[i] - lo_p < 1e-9 * s[i]:  # vega-less deep in/out of the money: not identifiable
             continue
-        oracle = brentq(lambda x, i=i: _textbook(s[i], k[i], t[i], x, r, q, bool(call[i]))
-                        - prices[i], 1e-4, 10.0, xtol=1e-14)
+        oracle = brentq(
+            lambda x, i=i: _textbook(s[i], k[i], t[i], x, r, q, bool(call[i])) - prices[i],
+            1e-4,
+            10.0,
+            xtol=1e-14,
+        )
         assert solved[i] == pytest.approx(oracle, rel=1e-6)
         checked += 1
     assert checked > 50
@@ -93,11 +100,13 @@ def test_implied_volatility_agrees_with_brentq_over_a_chain():
 def test_prices_outside_no_arbitrage_bounds_have_no_iv():
     s, k, t = 100.0, 90.0, 0.25
     intrinsic = s - k * math.exp(-0.0 * t)
-    got = pricing.implied_volatility([intrinsic - 0.5, s + 1.0, 0.0, -1.0, np.nan, 12.0],
-                                     s, k, t, True)
+    got = pricing.implied_volatility(
+        [intrinsic - 0.5, s + 1.0, 0.0, -1.0, np.nan, 12.0], s, k, t, True
+    )
     assert np.isnan(got[:5]).all()
-    assert got[5] == pytest.approx(brentq(lambda x: _textbook(s, k, t, x, 0, 0, True) - 12.0,
-                                          1e-4, 10), rel=1e-6)
+    assert got[5] == pytest.approx(
+        brentq(lambda x: _textbook(s, k, t, x, 0, 0, True) - 12.0, 1e-4, 10), rel=1e-6
+    )
     assert np.isnan(pricing.implied_volatility(1.0, s, k, 0.0, True))
 
 
@@ -108,7 +117,8 @@ def test_deep_in_the_money_iv_is_solved_to_the_time_value_not_the_whole_price():
     p = _textbook(s, k, t, v, r, q, True)
     oracle = brentq(lambda x: _textbook(s, k, t, x, r, q, True) - p, 1e-4, 10.0, xtol=1e-15)
     assert float(pricing.implied_volatility(p, s, k, t, True, r, q)) == pytest.approx(
-        oracle, rel=1e-8)
+        oracle, rel=1e-8
+    )
 
 
 def test_a_vanishing_price_never_returns_the_starting_guess():

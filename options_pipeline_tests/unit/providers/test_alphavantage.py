@@ -34,9 +34,16 @@ def test_string_rows_map_onto_the_market_and_spot_is_the_daily_close(
     for q in expected.quotes:
         g = got[q.contract_symbol]
         assert (g.expiration_date, g.strike, g.option_type) == (
-            q.expiration_date, q.strike, q.option_type)  # fmt: skip
+            q.expiration_date,
+            q.strike,
+            q.option_type,
+        )
         assert (g.bid, g.ask, g.volume, g.open_interest) == (
-            q.bid, q.ask, q.volume, q.open_interest)  # fmt: skip
+            q.bid,
+            q.ask,
+            q.volume,
+            q.open_interest,
+        )
         assert g.last == (q.last if q.volume else None)
         assert g.implied_volatility == pytest.approx(q.implied_volatility, abs=1e-5)
         assert g.delta == pytest.approx(q.delta, abs=1e-5)
@@ -48,8 +55,12 @@ def test_string_rows_map_onto_the_market_and_spot_is_the_daily_close(
     assert (snap.open_interest_source or "").startswith("alphavantage:HISTORICAL_OPTIONS")
     assert snap.requests == 2
     assert [r.endpoint for r in av.requests] == ["options", "daily"]
-    assert av.requests[0].query == {"function": "HISTORICAL_OPTIONS", "symbol": "SPY",
-                                    "date": "2025-12-18", "datatype": "json"}  # fmt: skip
+    assert av.requests[0].query == {
+        "function": "HISTORICAL_OPTIONS",
+        "symbol": "SPY",
+        "date": "2025-12-18",
+        "datatype": "json",
+    }
     # the daily series is cached per symbol: the next session costs one request
     assert provider.fetch_chain("SPY", date(2025, 12, 17)).requests == 1
 
@@ -69,7 +80,9 @@ def test_old_dates_ask_the_full_series_and_fall_back_without_premium() -> None:
         snap = srv.provider().fetch_chain("IWM", old)
         assert snap.underlying_price == pytest.approx(spot_price("IWM", old), abs=5e-5)
         assert [r.query.get("outputsize") for r in srv.requests_for(endpoint="daily")] == [
-            "compact", "full"]  # fmt: skip
+            "compact",
+            "full",
+        ]
     with AlphaVantageTestServer() as srv:
         srv.full_series = False  # a plan whose options are in, the full daily history not
         snap = srv.provider().fetch_chain("IWM", old)

@@ -18,8 +18,9 @@ def env(srv: PolygonTestServer, monkeypatch: pytest.MonkeyPatch) -> PolygonTestS
 
 
 def test_check_passes_when_every_required_field_maps(env, capsys) -> None:
-    result = options_pipeline(capsys, "provider", "check", "polygon", "--symbol", "^SPX",
-                              "--date", "2025-03-13")  # fmt: skip
+    result = options_pipeline(
+        capsys, "provider", "check", "polygon", "--symbol", "^SPX", "--date", "2025-03-13"
+    )
     assert result.code == 0, result.out + result.err
     out = result.out
     assert "provider check: polygon, SPX, session 2025-03-13" in out

@@ -21,18 +21,45 @@ INF = math.inf
 
 def _rows() -> list[dict[str, object]]:
     """Valid rows and rows breaking each rule (alone and several at once), plus duplicates."""
-    base = {"expiration_date": date(2025, 4, 17), "strike": 600.0, "option_type": "C",
-            "bid": 1.2, "ask": 1.3, "last": 1.25, "volume": 10.0, "open_interest": 1000.0,
-            "implied_volatility": 0.18, "delta": 0.3, "gamma": 0.01, "theta": -0.05,
-            "vega": 0.2, "multiplier": 100}
+    base = {
+        "expiration_date": date(2025, 4, 17),
+        "strike": 600.0,
+        "option_type": "C",
+        "bid": 1.2,
+        "ask": 1.3,
+        "last": 1.25,
+        "volume": 10.0,
+        "open_interest": 1000.0,
+        "implied_volatility": 0.18,
+        "delta": 0.3,
+        "gamma": 0.01,
+        "theta": -0.05,
+        "vega": 0.2,
+        "multiplier": 100,
+    }
     breaks = [
-        {}, {"strike": None}, {"strike": INF}, {"strike": -5.0}, {"strike": 0.0},
-        {"expiration_date": None}, {"expiration_date": D + timedelta(days=366 * 11)},
-        {"expiration_date": D - timedelta(days=1)}, {"implied_volatility": -0.1},
-        {"implied_volatility": INF}, {"multiplier": 0}, {"bid": -0.01}, {"ask": INF},
-        {"last": -1.0}, {"volume": -1.0}, {"open_interest": 2.5}, {"open_interest": INF},
-        {"delta": -INF}, {"vega": INF}, {"bid": None, "last": None, "delta": None},
-        {"strike": -5.0, "bid": -1.0}, {"bid": -1.0, "volume": -3.0},
+        {},
+        {"strike": None},
+        {"strike": INF},
+        {"strike": -5.0},
+        {"strike": 0.0},
+        {"expiration_date": None},
+        {"expiration_date": D + timedelta(days=366 * 11)},
+        {"expiration_date": D - timedelta(days=1)},
+        {"implied_volatility": -0.1},
+        {"implied_volatility": INF},
+        {"multiplier": 0},
+        {"bid": -0.01},
+        {"ask": INF},
+        {"last": -1.0},
+        {"volume": -1.0},
+        {"open_interest": 2.5},
+        {"open_interest": INF},
+        {"delta": -INF},
+        {"vega": INF},
+        {"bid": None, "last": None, "delta": None},
+        {"strike": -5.0, "bid": -1.0},
+        {"bid": -1.0, "volume": -3.0},
         {"expiration_date": D - timedelta(days=3), "bid": -1.0},
     ]
     rows = []
@@ -51,13 +78,24 @@ def _columns(rows: list[dict[str, object]]) -> ChainColumns:
         return np.array([math.nan if r[name] is None else r[name] for r in rows], dtype=float)
 
     return ChainColumns(
-        expiration_date=np.array([r["expiration_date"] or "NaT" for r in rows],
-                                 dtype="datetime64[D]"),
-        strike=f("strike"), is_call=np.array([r["option_type"] == "C" for r in rows]),
-        bid=f("bid"), ask=f("ask"), last=f("last"), volume=f("volume"),
-        open_interest=f("open_interest"), implied_volatility=f("implied_volatility"),
-        delta=f("delta"), gamma=f("gamma"), theta=f("theta"), vega=f("vega"),
-        multiplier=np.array([r["multiplier"] for r in rows], dtype=np.int64), root="SPY")
+        expiration_date=np.array(
+            [r["expiration_date"] or "NaT" for r in rows], dtype="datetime64[D]"
+        ),
+        strike=f("strike"),
+        is_call=np.array([r["option_type"] == "C" for r in rows]),
+        bid=f("bid"),
+        ask=f("ask"),
+        last=f("last"),
+        volume=f("volume"),
+        open_interest=f("open_interest"),
+        implied_volatility=f("implied_volatility"),
+        delta=f("delta"),
+        gamma=f("gamma"),
+        theta=f("theta"),
+        vega=f("vega"),
+        multiplier=np.array([r["multiplier"] for r in rows], dtype=np.int64),
+        root="SPY",
+    )
 
 
 def test_vectorised_validation_matches_the_row_rules() -> None:
@@ -104,10 +142,30 @@ def _decode(words: np.ndarray) -> Decimal:
         return value.quantize(Decimal(1).scaleb(-dscale))
 
 
-@pytest.mark.parametrize("value", [
-    0.0, 1.0, 600.0, 0.01, 1.23, 55.95, 0.5, 491.0, 12.3456, 0.183421, 1e-05, 1.5e-07, 123456.78,
-    -0.034654184978375, -1.23, 99999999.9999, 1234567890123.45, 2.5e-12, 9.99999999999999,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.0,
+        1.0,
+        600.0,
+        0.01,
+        1.23,
+        55.95,
+        0.5,
+        491.0,
+        12.3456,
+        0.183421,
+        1e-05,
+        1.5e-07,
+        123456.78,
+        -0.034654184978375,
+        -1.23,
+        99999999.9999,
+        1234567890123.45,
+        2.5e-12,
+        9.99999999999999,
+    ],
+)
 def test_numeric_encoding_keeps_the_shortest_decimal_of_up_to_15_digits(value: float) -> None:
     got = _decode(numeric_words(np.array([value]))[0])
     assert got == Decimal(repr(value))  # the value a text COPY of repr() stores
@@ -117,8 +175,13 @@ def test_numeric_encoding_keeps_the_shortest_decimal_of_up_to_15_digits(value: f
 
 def test_numeric_encoding_of_long_values_is_within_1e14() -> None:
     rng = np.random.default_rng(7)
-    values = np.concatenate([rng.normal(0, 1, 2000) * 10.0 ** rng.integers(-20, 8, 2000),
-                             -rng.random(500), rng.random(500) * 1e-9])
+    values = np.concatenate(
+        [
+            rng.normal(0, 1, 2000) * 10.0 ** rng.integers(-20, 8, 2000),
+            -rng.random(500),
+            rng.random(500) * 1e-9,
+        ]
+    )
     words = numeric_words(values)
     for v, w in zip(values.tolist(), words, strict=True):
         got = _decode(w)

@@ -18,8 +18,9 @@ def test_polygon_estimate_matches_the_requests_sent(srv, history_page, snapshot_
         srv.reset()
         snap = provider.fetch_chain("SPY", day)
         assert len(snap.quotes) >= n  # a past session adds OI-only contracts of the one before
-        expected = (math.ceil(n / snapshot_page) if day == srv.today
-                    else 2 * math.ceil(n / history_page))  # open interest + analytics
+        expected = (
+            math.ceil(n / snapshot_page) if day == srv.today else 2 * math.ceil(n / history_page)
+        )  # open interest + analytics
         assert srv.count() == provider.requests_made == expected
         assert provider.estimate_requests("SPY", day, n) == expected
 

@@ -123,32 +123,42 @@ def test_real_ndx_quote_table_keeps_file_iv_and_solves_only_zero_iv(ndx_dir):
 # --------------------------------------------------------------------------- header timestamps
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ("Date: February 5, 2022, 8:26 PM EST", datetime(2022, 2, 5, 20, 26, tzinfo=NY)),
-    ("Date: February 5 2022, 8:26 PM EST", datetime(2022, 2, 5, 20, 26, tzinfo=NY)),
-    ("Date: November 4, 2022 at 4:31 PM EDT", datetime(2022, 11, 4, 16, 31, tzinfo=NY)),
-    ("Date: January 5, 2024, 10:05 AM CST", datetime(2024, 1, 5, 11, 5, tzinfo=NY)),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Date: February 5, 2022, 8:26 PM EST", datetime(2022, 2, 5, 20, 26, tzinfo=NY)),
+        ("Date: February 5 2022, 8:26 PM EST", datetime(2022, 2, 5, 20, 26, tzinfo=NY)),
+        ("Date: November 4, 2022 at 4:31 PM EDT", datetime(2022, 11, 4, 16, 31, tzinfo=NY)),
+        ("Date: January 5, 2024, 10:05 AM CST", datetime(2024, 1, 5, 11, 5, tzinfo=NY)),
+    ],
+)
 def test_the_three_header_variants(line, expected):
     assert parse_saved_at(line) == expected
 
 
-@pytest.mark.parametrize(("saved", "session"), [
-    (datetime(2022, 2, 4, 16, 30), date(2022, 2, 4)),  # after the close
-    (datetime(2022, 2, 5, 20, 26), date(2022, 2, 4)),  # Saturday
-    (datetime(2022, 2, 21, 18, 0), date(2022, 2, 18)),  # Presidents' Day
-    (datetime(2022, 11, 25, 14, 0), date(2022, 11, 25)),  # after a 13:00 early close
-    (datetime(2022, 2, 7, 8, 0), date(2022, 2, 4)),  # Monday before the open
-])
+@pytest.mark.parametrize(
+    ("saved", "session"),
+    [
+        (datetime(2022, 2, 4, 16, 30), date(2022, 2, 4)),  # after the close
+        (datetime(2022, 2, 5, 20, 26), date(2022, 2, 4)),  # Saturday
+        (datetime(2022, 2, 21, 18, 0), date(2022, 2, 18)),  # Presidents' Day
+        (datetime(2022, 11, 25, 14, 0), date(2022, 11, 25)),  # after a 13:00 early close
+        (datetime(2022, 2, 7, 8, 0), date(2022, 2, 4)),  # Monday before the open
+    ],
+)
 def test_session_of_the_header_timestamp(saved, session):
     assert session_of_saved_at(saved.replace(tzinfo=NY)) == session
 
 
 @pytest.mark.parametrize("saved", [datetime(2022, 2, 4, 11, 2), datetime(2022, 11, 25, 12, 59)])
 def test_a_table_saved_during_market_hours_is_refused_as_intraday(tmp_path, saved):
-    write_quote_table(tmp_path / "spx.csv", name="SPX", spot=4500.0,
-                      date_line=f"Date: {saved:%B} {saved.day}, {saved.year}, "
-                                f"{saved:%I:%M %p} EST", rows=[])
+    write_quote_table(
+        tmp_path / "spx.csv",
+        name="SPX",
+        spot=4500.0,
+        date_line=f"Date: {saved:%B} {saved.day}, {saved.year}, {saved:%I:%M %p} EST",
+        rows=[],
+    )
     catalog = build_catalog(tmp_path)
     assert not catalog.quote_tables
     assert "intraday" in catalog.unreadable[0].reason
@@ -165,16 +175,57 @@ def _spx_and_aapl(day: date, *, with_iv: bool, r: float = 0.0, q: float = 0.0) -
             for k in range(4300, 4701, 50):
                 for cp in ("c", "P"):
                     t = _years(exp, quoted)
-                    rows.append(quoted_row("^SPX", day, root, exp, float(k), cp, spot=4500.0,
-                                           vol=0.15 + (k - 4500) ** 2 / 4e6, t=t, r=r, q=q,
-                                           with_iv=with_iv, open_interest=k // 10))
+                    rows.append(
+                        quoted_row(
+                            "^SPX",
+                            day,
+                            root,
+                            exp,
+                            float(k),
+                            cp,
+                            spot=4500.0,
+                            vol=0.15 + (k - 4500) ** 2 / 4e6,
+                            t=t,
+                            r=r,
+                            q=q,
+                            with_iv=with_iv,
+                            open_interest=k // 10,
+                        )
+                    )
     for k in (160.0, 170.0, 175.0, 180.0):
         for cp in ("c", "p"):
             t = _years(date(2022, 3, 18), quoted)
-            rows.append(quoted_row("AAPL", day, "AAPL", date(2022, 3, 18), k, cp, spot=172.5,
-                                   vol=0.3, t=t, r=r, q=q, with_iv=with_iv, open_interest=7))
-    rows.append(quoted_row("QQQ", day, "QQQ", date(2022, 3, 18), 350.0, "c", spot=352.0,
-                           vol=0.25, t=_years(date(2022, 3, 18), quoted), with_iv=with_iv))
+            rows.append(
+                quoted_row(
+                    "AAPL",
+                    day,
+                    "AAPL",
+                    date(2022, 3, 18),
+                    k,
+                    cp,
+                    spot=172.5,
+                    vol=0.3,
+                    t=t,
+                    r=r,
+                    q=q,
+                    with_iv=with_iv,
+                    open_interest=7,
+                )
+            )
+    rows.append(
+        quoted_row(
+            "QQQ",
+            day,
+            "QQQ",
+            date(2022, 3, 18),
+            350.0,
+            "c",
+            spot=352.0,
+            vol=0.25,
+            t=_years(date(2022, 3, 18), quoted),
+            with_iv=with_iv,
+        )
+    )
     return rows
 
 
@@ -192,7 +243,10 @@ def test_datashop_calcs_reads_only_the_symbol_with_file_iv_and_spot(tmp_path, zi
     first = expected[0]
     q0 = by_symbol[f"SPXW220204C{round(first.strike * 1000):08d}"]
     assert (q0.bid, q0.ask, q0.implied_volatility) == (
-        round(first.bid_1545, 6), round(first.ask_1545, 6), round(first.iv_1545, 6))
+        round(first.bid_1545, 6),
+        round(first.ask_1545, 6),
+        round(first.iv_1545, 6),
+    )
     assert q0.open_interest == first.open_interest and q0.option_type == "C"
     assert {q.option_type for q in spx.quotes} == {"C", "P"}
     assert IV_SOLVED not in spx.annotations
@@ -217,16 +271,26 @@ def test_datashop_quotes_layout_solves_iv_like_brentq(tmp_path, zipped):
         mid = (quote.bid + quote.ask) / 2
         t = _years(quote.expiration_date, quoted)
         call = quote.option_type == "C"
-        intrinsic = max(4500 * math.exp(-q * t) - quote.strike * math.exp(-r * t), 0.0) \
-            if call else max(quote.strike * math.exp(-r * t) - 4500 * math.exp(-q * t), 0.0)
+        intrinsic = (
+            max(4500 * math.exp(-q * t) - quote.strike * math.exp(-r * t), 0.0)
+            if call
+            else max(quote.strike * math.exp(-r * t) - 4500 * math.exp(-q * t), 0.0)
+        )
         if quote.bid <= 0 or mid <= intrinsic:  # no two-sided market / no time value
             assert quote.implied_volatility is None
             continue
-        oracle = brentq(lambda v, k=quote.strike, t=t, c=call, m=mid:
-                        textbook_price(4500.0, k, t, v, c, r, q) - m, 1e-4, 10.0, xtol=1e-15)
+        oracle = brentq(
+            lambda v, k=quote.strike, t=t, c=call, m=mid: (
+                textbook_price(4500.0, k, t, v, c, r, q) - m
+            ),
+            1e-4,
+            10.0,
+            xtol=1e-15,
+        )
         got = quote.implied_volatility
         assert textbook_price(4500.0, quote.strike, t, got, call, r, q) == pytest.approx(
-            mid, rel=1e-9)
+            mid, rel=1e-9
+        )
         d1 = (math.log(4500 / quote.strike) + (r - q + oracle**2 / 2) * t) / (oracle * t**0.5)
         vega = 4500 * math.exp(-q * t) * math.exp(-d1 * d1 / 2) / math.sqrt(2 * math.pi) * t**0.5
         if vega > 1.0:  # where the price pins the vol down, the two solvers agree closely
@@ -238,13 +302,46 @@ def test_datashop_quotes_layout_solves_iv_like_brentq(tmp_path, zipped):
 
 def test_blank_1545_on_an_early_close_uses_eod_quotes_and_expired_contracts_keep_no_iv(tmp_path):
     quoted = datetime(2022, 11, 25, 15, 45, tzinfo=NY)
-    live = quoted_row("^SPX", EARLY, "SPXW", date(2022, 12, 2), 4000.0, "p", spot=4025.0,
-                      vol=0.2, t=_years(date(2022, 12, 2), quoted), with_iv=False)
-    blank = quoted_row("^SPX", EARLY, "SPXW", date(2022, 12, 2), 4050.0, "c", spot=4025.0,
-                       vol=0.2, t=_years(date(2022, 12, 2), quoted), with_iv=False)
+    live = quoted_row(
+        "^SPX",
+        EARLY,
+        "SPXW",
+        date(2022, 12, 2),
+        4000.0,
+        "p",
+        spot=4025.0,
+        vol=0.2,
+        t=_years(date(2022, 12, 2), quoted),
+        with_iv=False,
+    )
+    blank = quoted_row(
+        "^SPX",
+        EARLY,
+        "SPXW",
+        date(2022, 12, 2),
+        4050.0,
+        "c",
+        spot=4025.0,
+        vol=0.2,
+        t=_years(date(2022, 12, 2), quoted),
+        with_iv=False,
+    )
     blank.bid_1545 = blank.ask_1545 = None
-    expiring = Row("^SPX", EARLY, "SPXW", EARLY, 4000.0, "C", None, None, 25.0, 26.0, None,
-                   4025.0, open_interest=50)
+    expiring = Row(
+        "^SPX",
+        EARLY,
+        "SPXW",
+        EARLY,
+        4000.0,
+        "C",
+        None,
+        None,
+        25.0,
+        26.0,
+        None,
+        4025.0,
+        open_interest=50,
+    )
     write_datashop(tmp_path, EARLY, [live, blank, expiring], layout="quotes")
     snap = FilesProvider(tmp_path).fetch_chain("SPX", EARLY)
     by_strike = {(q.strike, q.option_type, q.expiration_date): q for q in snap.quotes}
@@ -260,10 +357,12 @@ def test_blank_1545_on_an_early_close_uses_eod_quotes_and_expired_contracts_keep
 def test_a_price_outside_the_no_arbitrage_bounds_keeps_no_iv_and_is_counted(tmp_path):
     quoted = datetime(2022, 2, 3, 15, 45, tzinfo=NY)
     t = _years(date(2022, 2, 18), quoted)
-    good = quoted_row("AAPL", D, "AAPL", date(2022, 2, 18), 170.0, "c", spot=172.5, vol=0.3, t=t,
-                      with_iv=False)
-    below_intrinsic = Row("AAPL", D, "AAPL", date(2022, 2, 18), 150.0, "c", 20.0, 20.5, 20.0,
-                          20.5, 172.5, 172.5)  # intrinsic 22.5
+    good = quoted_row(
+        "AAPL", D, "AAPL", date(2022, 2, 18), 170.0, "c", spot=172.5, vol=0.3, t=t, with_iv=False
+    )
+    below_intrinsic = Row(
+        "AAPL", D, "AAPL", date(2022, 2, 18), 150.0, "c", 20.0, 20.5, 20.0, 20.5, 172.5, 172.5
+    )  # intrinsic 22.5
     write_datashop(tmp_path, D, [good, below_intrinsic], layout="quotes")
     snap = FilesProvider(tmp_path).fetch_chain("AAPL", D)
     iv = {q.strike: q.implied_volatility for q in snap.quotes}
@@ -341,14 +440,61 @@ def test_a_malformed_quote_table_line_names_file_and_line(ndx_dir):
 
 
 def test_zero_dte_rows_of_a_table_saved_after_the_close_keep_no_iv(tmp_path):
-    row = ["Thu Feb 03 2022", "SPXW220203C04500000", "3", "0", "2.5", "3.5", "10", "0", "0", "0",
-           "100", "4500.00", "SPXW220203P04500000", "1", "0", "0.5", "1", "10", "0", "0", "0",
-           "200"]
-    week = ["Fri Feb 11 2022", "SPXW220211C04500000", "60", "0", "59", "61", "10", "0", "0", "0",
-            "100", "4500.00", "SPXW220211P04500000", "55", "0", "54", "56", "10", "0.2", "-0.5",
-            "0.001", "200"]
-    write_quote_table(tmp_path / "x.csv", name="S&P 500 INDEX", spot=4502.0,
-                      date_line="Date: February 3, 2022 at 5:10 PM EST", rows=[row, week])
+    row = [
+        "Thu Feb 03 2022",
+        "SPXW220203C04500000",
+        "3",
+        "0",
+        "2.5",
+        "3.5",
+        "10",
+        "0",
+        "0",
+        "0",
+        "100",
+        "4500.00",
+        "SPXW220203P04500000",
+        "1",
+        "0",
+        "0.5",
+        "1",
+        "10",
+        "0",
+        "0",
+        "0",
+        "200",
+    ]
+    week = [
+        "Fri Feb 11 2022",
+        "SPXW220211C04500000",
+        "60",
+        "0",
+        "59",
+        "61",
+        "10",
+        "0",
+        "0",
+        "0",
+        "100",
+        "4500.00",
+        "SPXW220211P04500000",
+        "55",
+        "0",
+        "54",
+        "56",
+        "10",
+        "0.2",
+        "-0.5",
+        "0.001",
+        "200",
+    ]
+    write_quote_table(
+        tmp_path / "x.csv",
+        name="S&P 500 INDEX",
+        spot=4502.0,
+        date_line="Date: February 3, 2022 at 5:10 PM EST",
+        rows=[row, week],
+    )
     snap = FilesProvider(tmp_path).fetch_chain("SPX", D)
     by = {(q.expiration_date, q.option_type): q for q in snap.quotes}
     assert by[(D, "C")].implied_volatility is None and by[(D, "C")].gamma is None
@@ -360,14 +506,43 @@ def test_zero_dte_rows_of_a_table_saved_after_the_close_keep_no_iv(tmp_path):
 
 def test_legacy_quote_table_columns(tmp_path):
     header = QUOTE_TABLE_HEADER.replace("Volume", "Vol").replace("Open Interest", "Open Int")
-    row = ["Fri Feb 11 2022", "SPY220211C00450000", "5", "0", "4.9", "5.1", "10", "0.2", "0.5",
-           "0.03", "1000", "450.00", "SPY220211P00450000", "5", "0", "4.9", "5.1", "20", "0.21",
-           "-0.5", "0.03", "2000"]
-    write_quote_table(tmp_path / "spy.csv", name="SPY", spot=450.0, header=header,
-                      date_line="Date: February 3, 2020, 4:45 PM EST", rows=[row])
+    row = [
+        "Fri Feb 11 2022",
+        "SPY220211C00450000",
+        "5",
+        "0",
+        "4.9",
+        "5.1",
+        "10",
+        "0.2",
+        "0.5",
+        "0.03",
+        "1000",
+        "450.00",
+        "SPY220211P00450000",
+        "5",
+        "0",
+        "4.9",
+        "5.1",
+        "20",
+        "0.21",
+        "-0.5",
+        "0.03",
+        "2000",
+    ]
+    write_quote_table(
+        tmp_path / "spy.csv",
+        name="SPY",
+        spot=450.0,
+        header=header,
+        date_line="Date: February 3, 2020, 4:45 PM EST",
+        rows=[row],
+    )
     snap = FilesProvider(tmp_path).fetch_chain("SPY", date(2020, 2, 3))
     assert sorted((q.option_type, q.volume, q.open_interest) for q in snap.quotes) == [
-        ("C", 10, 1000), ("P", 20, 2000)]
+        ("C", 10, 1000),
+        ("P", 20, 2000),
+    ]
 
 
 def test_a_dry_run_plans_no_requests_for_files(ndx_dir):
@@ -392,8 +567,13 @@ def test_closed_days_and_configuration_errors(tmp_path, monkeypatch):
 def test_scan_lists_coverage_unreadable_files_and_conflicts(ndx_dir):
     write_datashop(ndx_dir / "eod", D, _spx_and_aapl(D, with_iv=True), zipped=True)
     (ndx_dir / "notes.csv").write_text("hello,world\n1,2\n")
-    write_quote_table(ndx_dir / "intraday.csv", name="SPY", spot=450.0, rows=[],
-                      date_line="Date: February 3, 2022, 11:15 AM EST")
+    write_quote_table(
+        ndx_dir / "intraday.csv",
+        name="SPY",
+        spot=450.0,
+        rows=[],
+        date_line="Date: February 3, 2022, 11:15 AM EST",
+    )
     shutil.copy(ndx_dir / "ndx_quotedata.csv", ndx_dir / "copy.csv")
     report = scan_directory(ndx_dir)
     assert report.sessions == [D, date(2022, 2, 4)]
@@ -408,14 +588,61 @@ def test_scan_lists_coverage_unreadable_files_and_conflicts(ndx_dir):
 def test_quote_table_root_twins_merge_by_the_agreed_rule(tmp_path):
     # SPX (AM) and SPXW (PM) listing the same identity: OI and volume summed, IV OI-weighted,
     # bid/ask from the row with the larger OI
-    spx = ["Fri Mar 18 2022", "SPX220318C04500000", "90", "0", "89", "91", "10", "0.20", "0.5",
-           "0.001", "300", "4500.00", "SPX220318P04500000", "80", "0", "79", "81", "5", "0.22",
-           "-0.5", "0.001", "100"]
-    spxw = ["Fri Mar 18 2022", "SPXW220318C04500000", "92", "0", "91", "93", "30", "0.30", "0.5",
-            "0.001", "100", "4500.00", "SPXW220318P04500000", "82", "0", "81", "83", "15",
-            "0.24", "-0.5", "0.001", "300"]
-    write_quote_table(tmp_path / "spx.csv", name="SPX", spot=4500.0, rows=[spx, spxw],
-                      date_line="Date: February 3, 2022 at 4:20 PM EST")
+    spx = [
+        "Fri Mar 18 2022",
+        "SPX220318C04500000",
+        "90",
+        "0",
+        "89",
+        "91",
+        "10",
+        "0.20",
+        "0.5",
+        "0.001",
+        "300",
+        "4500.00",
+        "SPX220318P04500000",
+        "80",
+        "0",
+        "79",
+        "81",
+        "5",
+        "0.22",
+        "-0.5",
+        "0.001",
+        "100",
+    ]
+    spxw = [
+        "Fri Mar 18 2022",
+        "SPXW220318C04500000",
+        "92",
+        "0",
+        "91",
+        "93",
+        "30",
+        "0.30",
+        "0.5",
+        "0.001",
+        "100",
+        "4500.00",
+        "SPXW220318P04500000",
+        "82",
+        "0",
+        "81",
+        "83",
+        "15",
+        "0.24",
+        "-0.5",
+        "0.001",
+        "300",
+    ]
+    write_quote_table(
+        tmp_path / "spx.csv",
+        name="SPX",
+        spot=4500.0,
+        rows=[spx, spxw],
+        date_line="Date: February 3, 2022 at 4:20 PM EST",
+    )
     snap = FilesProvider(tmp_path).fetch_chain("SPX", D)
     assert snap.merged == 2 and snap.contract_count == 2
     call = next(q for q in snap.quotes if q.option_type == "C")

@@ -101,8 +101,9 @@ def test_missing_contract_symbol_is_synthesised_as_occ() -> None:
 
 def test_empty_is_no_contracts_and_all_rejected_is_a_provider_error() -> None:
     with pytest.raises(NoContracts, match="no contracts for SPY on 2025-03-14"):
-        ChainBuilder("SPY", D).build(provider="x", underlying_price=None,
-                                     underlying_price_source="")  # fmt: skip
+        ChainBuilder("SPY", D).build(
+            provider="x", underlying_price=None, underlying_price_source=""
+        )
     b = ChainBuilder("SPY", D)
     b.reject("malformed_row", 3)
     b.add(**good(strike=None))  # type: ignore[arg-type]

@@ -38,7 +38,11 @@ def test_rows_split_into_calls_and_puts_matching_the_market(orats: OratsTestServ
         g = got[q.identity]
         assert g.contract_symbol == q.contract_symbol
         assert (g.bid, g.ask, g.volume, g.open_interest) == (
-            q.bid, q.ask, q.volume, q.open_interest)  # fmt: skip
+            q.bid,
+            q.ask,
+            q.volume,
+            q.open_interest,
+        )
         assert g.implied_volatility == q.implied_volatility  # the side's own mid IV
         assert g.last is None  # ORATS has no last price
         call = calls[q.identity[:2]]
@@ -130,8 +134,7 @@ def test_the_token_never_reaches_logs_or_errors(caplog: pytest.LogCaptureFixture
         stopped.fetch_chain("SPY", DAY)  # the server is gone: a connection error
     urllib3_lines = [r for r in caplog.records if r.name.startswith("urllib3")]
     assert urllib3_lines and any("/datav2/hist/strikes" in r.getMessage() for r in urllib3_lines)
-    for text in [r.getMessage() for r in caplog.records] + [str(limited.value),
-                                                           str(refused.value)]:
+    for text in [r.getMessage() for r in caplog.records] + [str(limited.value), str(refused.value)]:
         assert TEST_TOKEN not in text  # ...but never in a log line or an error
     assert refused.value.__cause__ is None  # requests' exception text names the URL
 

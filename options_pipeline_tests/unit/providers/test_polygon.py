@@ -38,8 +38,7 @@ def test_current_session_uses_all_snapshot_pages(srv: PolygonTestServer) -> None
     assert len(snap.quotes) == 1300 and snap.rejected == {}
     assert snap.requests == math.ceil(1300 / 250) == srv.count(endpoint="snapshot")
     assert provider.requests_made == snap.requests
-    assert srv.count(endpoint="analytics") == srv.count(
-        endpoint="open_interest") == 0  # fmt: skip
+    assert srv.count(endpoint="analytics") == srv.count(endpoint="open_interest") == 0
     first = srv.requests[0]
     assert first.query == {"limit": "250"} and first.auth == "bearer"
     assert all(set(r.query) == {"cursor"} for r in srv.requests[1:])
@@ -49,9 +48,16 @@ def test_current_session_uses_all_snapshot_pages(srv: PolygonTestServer) -> None
         got = by_symbol[q.contract_symbol]
         assert not got.contract_symbol.startswith("O:")
         assert (got.expiration_date, got.strike, got.option_type) == (
-            q.expiration_date, q.strike, q.option_type)  # fmt: skip
+            q.expiration_date,
+            q.strike,
+            q.option_type,
+        )
         assert (got.bid, got.ask, got.open_interest, got.volume) == (
-            q.bid, q.ask, q.open_interest, q.volume)  # fmt: skip
+            q.bid,
+            q.ask,
+            q.open_interest,
+            q.volume,
+        )
         if got.delta is not None:  # absent for deep ITM, as on Polygon
             assert got.gamma == q.gamma and got.delta == q.delta
     assert sum(q.delta is None for q in snap.quotes) > 0
@@ -73,12 +79,15 @@ def test_historical_date_never_touches_the_snapshot(srv: PolygonTestServer) -> N
     assert snap.requests == 6
     first_pages = [r for r in srv.requests if "cursor" not in r.query]
     assert {(r.endpoint, r.query["date"]) for r in first_pages} == {
-        ("analytics", "2025-03-13"), ("open_interest", "2025-03-12")}  # fmt: skip
+        ("analytics", "2025-03-13"),
+        ("open_interest", "2025-03-12"),
+    }
     assert snap.open_interest_as_of == BEFORE
     assert snap.open_interest_source == "polygon:options/v1/open-interest"
     oi_before = {q.contract_symbol: q.open_interest for q in known_at_open.quotes}
     listed = {q.contract_symbol for q in expected.quotes} | {
-        q.contract_symbol for q in known_at_open.quotes if q.expiration_date >= YESTERDAY}
+        q.contract_symbol for q in known_at_open.quotes if q.expiration_date >= YESTERDAY
+    }
     assert len(snap.quotes) == len(listed) and snap.rejected == {} and snap.merged == 0
     assert snap.underlying_price == expected.underlying_price
     assert snap.underlying_price_source == "polygon:options/v1/analytics.underlying_price"
@@ -86,7 +95,10 @@ def test_historical_date_never_touches_the_snapshot(srv: PolygonTestServer) -> N
     for q in expected.quotes:
         h = got[q.contract_symbol]
         assert (h.open_interest, h.gamma, h.implied_volatility) == (
-            oi_before.get(q.contract_symbol), q.gamma, q.implied_volatility)  # fmt: skip
+            oi_before.get(q.contract_symbol),
+            q.gamma,
+            q.implied_volatility,
+        )
         assert h.bid is None and h.ask is None  # not in the end-of-day endpoints
     assert sum(got[t].open_interest is not None for t in oi_before if t in got) > 100
 
@@ -105,20 +117,23 @@ def test_open_interest_not_yet_published_is_not_available(
     srv: PolygonTestServer,
 ) -> None:
     srv.add_fault(Fault.empty(), endpoint="open_interest")
-    with pytest.raises(NotAvailable, match="open interest for SPY for session 2025-03-12 "
-                       r"\(known at the open of 2025-03-13\)"):
+    with pytest.raises(
+        NotAvailable,
+        match="open interest for SPY for session 2025-03-12 "
+        r"\(known at the open of 2025-03-13\)",
+    ):
         srv.provider().fetch_chain("SPY", YESTERDAY)
     assert srv.count(endpoint="snapshot") == 0
 
 
 def test_history_rows_for_another_date_are_refused(srv: PolygonTestServer) -> None:
     def other(day: str) -> list[dict[str, object]]:
-        return [{"ticker": "O:SPY250321C00550000", "date": day, "open_interest": 5,
-                 "delta": 0.5}]  # fmt: skip
+        return [{"ticker": "O:SPY250321C00550000", "date": day, "open_interest": 5, "delta": 0.5}]
 
     # OI is asked for 03-12: a figure for D itself (03-13) is another session's, like D-2's
-    srv.add_fault(Fault.extra_rows(other("2025-03-13") + other("2025-03-11")),
-                  endpoint="open_interest")  # fmt: skip
+    srv.add_fault(
+        Fault.extra_rows(other("2025-03-13") + other("2025-03-11")), endpoint="open_interest"
+    )
     srv.add_fault(Fault.extra_rows(other("2025-03-12")), endpoint="analytics")
     snap = srv.provider().fetch_chain("SPY", YESTERDAY)
     assert snap.rejected == {"wrong_date": 3} and len(snap.quotes) >= 600
@@ -139,9 +154,7 @@ def test_future_date_is_not_available_without_requests(srv: PolygonTestServer) -
 
 
 @pytest.mark.parametrize("day", [date(2025, 3, 15), date(2025, 1, 20)])
-def test_closed_days_are_no_contracts_without_requests(
-    srv: PolygonTestServer, day: date
-) -> None:
+def test_closed_days_are_no_contracts_without_requests(srv: PolygonTestServer, day: date) -> None:
     with pytest.raises(NoContracts, match=f"no trading on {day.isoformat()}"):
         srv.provider().fetch_chain("SPY", day)
     assert srv.count() == 0
@@ -151,8 +164,13 @@ def test_malformed_and_partial_rows_are_dropped_and_counted(
     srv: PolygonTestServer,
 ) -> None:
     def row(**details: object) -> dict[str, object]:
-        base = {"contract_type": "call", "expiration_date": "2025-04-17", "strike_price": 700.0,
-                "ticker": "O:SPY250417C00700000", "shares_per_contract": 100}  # fmt: skip
+        base = {
+            "contract_type": "call",
+            "expiration_date": "2025-04-17",
+            "strike_price": 700.0,
+            "ticker": "O:SPY250417C00700000",
+            "shares_per_contract": 100,
+        }
         base.update(details)
         return {"details": base, "open_interest": 10, "last_quote": {"bid": 1.0, "ask": 1.1}}
 
@@ -171,9 +189,15 @@ def test_malformed_and_partial_rows_are_dropped_and_counted(
     srv.add_fault(Fault.repeat_rows(7, page=3), symbol="SPY")  # pages repeat rows
     snap = srv.provider().fetch_chain("SPY", srv.today)
     assert snap.rejected == {
-        "bad_expiration": 1, "bad_option_type": 1, "duplicate": 7, "expired": 1,
-        "malformed_row": 2, "missing_strike": 1, "negative_price": 1, "non_finite": 1,
-    }  # fmt: skip
+        "bad_expiration": 1,
+        "bad_option_type": 1,
+        "duplicate": 7,
+        "expired": 1,
+        "malformed_row": 2,
+        "missing_strike": 1,
+        "negative_price": 1,
+        "non_finite": 1,
+    }
     assert snap.rejected_count == 15
     assert len(snap.quotes) == 601
     kept = next(q for q in snap.quotes if q.strike == 701.0)
@@ -235,10 +259,16 @@ def test_index_history_asks_plain_ticker_every_root_and_the_previous_sessions_oi
 ) -> None:
     snap = srv.provider(history_page_limit=250).fetch_chain("^SPX", YESTERDAY)
     assert snap.symbol == "SPX"
-    asked = {(r.endpoint, r.query.get("underlying_ticker") or r.query.get("root"),
-              r.query["date"]) for r in srv.requests if "cursor" not in r.query}  # fmt: skip
-    assert asked == {("analytics", "SPX", "2025-03-13"), ("open_interest", "SPX", "2025-03-12"),
-                     ("open_interest", "SPXW", "2025-03-12")}  # fmt: skip
+    asked = {
+        (r.endpoint, r.query.get("underlying_ticker") or r.query.get("root"), r.query["date"])
+        for r in srv.requests
+        if "cursor" not in r.query
+    }
+    assert asked == {
+        ("analytics", "SPX", "2025-03-13"),
+        ("open_interest", "SPX", "2025-03-12"),
+        ("open_interest", "SPXW", "2025-03-12"),
+    }
     # oracle: the sample market of the session before, as OPRA lists it per root
     before = split_roots(sample_chain("SPX", BEFORE, 600))
     today_rows = split_roots(sample_chain("SPX", YESTERDAY, 600))
@@ -246,7 +276,8 @@ def test_index_history_asks_plain_ticker_every_root_and_the_previous_sessions_oi
     for q in before:
         oi_by_identity[q.identity] = oi_by_identity.get(q.identity, 0) + (q.open_interest or 0)
     tickers = {q.contract_symbol for q in today_rows} | {
-        q.contract_symbol for q in before if q.expiration_date >= YESTERDAY}
+        q.contract_symbol for q in before if q.expiration_date >= YESTERDAY
+    }
     identities = {parse_occ(t)[1:] for t in tickers}  # type: ignore[index]
     assert len(snap.quotes) == len(identities)
     assert snap.merged == len(tickers) - len(identities) > 0
@@ -262,7 +293,8 @@ def test_index_history_asks_plain_ticker_every_root_and_the_previous_sessions_oi
 def test_index_snapshot_uses_the_I_prefix_and_merges_roots(srv: PolygonTestServer) -> None:
     snap = srv.provider().fetch_chain("I:SPX", srv.today)
     assert {r.path for r in srv.requests if "cursor" not in r.query} == {
-        "/v3/snapshot/options/I:SPX"}  # fmt: skip
+        "/v3/snapshot/options/I:SPX"
+    }
     rows = split_roots(sample_chain("SPX", srv.today, 600))
     assert snap.symbol == "SPX" and snap.merged == len(rows) - len({q.identity for q in rows}) > 0
     assert snap.open_interest_as_of == YESTERDAY  # "held at the end of the last trading day"
@@ -273,8 +305,10 @@ def test_the_server_refuses_an_index_prefix_where_the_docs_say_plain(
     srv: PolygonTestServer,
 ) -> None:
     http = srv.provider()._http
-    for path, params in ((ANALYTICS, {"underlying_ticker": "I:SPX", "date": "2025-03-13"}),
-                         ("/v3/snapshot/options/SPX", {})):  # fmt: skip
+    for path, params in (
+        (ANALYTICS, {"underlying_ticker": "I:SPX", "date": "2025-03-13"}),
+        ("/v3/snapshot/options/SPX", {}),
+    ):
         assert http.get_json(path, params)["results"] == []
 
 
@@ -287,8 +321,9 @@ def test_page_size_400_falls_back_to_the_documented_cap_once(
         second = provider.fetch_chain("QQQ", YESTERDAY)
     refused = srv.requests_for(status=400)
     assert [(r.endpoint, r.query["limit"]) for r in refused] == [("analytics", "5000")]
-    assert {r.query["limit"] for r in srv.requests if r.status == 200 and "limit" in r.query} \
-        == {"999"}
+    assert {r.query["limit"] for r in srv.requests if r.status == 200 and "limit" in r.query} == {
+        "999"
+    }
     assert provider.history_page_limit == HISTORY_PAGE_LIMIT_DOCUMENTED == 999
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and "limit=5000" in warnings[0] and "999" in warnings[0]

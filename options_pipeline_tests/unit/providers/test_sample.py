@@ -114,20 +114,27 @@ def test_chain_greeks_are_the_bs_greeks_of_its_iv() -> None:
         assert vol is not None
         d1 = (math.log(spot / k) + (RISK_FREE - q_div + vol**2 / 2) * t) / (vol * math.sqrt(t))
         gamma = math.exp(-q_div * t) * norm.pdf(d1) / (spot * vol * math.sqrt(t))
-        delta = math.exp(-q_div * t) * (norm.cdf(d1) if quote.option_type == "C"
-                                        else -norm.sf(d1))
+        delta = math.exp(-q_div * t) * (norm.cdf(d1) if quote.option_type == "C" else -norm.sf(d1))
         assert quote.gamma is not None and math.isclose(quote.gamma, gamma, rel_tol=1e-4)
         assert quote.delta is not None
         assert math.isclose(quote.delta, delta, rel_tol=1e-4, abs_tol=1e-9)
 
 
 # NYSE's published closures, incl. 2022-23 (before the old hand-typed list) and 2025-01-09
-@pytest.mark.parametrize(("holiday", "name"), [
-    (date(2022, 4, 15), "Good Friday"), (date(2022, 6, 20), "Juneteenth"),
-    (date(2022, 12, 26), "Christmas"), (date(2023, 7, 4), "July 4th"),
-    (date(2023, 1, 2), "New Year"), (date(2025, 1, 9), "special closure"),
-    (date(2025, 12, 25), "Christmas"), (date(2026, 7, 3), "July 4th"),
-], ids=str)
+@pytest.mark.parametrize(
+    ("holiday", "name"),
+    [
+        (date(2022, 4, 15), "Good Friday"),
+        (date(2022, 6, 20), "Juneteenth"),
+        (date(2022, 12, 26), "Christmas"),
+        (date(2023, 7, 4), "July 4th"),
+        (date(2023, 1, 2), "New Year"),
+        (date(2025, 1, 9), "special closure"),
+        (date(2025, 12, 25), "Christmas"),
+        (date(2026, 7, 3), "July 4th"),
+    ],
+    ids=str,
+)
 def test_holidays_have_no_contracts(holiday: date, name: str) -> None:
     expected = rf"no trading on {holiday.isoformat()}: market holiday \(.*{name}"
     with pytest.raises(NoContracts, match=expected):

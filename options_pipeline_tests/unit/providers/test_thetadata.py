@@ -34,16 +34,24 @@ def test_whole_chain_matches_the_served_market_field_by_field(theta: ThetaTestSe
     for q in expected.quotes:
         g = got[q.contract_symbol]
         assert (g.expiration_date, g.strike, g.option_type) == (
-            q.expiration_date, q.strike, q.option_type)  # fmt: skip
+            q.expiration_date,
+            q.strike,
+            q.option_type,
+        )
         assert (g.bid, g.ask, g.volume, g.open_interest) == (
-            q.bid, q.ask, q.volume, q.open_interest)  # fmt: skip
+            q.bid,
+            q.ask,
+            q.volume,
+            q.open_interest,
+        )
         assert g.last == (q.last if q.volume else None)  # a close of 0 with no trades is no price
         assert g.implied_volatility == pytest.approx(q.implied_volatility, abs=1e-8)
         assert g.delta == pytest.approx(q.delta, abs=1e-7)
         assert g.vega == pytest.approx(q.vega, abs=1e-7)  # served per 1.00 vol, stored per point
     assert snap.underlying_price == expected.underlying_price
     assert snap.underlying_price_source == (
-        "thetadata:/v3/option/history/greeks/eod.underlying_price")
+        "thetadata:/v3/option/history/greeks/eod.underlying_price"
+    )
     assert snap.provider_mark_time == datetime(2025, 12, 18, 17, 15, 28, 710000, tzinfo=NEW_YORK)
     # open interest stored for D is the figure known at D's open: the end of the previous session
     assert snap.open_interest_as_of == date(2025, 12, 17)
@@ -51,8 +59,13 @@ def test_whole_chain_matches_the_served_market_field_by_field(theta: ThetaTestSe
     # one request per endpoint, the whole chain day by day, OI dated D (= end of D-1, OPRA)
     assert snap.requests == 2 == len(theta.requests)
     greeks = theta.requests_for(endpoint="greeks")[0].query
-    assert greeks == {"symbol": "SPY", "expiration": "*", "start_date": "20251218",
-                      "end_date": "20251218", "format": "csv"}  # fmt: skip
+    assert greeks == {
+        "symbol": "SPY",
+        "expiration": "*",
+        "start_date": "20251218",
+        "end_date": "20251218",
+        "format": "csv",
+    }
     assert theta.requests_for(endpoint="open_interest")[0].query["date"] == "20251218"
 
 
@@ -66,15 +79,19 @@ def test_json_answers_give_the_same_snapshot_as_csv(theta: ThetaTestServer) -> N
 def test_the_spec_example_row_maps_with_vega_per_vol_point() -> None:
     """ThetaData's own example row (AAPL 220 call, 2024-11-04) against closed-form Black-Scholes:
     its d1 and vega (per 1.00 of vol) follow from S, K, T, IV, so vega is divided by 100."""
-    header = ("symbol,expiration,strike,right,timestamp,open,high,low,close,volume,count,bid_size,"
-              "bid_exchange,bid,bid_condition,ask_size,ask_exchange,ask,ask_condition,delta,theta,"
-              "vega,rho,epsilon,lambda,gamma,vanna,charm,vomma,veta,vera,speed,zomma,color,ultima,"
-              "d1,d2,dual_delta,dual_gamma,implied_vol,iv_error,underlying_timestamp,"
-              "underlying_price")  # fmt: skip
-    line = ("AAPL,2024-11-08,220.000,CALL,2024-11-04T15:59:59.828,3.90,4.85,3.35,4.15,7425,1511,9,"
-            "11,4.10,50,12,5,4.25,50,0.6083,-0.3892,8.9221,1.4334,-1.4791,32.3623,0.0495,-0.2765,"
-            "3.6779,1.7667,0.0149,0.0000,0.0000,0.0000,-0.0163,-15.6407,0.2750,0.2401,-0.5945,"
-            "0.0000,0.3334,0.0001,2024-11-04T17:15:28.71,221.870")  # fmt: skip
+    header = (
+        "symbol,expiration,strike,right,timestamp,open,high,low,close,volume,count,bid_size,"
+        "bid_exchange,bid,bid_condition,ask_size,ask_exchange,ask,ask_condition,delta,theta,"
+        "vega,rho,epsilon,lambda,gamma,vanna,charm,vomma,veta,vera,speed,zomma,color,ultima,"
+        "d1,d2,dual_delta,dual_gamma,implied_vol,iv_error,underlying_timestamp,"
+        "underlying_price"
+    )
+    line = (
+        "AAPL,2024-11-08,220.000,CALL,2024-11-04T15:59:59.828,3.90,4.85,3.35,4.15,7425,1511,9,"
+        "11,4.10,50,12,5,4.25,50,0.6083,-0.3892,8.9221,1.4334,-1.4791,32.3623,0.0495,-0.2765,"
+        "3.6779,1.7667,0.0149,0.0000,0.0000,0.0000,-0.0163,-15.6407,0.2750,0.2401,-0.5945,"
+        "0.0000,0.3334,0.0001,2024-11-04T17:15:28.71,221.870"
+    )
     [row] = parse_csv(f"{header}\r\n{line}\r\n", ("symbol", "right"), "example")
     s, k, sigma, t, r = 221.87, 220.0, 0.3334, 4 / 365, 0.05
     d1 = (math.log(s / k) + (r + sigma**2 / 2) * t) / (sigma * math.sqrt(t))

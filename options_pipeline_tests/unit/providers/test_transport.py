@@ -141,9 +141,7 @@ def test_5xx_after_retries_is_a_provider_error(srv: PolygonTestServer) -> None:
     assert type(exc.value) is ProviderError
 
 
-def test_slower_than_read_timeout(
-    srv: PolygonTestServer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_slower_than_read_timeout(srv: PolygonTestServer, caplog: pytest.LogCaptureFixture) -> None:
     srv.add_fault(Fault.slow(0.6))
     provider = srv.provider(read_timeout=0.15, max_retries=1)
     with caplog.at_level(logging.WARNING), pytest.raises(ProviderTimeout, match="read timeout"):
@@ -199,10 +197,14 @@ def test_next_url_is_opaque_but_keyless_and_same_host() -> None:
     http = HttpTransport(base_url="https://api.polygon.io", api_key="k", rate_limit_per_minute=5)
     same = "https://api.polygon.io/v3/snapshot/options/SPY?cursor=YWJj%3D%3D"
     assert http._resolve_next(same) == same
-    assert (http._resolve_next("https://api.polygon.io/v3/x?cursor=abc&apiKey=SECRET")
-            == "https://api.polygon.io/v3/x?cursor=abc")  # fmt: skip
-    assert (http._resolve_next("https://api.massive.com/v3/x?cursor=abc")
-            == "https://api.polygon.io/v3/x?cursor=abc")  # fmt: skip
+    assert (
+        http._resolve_next("https://api.polygon.io/v3/x?cursor=abc&apiKey=SECRET")
+        == "https://api.polygon.io/v3/x?cursor=abc"
+    )
+    assert (
+        http._resolve_next("https://api.massive.com/v3/x?cursor=abc")
+        == "https://api.polygon.io/v3/x?cursor=abc"
+    )
     assert http._resolve_next("/v3/x?cursor=abc") == "https://api.polygon.io/v3/x?cursor=abc"
     assert http.scrub("GET /v3/x?apiKey=abc123&x=1 k") == "GET /v3/x?apiKey=***&x=1 ***"
 

@@ -15,8 +15,12 @@ DAY = date(2025, 12, 18)
 def test_thetadata_check_covers_both_endpoints_of_every_root(theta: ThetaTestServer) -> None:
     report = theta.provider().check("SPX", DAY)
     assert report.ok and report.requests == 4 == theta.count()
-    assert [e.name for e in report.endpoints] == ["greeks/eod (SPX)", "open_interest (SPX)",
-                                                  "greeks/eod (SPXW)", "open_interest (SPXW)"]
+    assert [e.name for e in report.endpoints] == [
+        "greeks/eod (SPX)",
+        "open_interest (SPX)",
+        "greeks/eod (SPXW)",
+        "open_interest (SPXW)",
+    ]
     assert ("implied_volatility", "implied_vol") in report.endpoints[0].matched
     assert "result: OK" in report.render()
     theta.add_fault(Fault("bad_header"), endpoint="greeks")
