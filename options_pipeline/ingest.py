@@ -1,8 +1,9 @@
 """ingest_day(): one trading day of option chains into PostgreSQL; every path calls it.
 
 The Dagster asset, the `ingest_options` CLI (through the asset) and the tests all run this. It skips
-symbols whose (date, symbol) is already complete, fetches the rest one at a time in a stable
-order, and writes each symbol atomically. Provider failures are recorded, never fatal.
+symbols whose (date, symbol) is already complete, fetches the rest in a stable order -- on worker
+threads, ahead of the writes, up to the provider's concurrency -- and writes each symbol
+atomically, one after another. Provider failures are recorded, never fatal.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import contextvars
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
+from uuid import UUID
 
 import psycopg
 
 from options_pipeline.db import store
 from options_pipeline.db.connection import DatabaseUnavailable
 from options_pipeline.messages import first_line
+from options_pipeline.models import ChainSnapshot
 from options_pipeline.providers.base import (
     OptionsProvider,
     ProviderError,
@@ -146,6 +151,57 @@ def _record(conn: psycopg.Connection, day: date, provider: str, failure: SymbolF
     )
 
 
+class _Fetcher:
+    """Fetches the day's chains in order on worker threads -- and encodes each for COPY there --
+    while the caller writes the previous one. Up to `provider.max_concurrency` fetches run at
+    once (1 unless the provider says it is safe to call from several threads; its own rate
+    limiter paces them), and at most one more finished chain waits, so memory stays bounded."""
+
+    def __init__(self, provider: OptionsProvider, day: date, todo: list[tuple[str, UUID]]):
+        self._provider = provider
+        self._day = day
+        workers = max(1, int(getattr(provider, "max_concurrency", 1)))
+        # one fetch at a time until one succeeds: bad credentials or a dead provider then cost
+        # one request, not one per worker
+        self._window = 1
+        self._open_window = workers + 1
+        self._todo = iter(todo)
+        self._pending: dict[str, Future[tuple[ChainSnapshot, bytes]]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        self._fill()
+
+    def __enter__(self) -> _Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # fetches in flight finish (bounded by the provider's timeouts); queued ones are dropped
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fill(self) -> None:
+        while len(self._pending) < self._window:
+            item = next(self._todo, None)
+            if item is None:
+                return
+            self._pending[item[0]] = self._pool.submit(self._fetch, *item)
+
+    def _fetch(self, symbol: str, ticker_id: UUID) -> tuple[ChainSnapshot, bytes]:
+        snapshot = self._provider.fetch_chain(symbol, self._day)
+        return snapshot, store.chain_copy_buffer(snapshot, ticker_id=ticker_id)
+
+    def result(self, symbol: str) -> tuple[ChainSnapshot, bytes]:
+        """`symbol`'s snapshot and COPY buffer, or the exception its fetch raised."""
+        if symbol not in self._pending:  # after a failed first fetch nothing was queued
+            self._fill()
+        future = self._pending.pop(symbol)
+        if self._window < self._open_window:
+            value = future.result()  # a failure raises here: still one at a time
+            self._window = self._open_window
+            self._fill()
+            return value
+        self._fill()  # start the next fetch before waiting for this one
+        return future.result()
+
+
 def ingest_day(
     conn: psycopg.Connection,
     *,
@@ -168,7 +224,7 @@ def ingest_day(
     failed: list[SymbolFailure] = []
     rows_written = rows_rejected = unreachable = 0
     try:
-        with store.ingestion_lock(conn):
+        with store.ingestion_lock(conn), ExitStack() as stack:
             selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
             ids = store.ticker_ids(conn, selected)
             complete = store.completed_ticker_ids(conn, day)
@@ -177,6 +233,8 @@ def ingest_day(
             prepare = getattr(provider, "prepare", None)
             if prepare is not None:
                 prepare(day, [s for s in selected if ids.get(s) not in complete])
+            todo = [(s, ids[s]) for s in selected if s in ids and ids[s] not in complete]
+            fetcher = stack.enter_context(_Fetcher(provider, day, todo))
             for n, symbol in enumerate(selected, start=1):
                 ticker_id = ids.get(symbol)
                 if ticker_id is None:
@@ -189,7 +247,7 @@ def ingest_day(
                 else:
                     token = _FETCHING.set(f"{day} {symbol}")
                     try:
-                        snapshot = provider.fetch_chain(symbol, day)
+                        snapshot, buffer = fetcher.result(symbol)
                     except Unauthorized as exc:
                         _record(
                             conn, day, provider.name, SymbolFailure(symbol, exc.reason, str(exc))
@@ -211,9 +269,8 @@ def ingest_day(
                             ) from None
                     else:
                         unreachable = 0
-                        rows_written += store.write_chain(
-                            conn, ticker_id=ticker_id, snapshot=snapshot
-                        )
+                        rows_written += store.write_chain(conn, ticker_id=ticker_id,
+                                                          snapshot=snapshot, buffer=buffer)
                         rows_rejected += snapshot.rejected_count
                         ingested.append(symbol)
                     finally:

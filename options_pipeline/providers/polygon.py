@@ -239,6 +239,10 @@ class PolygonProvider:
     """Provider "polygon". `requests_made` counts every HTTP request this instance sent."""
 
     name = NAME
+    # fetch_chain keeps no per-call state on the instance and the transport is thread-safe (one
+    # pooled session, a locked limiter): ingest_day may fetch this many symbols at once, which
+    # overlaps the server's time and ours while the limiter keeps the rate
+    max_concurrency = 4
 
     def __init__(
         self,

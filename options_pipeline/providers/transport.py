@@ -5,6 +5,7 @@ urllib3 `Retry` on the adapter for *connect* errors only (the request never reac
 it costs no rate budget). Everything that did reach the server goes through the loop below, so that
 every attempt is rate limited, counted and logged:
 
+- one `RateLimiter` per provider host and API key for the whole process (`shared_limiter`);
 - 429 -> wait `Retry-After` if given, else exponential backoff with jitter; the whole limiter is
   pushed back, so other threads pause too; after `max_retries` -> RateLimited;
 - 5xx, dropped connections, truncated bodies -> backoff and retry; then ProviderError;
@@ -27,6 +28,7 @@ message we produce.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -108,6 +110,24 @@ class RateLimiter:
         """Push the next slot to at least `seconds` from now (after a 429 / Retry-After)."""
         with self._lock:
             self._next = max(self._next, self._clock() + seconds)
+
+
+_SHARED_LIMITERS: dict[tuple[str, str, float, float], RateLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(base_url: str, api_key: str, per_minute: float, headroom: float) -> RateLimiter:
+    """The process's one limiter for this provider host and API key (and budget): every client
+    built for them -- one per Dagster run, several runs per CLI invocation -- draws from the same
+    slots, so a new day or run never starts with a fresh budget the server does not know about.
+    Keyed by a digest; the key itself is not kept here."""
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    key = (base_url.rstrip("/"), digest, float(per_minute), float(headroom))
+    with _SHARED_LOCK:
+        limiter = _SHARED_LIMITERS.get(key)
+        if limiter is None:
+            limiter = _SHARED_LIMITERS[key] = RateLimiter(per_minute, headroom=headroom)
+        return limiter
 
 
 @dataclass
@@ -224,12 +244,11 @@ class HttpTransport:
         self._retry_after_max = retry_after_max
         self._max_pages = max_pages
         self._sleep = sleep
-        self.limiter = RateLimiter(
-            math.inf if rate_limit_per_minute is None else rate_limit_per_minute,
-            headroom=headroom,
-            clock=clock,
-            sleep=sleep,
-        )
+        per_minute = math.inf if rate_limit_per_minute is None else rate_limit_per_minute
+        if sleep is time.sleep and clock is time.monotonic:
+            self.limiter = shared_limiter(base_url, self._key, per_minute, headroom)
+        else:  # an injected clock (tests): a private limiter on that clock
+            self.limiter = RateLimiter(per_minute, headroom=headroom, clock=clock, sleep=sleep)
         self._count_lock = threading.Lock()
         self._requests = 0
 
