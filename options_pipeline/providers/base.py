@@ -64,7 +64,11 @@ class ProviderConfigError(ValueError):
 
 
 class OptionsProvider(Protocol):
-    """What every provider plugin implements."""
+    """What every provider plugin implements.
+
+    Optional: `max_concurrency: int` -- how many fetch_chain calls ingest_day may run at once
+    from worker threads (default 1: one fetch ahead of the writes; set it higher only when
+    fetch_chain is thread-safe; its own limits still pace the requests)."""
 
     name: str
 
