@@ -19,34 +19,34 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NoReturn, TextIO
 
-from dagster_postgres.utils import DagsterPostgresException
-from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
-
+# Only light modules at import time: --help and usage errors answer before psycopg, numpy or
+# Dagster load (each command imports what it needs when it runs).
 from options_pipeline import settings
-from options_pipeline.calendar import OutsideCalendar, closure_reason, today_in_new_york
-from options_pipeline.db import embedded, store
-from options_pipeline.db.connection import (
-    DatabaseUnavailable,
-    apply_schema,
-    connection,
-    mask_password,
-    resolve_database_url,
+from options_pipeline.calendar import (
+    MARKET_TIMEZONE,
+    OutsideCalendar,
+    closure_reason,
+    today_in_new_york,
 )
 from options_pipeline.exit_codes import ExitCode
-from options_pipeline.ingest import NothingToIngest, resolve_symbols
-from options_pipeline.instance import DAGSTER_PG_URL_ENV
 from options_pipeline.messages import first_line
-from options_pipeline.partitions import MARKET_TIMEZONE, partition_days, partitions_start
+from options_pipeline.provider_names import PROVIDER_NAMES, provider_name_from_env
 from options_pipeline.providers.base import ProviderError
-from options_pipeline.resources import (
-    PROVIDER_RESOURCES,
-    provider_name_from_env,
-    provider_resource_from_env,
-)
-from options_pipeline.resources.provider import LOG_REQUESTS_ENV
 from options_pipeline.symbols import normalize_symbol
 
 CLI_LOGGER = "options_pipeline.cli"
+
+
+def partitions_start() -> date:
+    from options_pipeline import partitions  # Dagster's partitions definition: not for --help
+
+    return partitions.partitions_start()
+
+
+def partition_days(start: date, end: date) -> list[date]:
+    from options_pipeline import partitions
+
+    return partitions.partition_days(start, end)
 MAX_RANGE_TRADING_DAYS = 1305  # about five years; larger ranges need --confirm-large-range
 
 
@@ -105,6 +105,7 @@ def _watchlist_name(text: str) -> str:
 
 def prepare_database() -> str:
     """The DSN in use, with the schema applied and DAGSTER_HOME's instance config written."""
+    from options_pipeline.db.connection import apply_schema, resolve_database_url
     from options_pipeline.instance import export_storage_url, write_instance_config
 
     partitions_start()  # every setting is checked before anything is touched
@@ -187,7 +188,7 @@ def help_epilog(codes: str, *, provider: bool = False) -> str:
     env = DB_ENV + (", " + PROVIDER_ENV if provider else "")
     default = (
         f"{provider_name_from_env()} (sample unless OPTIONS_PIPELINE_PROVIDER is set; "
-        f"choices: {', '.join(PROVIDER_RESOURCES)})"
+        f"choices: {', '.join(PROVIDER_NAMES)})"
     )
 
     def block(title: str, text: str) -> str:
@@ -393,6 +394,11 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return ExitCode.USAGE
     _configure_logging(logging.INFO)
+    from options_pipeline.db import embedded
+    from options_pipeline.db.connection import DatabaseUnavailable, mask_password
+    from options_pipeline.ingest import NothingToIngest
+    from options_pipeline.instance import DAGSTER_PG_URL_ENV
+
     try:
         if args.area == "provider":
             return _provider_check(args)
@@ -450,6 +456,9 @@ def _provider_check(args: argparse.Namespace) -> int:
 
 
 def _watchlist(url: str, args: argparse.Namespace) -> int:
+    from options_pipeline.db import store
+    from options_pipeline.db.connection import connection
+
     symbols = sorted(set(getattr(args, "symbols", None) or []))
     with connection(url) as conn:
         if args.verb == "add":
@@ -492,7 +501,7 @@ def _ingest_parser() -> _Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--provider", choices=sorted(PROVIDER_RESOURCES), default=provider_name_from_env()
+        "--provider", choices=sorted(PROVIDER_NAMES), default=provider_name_from_env()
     )
     parser.add_argument("--as-of", type=_parse_date, help="single NYSE session YYYY-MM-DD")
     parser.add_argument("--start-date", type=_parse_date, help="range start YYYY-MM-DD")
@@ -658,6 +667,18 @@ def _ingest_options(argv: Sequence[str] | None) -> int:
     try:
         days = resolve_days(args, today=today)
         refuse_open_session(days, now=now)
+    except UsageError as exc:  # answered before the heavy imports below
+        print(f"ingest_options: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    from dagster_postgres.utils import DagsterPostgresException
+    from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
+
+    from options_pipeline.db.connection import DatabaseUnavailable, connection, mask_password
+    from options_pipeline.ingest import NothingToIngest, resolve_symbols
+    from options_pipeline.resources import provider_resource_from_env
+    from options_pipeline.resources.provider import LOG_REQUESTS_ENV
+
+    try:
         if not days:
             print(f"no NYSE session on {today:%A} {today} ({closure_reason(today)}); nothing to do")
             return ExitCode.OK

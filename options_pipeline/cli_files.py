@@ -12,13 +12,14 @@ import argparse
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from options_pipeline.db import store
-from options_pipeline.db.connection import DatabaseUnavailable, connection
 from options_pipeline.exit_codes import ExitCode
-from options_pipeline.ingest import NothingToIngest, resolve_symbols
 from options_pipeline.partitions import partitions_start
-from options_pipeline.providers.files import DIR_ENV, ScanReport, scan_directory
+from options_pipeline.provider_names import FILES_DIR_ENV as DIR_ENV
+
+if TYPE_CHECKING:  # imported when the command runs, not for --help
+    from options_pipeline.providers.files import ScanReport
 
 
 def register(verbs, *, parser_class, watchlist_name, epilog: str) -> None:
@@ -55,6 +56,10 @@ def run(args: argparse.Namespace, *, database: Callable[[], str], usage_error) -
     directory: Path = args.directory.expanduser()
     if not directory.is_dir():
         raise usage_error(f"{directory} is not a directory")
+    from options_pipeline.db.connection import DatabaseUnavailable, connection
+    from options_pipeline.ingest import NothingToIngest, resolve_symbols
+    from options_pipeline.providers.files import scan_directory
+
     report = scan_directory(directory)
     _print_coverage(report)
     try:
@@ -97,6 +102,8 @@ def _short(label: str) -> str:
 
 
 def _print_backfill(conn, report: ScanReport, symbols: list[str]) -> None:
+    from options_pipeline.db import store
+
     wanted = set(symbols)
     start = partitions_start()
     ids = store.ticker_ids(conn, symbols)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, date
+from typing import TYPE_CHECKING
 
 from options_pipeline.calendar import sessions_in_range
-from options_pipeline.db import store
-from options_pipeline.db.connection import connection
 from options_pipeline.exit_codes import ExitCode
-from options_pipeline.ingest import resolve_symbols
+
+if TYPE_CHECKING:  # imported when the command runs, not for --help
+    from options_pipeline.db import store
 
 NEVER_TRIED = "never attempted"
 
@@ -68,6 +69,10 @@ def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
     days = sessions_in_range(args.start_date, args.end_date)
     if not days:
         raise usage_error(f"no sessions between {args.start_date} and {args.end_date}")
+    from options_pipeline.db import store
+    from options_pipeline.db.connection import connection
+    from options_pipeline.ingest import resolve_symbols
+
     with connection(url) as conn:
         symbols = resolve_symbols(conn, watchlist=args.watchlist, symbols=args.symbols)
         found = store.gaps(conn, days, symbols)

@@ -7,9 +7,10 @@ provider-specific.
 from __future__ import annotations
 
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from options_pipeline.models import ChainSnapshot
+if TYPE_CHECKING:  # the errors below are imported by the CLI before it needs numpy
+    from options_pipeline.models import ChainSnapshot
 
 
 class ProviderError(Exception):

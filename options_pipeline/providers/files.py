@@ -53,6 +53,7 @@ import numpy as np
 from options_pipeline import calendar, pricing
 from options_pipeline.messages import first_line
 from options_pipeline.models import ChainColumns, ChainSnapshot
+from options_pipeline.provider_names import FILES_DIR_ENV
 from options_pipeline.providers.base import (
     NoContracts,
     NotAvailable,
@@ -68,7 +69,7 @@ from options_pipeline.providers.normalize import (
 )
 
 NAME = "files"
-DIR_ENV = "OPTIONS_PIPELINE_FILES_DIR"
+DIR_ENV = FILES_DIR_ENV
 RATE_ENV = "OPTIONS_PIPELINE_FILES_RISK_FREE_RATE"
 DIVIDEND_ENV = "OPTIONS_PIPELINE_FILES_DIVIDEND_YIELD"
 

@@ -5,8 +5,7 @@ Adding a provider = its resource module + one line in PROVIDER_RESOURCES.
 
 from __future__ import annotations
 
-import os
-
+from options_pipeline.provider_names import DEFAULT_PROVIDER, PROVIDER_ENV, provider_name_from_env
 from options_pipeline.providers.base import ProviderConfigError
 from options_pipeline.resources.alphavantage import AlphaVantageProviderResource
 from options_pipeline.resources.database import PostgresResource
@@ -17,9 +16,6 @@ from options_pipeline.resources.provider import PROVIDERS_LOGGER, ProviderResour
 from options_pipeline.resources.sample import SampleProviderResource
 from options_pipeline.resources.thetadata import ThetaDataProviderResource
 
-PROVIDER_ENV = "OPTIONS_PIPELINE_PROVIDER"
-DEFAULT_PROVIDER = "sample"
-
 PROVIDER_RESOURCES: dict[str, type[ProviderResource]] = {
     SampleProviderResource.provider_name: SampleProviderResource,
     PolygonProviderResource.provider_name: PolygonProviderResource,
@@ -28,10 +24,6 @@ PROVIDER_RESOURCES: dict[str, type[ProviderResource]] = {
     AlphaVantageProviderResource.provider_name: AlphaVantageProviderResource,
     FilesProviderResource.provider_name: FilesProviderResource,
 }
-
-
-def provider_name_from_env() -> str:
-    return os.environ.get(PROVIDER_ENV, "").strip().lower() or DEFAULT_PROVIDER
 
 
 def provider_resource_from_env(name: str | None = None) -> ProviderResource:
