@@ -339,7 +339,7 @@ def _pipeline_parser() -> _Parser:
         CHECK_CODES,
         provider=True,
     )
-    check.add_argument("name", choices=list(PROVIDER_RESOURCES), help="provider to check")
+    check.add_argument("name", choices=list(PROVIDER_NAMES), help="provider to check")
     check.add_argument(
         "--symbol", type=_parse_symbol, default="SPY", help="underlying to ask for (default SPY)"
     )
@@ -435,6 +435,7 @@ def options_pipeline_main(argv: Sequence[str] | None = None) -> int:
 def _provider_check(args: argparse.Namespace) -> int:
     """`provider check NAME`: needs no database; exit 0 only when every required field maps."""
     from options_pipeline.calendar import is_session
+    from options_pipeline.resources import provider_resource_from_env
 
     today = today_in_new_york()
     if args.date is not None and (args.date >= today or not is_session(args.date)):

@@ -42,7 +42,6 @@ NUMERIC_DIGITS = 5  # base-10000 digits per numeric: up to 20 decimal digits, en
 _NUMERIC_WORDS = 4 + NUMERIC_DIGITS
 _NUMERIC_BYTES = 2 * _NUMERIC_WORDS
 _NEG = 0x4000
-_POW10 = 10 ** np.arange(4, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,48 +53,55 @@ class Column:
     values: np.ndarray
 
 
+_P10_OFFSET = 340
+with np.errstate(over="ignore"):  # a table (pow() per element is slow); past 1e308: inf, unused
+    _P10 = 10.0 ** np.arange(-_P10_OFFSET, _P10_OFFSET + 1)
+_I10 = 10 ** np.arange(4, dtype=np.int64)
+
+
+def _pow10(k: np.ndarray) -> np.ndarray:
+    return _P10[k + _P10_OFFSET]
+
+
 def numeric_words(values: np.ndarray) -> np.ndarray:
     """(n, 9) int16 words of the numeric binary form of each float (NaN rows: anything)."""
     v = np.asarray(values, dtype=np.float64)
     n = v.size
-    a = np.abs(np.where(np.isfinite(v), v, 0.0))
-    nonzero = a > 0
-    safe = np.where(nonzero, a, 1.0)
-    with np.errstate(divide="ignore"):
-        e = np.floor(np.log10(safe)).astype(np.int64)
-    # log10 can land one off next to a power of ten
-    e = np.where(safe >= 10.0 ** (e + 1).astype(np.float64), e + 1, e)
-    e = np.where(safe < 10.0 ** e.astype(np.float64), e - 1, e)
-    k = 14 - e  # scale to a 15-digit integer mantissa
-    k1 = np.clip(k, -300, 300)
-    scaled = safe * 10.0 ** k1.astype(np.float64) * 10.0 ** (k - k1).astype(np.float64)
-    m = np.rint(scaled).astype(np.int64)
-    carry = m >= 10**15  # 9.99...95 rounding up to 10.0
-    m = np.where(carry, m // 10, m)
-    p = np.where(carry, e - 13, e - 14)  # value = m * 10**p
-    m = np.where(nonzero, m, 0)
-    # drop trailing decimal zeros (they only change the scale)
-    for step in (8, 4, 2, 1):  # at most 14 trailing zeros: greedy binary steps cover them
-        div = 10**step
-        strip = (m % div == 0) & (m != 0)
-        m = np.where(strip, m // div, m)
-        p = np.where(strip, p + step, p)
-    p = np.where(m == 0, 0, p)
-    g = p // 4  # align the decimal exponent on a base-10000 digit boundary
-    big = m * _POW10[p - 4 * g]  # <= 10**18, fits int64
-    digits = np.empty((n, NUMERIC_DIGITS), dtype=np.int64)
-    for i in range(NUMERIC_DIGITS - 1, -1, -1):
-        digits[:, i] = big % 10_000
-        big //= 10_000
-    # repr() of a float below 1e16 always shows a decimal, so text input had scale >= 1
-    dscale = np.maximum(-p, np.where(a < 1e16, 1, 0))
-    words = np.empty((n, _NUMERIC_WORDS), dtype=np.int64)
+    a = np.abs(v)
+    ok = np.isfinite(a) & (a > 0)
+    safe = np.where(ok, a, 1.0)
+    e = np.floor(np.log10(safe)).astype(np.int64)
+    e += safe >= _pow10(e + 1)  # log10 can land one off next to a power of ten
+    e -= safe < _pow10(e)
+    k = 14 - e  # scale to a 15-digit integer mantissa: value ~ m * 10**(e - 14)
+    k1 = np.minimum(k, 300)  # subnormals need more than one float power of ten
+    m = np.rint(safe * _pow10(k1) * _pow10(k - k1)).astype(np.int64)
+    carry = np.flatnonzero(m >= 10**15)  # 9.99...95 rounding up to 10.0
+    m[carry] //= 10
+    e[carry] += 1
+    m[~ok] = 0
+    p = e - 14
+    g = p >> 2  # floor(p / 4): align the decimal exponent on a base-10000 digit boundary
+    big = m * _I10[p & 3]  # value = big * 10000**g, big <= 10**18
+    hi, lo = np.divmod(big, 10**8)
+    top, mid = np.divmod(hi, 10**8)
+    words = np.empty((n, _NUMERIC_WORDS), dtype=np.int16)
+    digits = words[:, 4:]
+    digits[:, 0] = top
+    digits[:, 1], digits[:, 2] = np.divmod(mid.astype(np.int32), 10_000)
+    digits[:, 3], digits[:, 4] = np.divmod(lo.astype(np.int32), 10_000)
+    # the scale a text input would have: decimals down to the last non-zero digit, at least one
+    # (repr() of a float below 1e16 always shows a decimal)
+    last = (NUMERIC_DIGITS - 1) - np.argmax(digits[:, ::-1] != 0, axis=1)
+    tail = digits[np.arange(n), last].astype(np.int32)
+    zeros = (tail % 10 == 0).astype(np.int64) + (tail % 100 == 0) + (tail % 1000 == 0)
+    lowest = 4 * (g + (NUMERIC_DIGITS - 1) - last) + zeros
+    floor = np.where(a < 1e16, 1, 0)
     words[:, 0] = NUMERIC_DIGITS
     words[:, 1] = g + NUMERIC_DIGITS - 1
     words[:, 2] = np.where(v < 0, _NEG, 0)
-    words[:, 3] = dscale
-    words[:, 4:] = digits
-    return words.astype(np.int16)  # every word fits: digits < 10000, sign 0x4000
+    words[:, 3] = np.where(m == 0, 1, np.maximum(-lowest, floor))
+    return words
 
 
 def _timestamp_us(when: datetime) -> int:
@@ -173,7 +179,7 @@ def copy_buffer(
             picked = data if rows is None else data[rows]
             if kind == "numeric":
                 fields.append((f"f{j}", ">i2", (_NUMERIC_WORDS,)))
-                fills += [(f"f{j}l", _NUMERIC_BYTES), (f"f{j}", picked.astype(">i2"))]
+                fills += [(f"f{j}l", _NUMERIC_BYTES), (f"f{j}", picked)]
             elif kind in ("int4", "date"):
                 fields.append((f"f{j}", ">i4"))
                 fills += [(f"f{j}l", 4), (f"f{j}", picked)]

@@ -208,33 +208,31 @@ def write_chain(
     """Write one symbol's chain and its ledger row atomically; returns options_chains rows added.
 
     The rows go in as one binary COPY (`buffer`, from `chain_copy_buffer`, may be built ahead,
-    e.g. on another thread). When the table holds no row of this (time, ticker) yet -- the
-    normal case -- straight into options_chains; otherwise (e.g. rows from the user's older
-    system), or when the COPY meets a row that appeared meanwhile, through a temporary table and
-    INSERT ... ON CONFLICT DO NOTHING, so rows already present are kept, never duplicated.
+    e.g. on another thread), straight into options_chains in one transaction with the ledger
+    row. When that meets a row already there (e.g. from the user's older system) the
+    transaction rolls back and the write is redone through a temporary table and INSERT ... ON
+    CONFLICT DO NOTHING, so rows already present are kept, never duplicated. (No look-up first:
+    the normal case costs the COPY and the ledger insert only.)
     """
     when = snapshot_time(snapshot.as_of)
     if buffer is None:
         buffer = chain_copy_buffer(snapshot, ticker_id=ticker_id)
+    try:
+        return _write_chain(conn, when, ticker_id, snapshot, buffer, direct=True)
+    except psycopg.errors.UniqueViolation:  # rolled back: nothing of it was written
+        return _write_chain(conn, when, ticker_id, snapshot, buffer, direct=False)
+
+
+def _write_chain(conn: psycopg.Connection, when: datetime, ticker_id: UUID,
+                 snapshot: ChainSnapshot, buffer: bytes, *, direct: bool) -> int:
     columns = ", ".join(_CHAIN_COLUMNS)
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(
-            "SELECT EXISTS (SELECT 1 FROM public.options_chains "
-            "WHERE ticker_id = %s AND time = %s)",
-            (ticker_id, when),
-        )
-        rows_written = -1
-        if not _one(cur.fetchone()):
-            try:
-                with conn.transaction():  # a savepoint: a conflict falls back below
-                    with cur.copy(
-                        f"COPY public.options_chains ({columns}) FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.write(buffer)
-                    rows_written = cur.rowcount
-            except psycopg.errors.UniqueViolation:
-                rows_written = -1
-        if rows_written < 0:
+        if direct:  # the normal case, no row of this (time, ticker) yet: straight in
+            with cur.copy(f"COPY public.options_chains ({columns}) FROM STDIN "
+                          "(FORMAT BINARY)") as copy:
+                copy.write(buffer)
+            rows_written = cur.rowcount
+        else:
             cur.execute(
                 "CREATE TEMP TABLE options_chains_load ON COMMIT DROP AS "
                 f"SELECT {columns} FROM public.options_chains WITH NO DATA"
