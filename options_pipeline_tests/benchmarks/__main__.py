@@ -9,6 +9,7 @@ repetitions, so the numbers hold on a shared, noisy machine. Sections:
 3. dealer metrics     bench_dealer_metrics.run()
 4. orchestration      bench_orchestration   (materialize range vs ingest_day loop)
 5. memory             bench_memory          (peak RSS, Polygon HTTP path, subprocess)
+6. throughput         bench_throughput      (ingest paths vs raw COPY, HTTP rate, start-up)
 
 A missed target is a row marked MISS (and explained under "Missed targets"), not a failure: the
 exit status is 1 only when a benchmark itself crashed.
@@ -139,6 +140,7 @@ SECTIONS: list[tuple[str, Callable[[BenchPostgres], list[dict[str, Any]]]]] = [
     ("3. dealer metrics", lambda pg: _dealer_rows()),
     ("4. orchestration", _module_rows("bench_orchestration")),
     ("5. memory", _module_rows("bench_memory")),
+    ("6. throughput", _module_rows("bench_throughput")),
 ]
 
 
@@ -242,7 +244,8 @@ def document(
         "",
         "See the docstring at the top of each module in options_pipeline_tests/benchmarks/: "
         "`bench_write_path` (1), `bench_rate_limits` or `bench_rate_limiter` (2), "
-        "`bench_dealer_metrics` (3), `bench_orchestration` (4), `bench_memory` (5). PostgreSQL "
+        "`bench_dealer_metrics` (3), `bench_orchestration` (4), `bench_memory` (5), "
+        "`bench_throughput` (6). PostgreSQL "
         "is a private embedded server (the project's own pgserver mechanism) in a temporary "
         "folder, a fresh database per measured side; the local Polygon server runs in its own "
         "process so its JSON encoding is not billed to the pipeline.",
