@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS public.raw_chains (
     created_at timestamptz NOT NULL DEFAULT now()
 )
 """
-_COLUMNS = ("time", "ticker_id", *store._LOAD_COLUMNS)
+_COLUMNS = store._CHAIN_COLUMNS
 
 
 def raw_copy(conn: psycopg.Connection, ticker_id: Any, snapshot: ChainSnapshot) -> int:
