@@ -9,7 +9,7 @@ import os
 
 PROVIDER_ENV = "OPTIONS_PIPELINE_PROVIDER"
 DEFAULT_PROVIDER = "sample"
-PROVIDER_NAMES = ("sample", "polygon", "thetadata", "orats", "alphavantage")
+PROVIDER_NAMES = ("sample", "polygon", "thetadata", "orats", "alphavantage", "files")
 FILES_DIR_ENV = "OPTIONS_PIPELINE_FILES_DIR"  # the files provider's directory
 
 

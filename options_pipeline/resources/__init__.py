@@ -1,6 +1,7 @@
 """Dagster resources: the PostgreSQL database and one resource class per options provider.
 
-Adding a provider = its resource module + one line in PROVIDER_RESOURCES.
+Adding a provider = its resource module + one line in PROVIDER_RESOURCES (+ its name in
+options_pipeline.provider_names.PROVIDER_NAMES, which --help reads without importing Dagster).
 """
 
 from __future__ import annotations
