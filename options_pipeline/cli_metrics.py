@@ -14,12 +14,13 @@ import os
 import socket
 import sys
 from datetime import date
+from typing import TYPE_CHECKING
 
 from options_pipeline.calendar import sessions_in_range
-from options_pipeline.db import store
-from options_pipeline.db.connection import connection
 from options_pipeline.exit_codes import ExitCode
-from options_pipeline.metrics import summary as fmt
+
+if TYPE_CHECKING:  # imported when the command runs, not for --help
+    from options_pipeline.db import store
 
 DEALER_METRICS = "dealer_metrics"
 SAMPLE = "sample"
@@ -75,6 +76,9 @@ def _range(args: argparse.Namespace, usage_error) -> list[date]:
 
 
 def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
+    from options_pipeline.db import store
+    from options_pipeline.db.connection import connection
+
     if args.verb == "compute":
         return compute(_range(args, usage_error))
     if args.verb == "show":
@@ -114,6 +118,8 @@ def _output(
     empty: str,
     doc: dict,
 ) -> int:
+    from options_pipeline.metrics import summary as fmt
+
     rows = [
         fmt.summary(
             m.document,
