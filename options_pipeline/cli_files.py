@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from options_pipeline.exit_codes import ExitCode
-from options_pipeline.partitions import partitions_start
 from options_pipeline.provider_names import FILES_DIR_ENV as DIR_ENV
 
 if TYPE_CHECKING:  # imported when the command runs, not for --help
@@ -103,6 +102,7 @@ def _short(label: str) -> str:
 
 def _print_backfill(conn, report: ScanReport, symbols: list[str]) -> None:
     from options_pipeline.db import store
+    from options_pipeline.partitions import partitions_start
 
     wanted = set(symbols)
     start = partitions_start()
