@@ -185,8 +185,12 @@ class _Fetcher:
             self._pending[item[0]] = self._pool.submit(self._fetch, *item)
 
     def _fetch(self, symbol: str, ticker_id: UUID) -> tuple[ChainSnapshot, bytes]:
-        snapshot = self._provider.fetch_chain(symbol, self._day)
-        return snapshot, store.chain_copy_buffer(snapshot, ticker_id=ticker_id)
+        token = _FETCHING.set(f"{self._day} {symbol}")  # this thread's log lines name the pair
+        try:
+            snapshot = self._provider.fetch_chain(symbol, self._day)
+            return snapshot, store.chain_copy_buffer(snapshot, ticker_id=ticker_id)
+        finally:
+            _FETCHING.reset(token)
 
     def result(self, symbol: str) -> tuple[ChainSnapshot, bytes]:
         """`symbol`'s snapshot and COPY buffer, or the exception its fetch raised."""
