@@ -47,6 +47,8 @@ def partition_days(start: date, end: date) -> list[date]:
     from options_pipeline import partitions
 
     return partitions.partition_days(start, end)
+
+
 MAX_RANGE_TRADING_DAYS = 1305  # about five years; larger ranges need --confirm-large-range
 
 

@@ -273,8 +273,9 @@ def ingest_day(
                             ) from None
                     else:
                         unreachable = 0
-                        rows_written += store.write_chain(conn, ticker_id=ticker_id,
-                                                          snapshot=snapshot, buffer=buffer)
+                        rows_written += store.write_chain(
+                            conn, ticker_id=ticker_id, snapshot=snapshot, buffer=buffer
+                        )
                         rows_rejected += snapshot.rejected_count
                         ingested.append(symbol)
                     finally:

@@ -223,13 +223,21 @@ def write_chain(
         return _write_chain(conn, when, ticker_id, snapshot, buffer, direct=False)
 
 
-def _write_chain(conn: psycopg.Connection, when: datetime, ticker_id: UUID,
-                 snapshot: ChainSnapshot, buffer: bytes, *, direct: bool) -> int:
+def _write_chain(
+    conn: psycopg.Connection,
+    when: datetime,
+    ticker_id: UUID,
+    snapshot: ChainSnapshot,
+    buffer: bytes,
+    *,
+    direct: bool,
+) -> int:
     columns = ", ".join(_CHAIN_COLUMNS)
     with conn.transaction(), conn.cursor() as cur:
         if direct:  # the normal case, no row of this (time, ticker) yet: straight in
-            with cur.copy(f"COPY public.options_chains ({columns}) FROM STDIN "
-                          "(FORMAT BINARY)") as copy:
+            with cur.copy(
+                f"COPY public.options_chains ({columns}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
                 copy.write(buffer)
             rows_written = cur.rowcount
         else:

@@ -57,10 +57,36 @@ from options_pipeline_tests.benchmarks._polygon_proc import PolygonProcess
 SECTION = "6. throughput"
 CONTRACTS = 6_000
 DAY_SYMBOLS = ["AAPL", "IWM", "QQQ", "SPY"]
-DAY_SESSIONS = [date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 5), date(2025, 3, 6),
-                date(2025, 3, 7), date(2025, 3, 10)]
-CLI_SYMBOLS = ["AAPL", "AMD", "AMZN", "BA", "C", "DIS", "GOOGL", "IWM", "JPM", "META", "MSFT",
-               "NFLX", "NVDA", "QQQ", "SPY", "T", "TSLA", "UBER", "WMT", "XOM"]
+DAY_SESSIONS = [
+    date(2025, 3, 3),
+    date(2025, 3, 4),
+    date(2025, 3, 5),
+    date(2025, 3, 6),
+    date(2025, 3, 7),
+    date(2025, 3, 10),
+]
+CLI_SYMBOLS = [
+    "AAPL",
+    "AMD",
+    "AMZN",
+    "BA",
+    "C",
+    "DIS",
+    "GOOGL",
+    "IWM",
+    "JPM",
+    "META",
+    "MSFT",
+    "NFLX",
+    "NVDA",
+    "QQQ",
+    "SPY",
+    "T",
+    "TSLA",
+    "UBER",
+    "WMT",
+    "XOM",
+]
 CLI_START, CLI_END = date(2025, 3, 11), date(2025, 3, 13)
 CLI_SESSIONS = [date(2025, 3, 11), date(2025, 3, 12), date(2025, 3, 13)]
 REPEATS = 3
@@ -72,41 +98,41 @@ BIN = Path(sys.executable).parent
 
 WHY_GEN = (
     "measured under a load average of 11-14 on 2 cores (other sessions' test suites): the "
-    'same generator ran at 0.78-0.97 M/s at load 8 and 0.51-1.08 M/s here. Profile (per '
+    "same generator ran at 0.78-0.97 M/s at load 8 and 0.51-1.08 M/s here. Profile (per "
     "6,000-contract chain, 6-7 ms at load 8): numpy's Poisson draws for open interest and "
-    'volume ~1.1 ms, the Black-Scholes price and greeks (pricing.price_and_greeks, one pass) '
-    '~1 ms, the other normal/lognormal draws ~0.5 ms, the rest array arithmetic; no '
-    'per-contract Python is left. Next step: a cheaper OI draw (normal approximation for '
-    'large means).'
+    "volume ~1.1 ms, the Black-Scholes price and greeks (pricing.price_and_greeks, one pass) "
+    "~1 ms, the other normal/lognormal draws ~0.5 ms, the rest array arithmetic; no "
+    "per-contract Python is left. Next step: a cheaper OI draw (normal approximation for "
+    "large means)."
 )
 WHY_INGEST = (
-    'against the table as the user has it (indexes, unique key and the foreign key to '
+    "against the table as the user has it (indexes, unique key and the foreign key to "
     "tickers) ingest_day reaches 0.71; the foreign key alone makes the server's COPY 1.9x "
-    'slower (raw 3.32 s without it, 6.28 s with it), so against a copy without it the ratio '
+    "slower (raw 3.32 s without it, 6.28 s with it), so against a copy without it the ratio "
     "is 0.37 -- that per-row check is the database's cost for this table and every writer "
-    'pays it. Profile of the rest (24 chains): per chain, generation 5-7 ms and binary '
-    'encoding ~16 ms under this load (pgcopy.numeric_words ~7 ms for 11 numeric columns) run '
-    'on the fetch thread, overlapping the previous COPY, but on 2 cores shared with the '
-    'server and the other sessions they still take CPU from it; write_chain itself costs the '
-    'COPY and one ledger INSERT (no look-up, no savepoint: store.write_chain measured 4.70 s '
-    'vs 4.96 s for the bare COPY with the foreign key on the same 24 chains).'
+    "pays it. Profile of the rest (24 chains): per chain, generation 5-7 ms and binary "
+    "encoding ~16 ms under this load (pgcopy.numeric_words ~7 ms for 11 numeric columns) run "
+    "on the fetch thread, overlapping the previous COPY, but on 2 cores shared with the "
+    "server and the other sessions they still take CPU from it; write_chain itself costs the "
+    "COPY and one ledger INSERT (no look-up, no savepoint: store.write_chain measured 4.70 s "
+    "vs 4.96 s for the bare COPY with the foreign key on the same 24 chains)."
 )
 WHY_CLI = (
-    'the command pays Python + Dagster start-up (importing dagster and the code location) and '
-    'one Dagster run per session (instance, run and event-log writes through '
-    'dagster-postgres, the pool slot, asset checks) on top of ingest_day; under this load '
-    'that fixed cost is most of the 65 s (ingest_day alone runs the same work at 0.71 of '
+    "the command pays Python + Dagster start-up (importing dagster and the code location) and "
+    "one Dagster run per session (instance, run and event-log writes through "
+    "dagster-postgres, the pool slot, asset checks) on top of ingest_day; under this load "
+    "that fixed cost is most of the 65 s (ingest_day alone runs the same work at 0.71 of "
     "raw). Not addressed here: one run per session is the CLI's contract (each session a "
-    'materialized partition in the UI).'
+    "materialized partition in the UI)."
 )
 WHY_HTTP = (
-    'not a valid measurement on this run: under a load average of 11-14 the limiter-alone '
-    'scenario (#5), which reaches 0.98 on a quiet machine, fell to 0.51, and the old '
-    'sequential full-page path (#6) to 0.08; the local server shares the 2 cores. What '
+    "not a valid measurement on this run: under a load average of 11-14 the limiter-alone "
+    "scenario (#5), which reaches 0.98 on a quiet machine, fell to 0.51, and the old "
+    "sequential full-page path (#6) to 0.08; the local server shares the 2 cores. What "
     "changed: a day's symbols are fetched by 4 threads (one at a time until the first "
     "succeeds) so the server's time and ours overlap; the client's CPU per 250-row page "
-    '(json.loads, ChainBuilder.add per row) is unchanged and bounds the rate on 2 cores. '
-    'Re-run `make bench` on a quiet machine.'
+    "(json.loads, ChainBuilder.add per row) is unchanged and bounds the rate on 2 cores. "
+    "Re-run `make bench` on a quiet machine."
 )
 
 
@@ -126,24 +152,33 @@ def _buffers(symbols: list[str], sessions: list[date]) -> list[bytes]:
     return out
 
 
-def _raw_copy(pg: BenchPostgres, buffers: list[bytes], symbols: list[str], *,
-              foreign_key: bool = True) -> float:
+def _raw_copy(
+    pg: BenchPostgres, buffers: list[bytes], symbols: list[str], *, foreign_key: bool = True
+) -> float:
     url = pg.fresh_database()
     with connection(url) as conn:
         conn.execute("CREATE TABLE options_chains_raw (LIKE public.options_chains INCLUDING ALL)")
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO public.tickers (id, symbol) VALUES (%s, %s)",
-                            [(_ticker_id(s), s) for s in symbols])
+            cur.executemany(
+                "INSERT INTO public.tickers (id, symbol) VALUES (%s, %s)",
+                [(_ticker_id(s), s) for s in symbols],
+            )
         if foreign_key:
-            conn.execute("ALTER TABLE options_chains_raw ADD FOREIGN KEY (ticker_id) "
-                         "REFERENCES public.tickers (id) ON DELETE CASCADE")
+            conn.execute(
+                "ALTER TABLE options_chains_raw ADD FOREIGN KEY (ticker_id) "
+                "REFERENCES public.tickers (id) ON DELETE CASCADE"
+            )
     columns = ", ".join(store._CHAIN_COLUMNS)
 
     def load() -> None:
         with connection(url) as conn, conn.cursor() as cur:
             for buffer in buffers:
-                with conn.transaction(), cur.copy(
-                        f"COPY options_chains_raw ({columns}) FROM STDIN (FORMAT BINARY)") as cp:
+                with (
+                    conn.transaction(),
+                    cur.copy(
+                        f"COPY options_chains_raw ({columns}) FROM STDIN (FORMAT BINARY)"
+                    ) as cp,
+                ):
                     cp.write(buffer)
 
     elapsed, _ = timed(load)
@@ -168,9 +203,16 @@ def _sample_generation() -> dict[str, Any]:
     runs = [timed(gen) for _ in range(5)]
     rates = [n / t for t, n in runs]
     rate = median(rates)
-    return row(SECTION, f"sample market generation [{len(DAY_SYMBOLS) * len(days)} chains x "
-               f"{CONTRACTS:,} contracts, columns]", f"{rate / 1e6:.2f} M contracts/s",
-               ">= 1 M/s", rate >= 1e6, f"{spread(rates, 1e-6)} M/s over 5 runs", why=WHY_GEN)
+    return row(
+        SECTION,
+        f"sample market generation [{len(DAY_SYMBOLS) * len(days)} chains x "
+        f"{CONTRACTS:,} contracts, columns]",
+        f"{rate / 1e6:.2f} M contracts/s",
+        ">= 1 M/s",
+        rate >= 1e6,
+        f"{spread(rates, 1e-6)} M/s over 5 runs",
+        why=WHY_GEN,
+    )
 
 
 def _ingest_day(pg: BenchPostgres) -> dict[str, Any]:
@@ -186,28 +228,38 @@ def _ingest_day(pg: BenchPostgres) -> dict[str, Any]:
         provider = SampleProvider(contracts_per_symbol=CONTRACTS)
 
         def ingest(url: str = url, provider: SampleProvider = provider) -> int:
-            return sum(ingest_at(url, provider=provider, day=d).rows_written
-                       for d in DAY_SESSIONS)
+            return sum(ingest_at(url, provider=provider, day=d).rows_written for d in DAY_SESSIONS)
 
         elapsed, written = timed(ingest)
         assert written == n_rows, written
         ours.append(elapsed)
     ratio = median(raw) / median(ours)
-    return row(SECTION, f"ingest_day alone vs raw COPY into an indexed copy of options_chains "
-               f"[{len(DAY_SYMBOLS)} symbols x {len(DAY_SESSIONS)} sessions x {CONTRACTS:,} "
-               "contracts, sample provider]", f"{ratio:.2f}", ">= 0.85", ratio >= 0.85,
-               f"ours {median(ours):.2f} s ({spread(ours, unit=' s')}, "
-               f"{_rows(n_rows, median(ours))}), raw {median(raw):.2f} s "
-               f"({_rows(n_rows, median(raw))}), raw without the foreign key "
-               f"{median(raw_no_fk):.2f} s (ratio {median(raw_no_fk) / median(ours):.2f}); "
-               f"median of {REPEATS}, interleaved", why=WHY_INGEST)
+    return row(
+        SECTION,
+        f"ingest_day alone vs raw COPY into an indexed copy of options_chains "
+        f"[{len(DAY_SYMBOLS)} symbols x {len(DAY_SESSIONS)} sessions x {CONTRACTS:,} "
+        "contracts, sample provider]",
+        f"{ratio:.2f}",
+        ">= 0.85",
+        ratio >= 0.85,
+        f"ours {median(ours):.2f} s ({spread(ours, unit=' s')}, "
+        f"{_rows(n_rows, median(ours))}), raw {median(raw):.2f} s "
+        f"({_rows(n_rows, median(raw))}), raw without the foreign key "
+        f"{median(raw_no_fk):.2f} s (ratio {median(raw_no_fk) / median(ours):.2f}); "
+        f"median of {REPEATS}, interleaved",
+        why=WHY_INGEST,
+    )
 
 
 def _cli_env(pg: BenchPostgres, state: Path, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER", "POLYGON"))}
-    env.update(DATABASE_URL=url, OPTIONS_PIPELINE_HOME=str(state),
-               DAGSTER_HOME=str(state / "dagster_home"), OPTIONS_PIPELINE_PROVIDER="sample",
-               SAMPLE_CONTRACTS_PER_SYMBOL=str(CONTRACTS))
+    env.update(
+        DATABASE_URL=url,
+        OPTIONS_PIPELINE_HOME=str(state),
+        DAGSTER_HOME=str(state / "dagster_home"),
+        OPTIONS_PIPELINE_PROVIDER="sample",
+        SAMPLE_CONTRACTS_PER_SYMBOL=str(CONTRACTS),
+    )
     env.pop("OPTIONS_PIPELINE_START_DATE", None)
     return env
 
@@ -217,8 +269,16 @@ def _cli(pg: BenchPostgres) -> dict[str, Any]:
     n_rows = len(buffers) * CONTRACTS
     ours: list[float] = []
     raw: list[float] = []
-    command = [str(BIN / "ingest_options"), "--provider", "sample", "--start-date",
-               CLI_START.isoformat(), "--end-date", CLI_END.isoformat(), "--quiet"]
+    command = [
+        str(BIN / "ingest_options"),
+        "--provider",
+        "sample",
+        "--start-date",
+        CLI_START.isoformat(),
+        "--end-date",
+        CLI_END.isoformat(),
+        "--quiet",
+    ]
     raw_no_fk: list[float] = []
     for _ in range(REPEATS):
         raw.append(_raw_copy(pg, buffers, CLI_SYMBOLS))
@@ -229,8 +289,7 @@ def _cli(pg: BenchPostgres) -> dict[str, Any]:
             env = _cli_env(pg, state, url)
             with quiet_gc():
                 t0 = time.perf_counter()
-                done = subprocess.run(command, env=env, capture_output=True, text=True,
-                                      timeout=900)
+                done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
                 ours.append(time.perf_counter() - t0)
         finally:
             shutil.rmtree(state, ignore_errors=True)
@@ -240,15 +299,21 @@ def _cli(pg: BenchPostgres) -> dict[str, Any]:
             stored = conn.execute("SELECT count(*) FROM options_chains").fetchone()[0]
         assert stored == n_rows, stored
     ratio = median(raw) / median(ours)
-    return row(SECTION, f"ingest_options CLI vs raw COPY into an indexed copy of options_chains "
-               f"[{len(CLI_SESSIONS)} sessions x {len(CLI_SYMBOLS)} symbols x {CONTRACTS:,} "
-               f"contracts = {n_rows:,} rows, wall incl. start-up]", f"{ratio:.2f}", ">= 0.6",
-               ratio >= 0.6,
-               f"ours {median(ours):.1f} s ({spread(ours, unit=' s')}, "
-               f"{_rows(n_rows, median(ours))}), raw {median(raw):.2f} s "
-               f"({_rows(n_rows, median(raw))}), raw without the foreign key "
-               f"{median(raw_no_fk):.2f} s (ratio {median(raw_no_fk) / median(ours):.2f}); "
-               f"median of {REPEATS}, interleaved", why=WHY_CLI)
+    return row(
+        SECTION,
+        f"ingest_options CLI vs raw COPY into an indexed copy of options_chains "
+        f"[{len(CLI_SESSIONS)} sessions x {len(CLI_SYMBOLS)} symbols x {CONTRACTS:,} "
+        f"contracts = {n_rows:,} rows, wall incl. start-up]",
+        f"{ratio:.2f}",
+        ">= 0.6",
+        ratio >= 0.6,
+        f"ours {median(ours):.1f} s ({spread(ours, unit=' s')}, "
+        f"{_rows(n_rows, median(ours))}), raw {median(raw):.2f} s "
+        f"({_rows(n_rows, median(raw))}), raw without the foreign key "
+        f"{median(raw_no_fk):.2f} s (ratio {median(raw_no_fk) / median(ours):.2f}); "
+        f"median of {REPEATS}, interleaved",
+        why=WHY_CLI,
+    )
 
 
 def _http(pg: BenchPostgres) -> dict[str, Any]:
@@ -262,8 +327,14 @@ def _http(pg: BenchPostgres) -> dict[str, Any]:
             url = pg.fresh_database(watchlist="bench", symbols=HTTP_SYMBOLS)
             srv.call("rate", limit=100, window=1.0)
             provider = PolygonProvider(
-                api_key=srv.api_key, base_url=srv.base_url, rate_limit_per_minute=6000.0,
-                max_retries=20, backoff_base=0.05, backoff_max=1.0, clock=lambda: HTTP_DAY)
+                api_key=srv.api_key,
+                base_url=srv.base_url,
+                rate_limit_per_minute=6000.0,
+                max_retries=20,
+                backoff_base=0.05,
+                backoff_max=1.0,
+                clock=lambda: HTTP_DAY,
+            )
             try:
                 with quiet_gc():
                     report = ingest_at(url, provider=provider, day=HTTP_DAY)
@@ -276,20 +347,27 @@ def _http(pg: BenchPostgres) -> dict[str, Any]:
             n429 += log["status"].count(429)
             sent += len(log["t"])
     ratio = median(ratios)
-    return row(SECTION, f"HTTP: X = 100/s, full pages, a day through ingest_day (concurrent "
-               f"symbols): achieved rate / X [{len(HTTP_SYMBOLS)} symbols x {HTTP_CONTRACTS:,} "
-               "contracts in 250-row pages, server in a subprocess]",
-               f"{ratio:.3f}, 429s: {n429}", ">= 0.95, 0 x 429", ratio >= 0.95 and n429 == 0,
-               f"{spread(ratios)} over {REPEATS} runs; {sent} requests sent in all",
-               why=WHY_HTTP)
+    return row(
+        SECTION,
+        f"HTTP: X = 100/s, full pages, a day through ingest_day (concurrent "
+        f"symbols): achieved rate / X [{len(HTTP_SYMBOLS)} symbols x {HTTP_CONTRACTS:,} "
+        "contracts in 250-row pages, server in a subprocess]",
+        f"{ratio:.3f}, 429s: {n429}",
+        ">= 0.95, 0 x 429",
+        ratio >= 0.95 and n429 == 0,
+        f"{spread(ratios)} over {REPEATS} runs; {sent} requests sent in all",
+        why=WHY_HTTP,
+    )
 
 
 def _startup() -> list[dict[str, Any]]:
     cases = [
         ("options-pipeline --help", [str(BIN / "options-pipeline"), "--help"]),
         ("ingest_options --help", [str(BIN / "ingest_options"), "--help"]),
-        ("usage error: ingest_options --start-date 2025-01-06",
-         [str(BIN / "ingest_options"), "--start-date", "2025-01-06"]),
+        (
+            "usage error: ingest_options --start-date 2025-01-06",
+            [str(BIN / "ingest_options"), "--start-date", "2025-01-06"],
+        ),
         ("python -c pass (the floor)", [sys.executable, "-c", "pass"]),
     ]
     times: dict[str, list[float]] = {name: [] for name, _ in cases}
@@ -302,11 +380,17 @@ def _startup() -> list[dict[str, Any]]:
     for name, _argv in cases:
         t = median(times[name])
         floor = name.startswith("python")
-        out.append(row(SECTION, f"start-up: {name} [wall of the subprocess]", f"{t:.2f} s",
-                       "info" if floor else "< 1 s", None if floor else t < 1.0,
-                       f"{spread(times[name], unit=' s')}; median of {STARTUP_REPEATS}",
-                       why="imports at start-up: see `python -X importtime -m "
-                           "options_pipeline.cli`"))
+        out.append(
+            row(
+                SECTION,
+                f"start-up: {name} [wall of the subprocess]",
+                f"{t:.2f} s",
+                "info" if floor else "< 1 s",
+                None if floor else t < 1.0,
+                f"{spread(times[name], unit=' s')}; median of {STARTUP_REPEATS}",
+                why="imports at start-up: see `python -X importtime -m options_pipeline.cli`",
+            )
+        )
     return out
 
 

@@ -61,16 +61,20 @@ def two_databases(server_url, template_url, database_url):
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier("options_pipeline_template")))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier("options_pipeline_template")
+            )
+        )
     other = with_database(server_url, name)
     for url in (database_url, other):
         with connection(url) as conn:
             store.add_to_watchlist(conn, "w", SYMBOLS)
     yield database_url, other
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def _stored(url: str) -> list[tuple]:
@@ -78,7 +82,8 @@ def _stored(url: str) -> list[tuple]:
         return conn.execute(
             "SELECT t.symbol, c.expiration_date, c.strike_price, c.option_type, c.bid, c.ask, "
             "c.volume, c.open_interest, c.delta FROM options_chains c JOIN tickers t "
-            "ON t.id = c.ticker_id ORDER BY 1, 2, 3, 4").fetchall()
+            "ON t.id = c.ticker_id ORDER BY 1, 2, 3, 4"
+        ).fetchall()
 
 
 def test_concurrent_fetches_store_what_one_by_one_stores(two_databases):

@@ -27,8 +27,13 @@ print("LOADED", sorted(m for m in %r if m in sys.modules))
 
 
 def test_help_and_usage_errors_import_no_heavy_library() -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE % (HEAVY,)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE % (HEAVY,)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "requires --end-date" in out.stderr and "is not an NYSE session" in out.stderr
     assert out.stdout.strip().splitlines()[-1] == "LOADED []"
 
