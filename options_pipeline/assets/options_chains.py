@@ -221,8 +221,9 @@ def _ingest_days(
         reports.append(report)
         # A UI backfill counts a requested partition without a materialization as failed, so
         # there a complete day is still recorded; elsewhere (automation, CLI) it emits nothing.
-        if report.ingested or (report.has_data and (in_backfill or not _materialized(context,
-                                                                                     day))):
+        if report.ingested or (
+            report.has_data and (in_backfill or not _materialized(context, day))
+        ):
             yield AssetMaterialization(
                 asset_key=context.asset_key,
                 partition=day.isoformat(),

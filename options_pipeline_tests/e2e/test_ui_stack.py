@@ -374,8 +374,12 @@ def test_same_backfill_again_writes_nothing_and_skips_every_symbol(stack: Stack)
     # a UI backfill still records each requested day (else Dagster counts it as failed)
     run = assert_one_run_days_in_order(stack, backfill, DAYS)
     for m in materializations(stack, run["runId"]):
-        assert (m.metadata["symbols_ingested"], m.metadata["symbols_skipped"],
-                m.metadata["rows_written"], m.metadata["complete"]) == (0, 3, 0, True), m
+        assert (
+            m.metadata["symbols_ingested"],
+            m.metadata["symbols_skipped"],
+            m.metadata["rows_written"],
+            m.metadata["complete"],
+        ) == (0, 3, 0, True), m
     rows_after, ledger_after = counts(stack)
     assert rows_after == rows_before
     assert ledger_after == ledger_before  # completed_at included: nothing rewritten
