@@ -70,6 +70,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from options_pipeline.calendar import sessions_in_range
 from options_pipeline.models import ChainSnapshot, OptionQuote
 from options_pipeline.providers.base import ProviderError
 from options_pipeline.providers.normalize import market_closed_reason, occ_symbol, parse_occ
@@ -149,6 +150,14 @@ class RecordedRequest:
     authorized: bool
     key_in_url: bool  # the API key appeared in the request URL
     status: int
+
+
+def session_served(r: RecordedRequest) -> date | None:
+    """The session a history request serves: analytics' `date`; for open interest the session
+    after its `date` (the figure known at that session's open)."""
+    if r.endpoint != "open_interest" or r.day is None:
+        return r.day
+    return sessions_in_range(r.day + timedelta(days=1), r.day + timedelta(days=10))[0]
 
 
 @dataclass

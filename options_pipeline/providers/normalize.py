@@ -59,6 +59,7 @@ NEGATIVE_SIZE = "negative_size"  # volume or open interest < 0
 NEGATIVE_IV = "negative_iv"
 BAD_MULTIPLIER = "bad_multiplier"
 WRONG_DATE = "wrong_date"  # a historical row stamped with another session than the one asked
+NOT_LISTED = "not_listed"  # an open-interest figure for a contract the session does not list
 DUPLICATE = "duplicate"
 
 MAX_EXPIRY_DAYS = 366 * 10  # LEAPS run ~3 years; anything past 10 is a bad date

@@ -44,6 +44,7 @@ from options_pipeline.providers.check import (
 )
 from options_pipeline.providers.normalize import (
     MALFORMED_ROW,
+    NOT_LISTED,
     WRONG_DATE,
     ChainBuilder,
     epoch_to_datetime,
@@ -513,19 +514,28 @@ class PolygonProvider:
                 underlying = _positive(history_field(row, "underlying_price"))
         analytics_rows = len(greeks)
 
-        # 2) open interest per OCC root seen (root=SPX misses SPXW), joined by ticker
+        # 2) open interest per OCC root seen (root=SPX misses SPXW), joined by ticker. The
+        # analytics list every contract of D ("one row per listed contract"); a figure for any
+        # other (expired on the session before, delisted) is not part of D's chain.
         oi_rows = 0
+        with_oi: set[str] = set()
         for root in sorted(roots or {sym}):
             for ticker, row in self._history_rows(
                 OPEN_INTEREST_PATH, {"root": root}, oi_day, builder, stats
             ):
                 oi_rows += 1
+                g = greeks.get(ticker)
+                if g is None:
+                    builder.reject(NOT_LISTED)
+                    continue
                 oi_row = tuple(history_field(row, n) for n in _OI_KEEP)
-                self._add_history(builder, ticker, greeks.pop(ticker, None), oi_row)
+                self._add_history(builder, ticker, g, oi_row)
+                with_oi.add(ticker)
 
-        # 3) contracts priced but without an OPRA figure (e.g. listed on D): kept, without OI
+        # 3) contracts listed on D without an OPRA figure (e.g. new on D): kept, without OI
         for ticker, g in greeks.items():
-            self._add_history(builder, ticker, g, None)
+            if ticker not in with_oi:
+                self._add_history(builder, ticker, g, None)
 
         if analytics_rows and not oi_rows:
             raise NotAvailable(

@@ -71,5 +71,6 @@ def polygon() -> Iterator[PolygonTestServer]:
         api_key=FAKE_API_KEY,
         today=max(date.today(), date(2026, 1, 5)),
         contracts_per_symbol=CONTRACTS,
-    ) as server:
+        history_limit_cap=5000,
+    ) as server:  # the first page size is accepted
         yield server

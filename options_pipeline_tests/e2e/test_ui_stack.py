@@ -59,7 +59,7 @@ from options_pipeline_tests.e2e.harness import (
     step_windows,
     wait_for,
 )
-from options_pipeline_tests.polygon_server import Fault, PolygonTestServer
+from options_pipeline_tests.polygon_server import Fault, PolygonTestServer, session_served
 
 pytestmark = pytest.mark.e2e
 
@@ -607,6 +607,7 @@ def start_fault_run(stack: Stack) -> FaultRun:
             api_key=FAKE_API_KEY,
             today=max(date.today(), date(2026, 1, 5)),
             contracts_per_symbol=CONTRACTS,
+            history_limit_cap=5000,
         )
     )
     env = polygon_environment(
@@ -657,7 +658,9 @@ def test_provider_faults_are_recorded_per_symbol_and_a_rerun_fills_them(stack: S
     assert done == {(FAULT_DAYS[0], s) for s in HEALTHY} | {(FAULT_DAYS[1], s) for s in symbols}
     first_requests = srv.requests
     assert sorted(
-        (r.endpoint, r.symbol, r.day) for r in first_requests if r.day == FAULT_DAYS[1]
+        (r.endpoint, r.symbol, session_served(r))
+        for r in first_requests
+        if session_served(r) == FAULT_DAYS[1]
     ) == sorted((e, s, FAULT_DAYS[1]) for s in symbols for e in ("analytics", "open_interest"))
 
     day1 = next(m for m in reversed(materializations(stack)) if m.partition == d1)
@@ -671,7 +674,9 @@ def test_provider_faults_are_recorded_per_symbol_and_a_rerun_fills_them(stack: S
     assert again.returncode == 0, again.describe()
     report = report_lines(again.stdout)
     assert report[d1][:3] == ["5", "2", "0"] and report[d2][:3] == ["0", "7", "0"], again.stdout
-    refetched = [(r.endpoint, r.symbol, r.day) for r in srv.requests[len(first_requests) :]]
+    refetched = [
+        (r.endpoint, r.symbol, session_served(r)) for r in srv.requests[len(first_requests) :]
+    ]
     assert sorted(refetched) == sorted(
         (e, s, FAULT_DAYS[0]) for s in FAULTS for e in ("open_interest", "analytics")
     ), refetched

@@ -192,9 +192,7 @@ def test_spx_past_session_through_the_cli_stores_both_roots_merged_and_the_previ
     # oracle: the server's market, listed per OCC root
     listed_d = split_roots(sample_chain("SPX", session, 400))
     listed_before = split_roots(sample_chain("SPX", before, 400))
-    tickers = {q.contract_symbol for q in listed_d} | {
-        q.contract_symbol for q in listed_before if q.expiration_date >= session
-    }
+    tickers = {q.contract_symbol for q in listed_d}  # the session's listing, both roots
     identities = {parse_occ(t)[1:] for t in tickers}
     oi_before: dict[tuple, int] = {}
     for q in listed_before:

@@ -85,10 +85,9 @@ def test_historical_date_never_touches_the_snapshot(srv: PolygonTestServer) -> N
     assert snap.open_interest_as_of == BEFORE
     assert snap.open_interest_source == "polygon:options/v1/open-interest"
     oi_before = {q.contract_symbol: q.open_interest for q in known_at_open.quotes}
-    listed = {q.contract_symbol for q in expected.quotes} | {
-        q.contract_symbol for q in known_at_open.quotes if q.expiration_date >= YESTERDAY
-    }
-    assert len(snap.quotes) == len(listed) and snap.rejected == {} and snap.merged == 0
+    listed = {q.contract_symbol for q in expected.quotes}  # the chain of D is D's listing
+    assert len(snap.quotes) == len(listed) == 600 and snap.merged == 0
+    assert snap.rejected == {"not_listed": len(set(oi_before) - listed)}  # OI of other contracts
     assert snap.underlying_price == expected.underlying_price
     assert snap.underlying_price_source == "polygon:options/v1/analytics.underlying_price"
     got = {q.contract_symbol: q for q in snap.quotes}
@@ -136,7 +135,7 @@ def test_history_rows_for_another_date_are_refused(srv: PolygonTestServer) -> No
     )
     srv.add_fault(Fault.extra_rows(other("2025-03-12")), endpoint="analytics")
     snap = srv.provider().fetch_chain("SPY", YESTERDAY)
-    assert snap.rejected == {"wrong_date": 3} and len(snap.quotes) >= 600
+    assert snap.rejected["wrong_date"] == 3 and len(snap.quotes) == 600
 
 
 def test_history_field_names_that_do_not_match_are_a_shape_error(
@@ -236,7 +235,7 @@ def test_403_is_not_available_with_the_plan_message(srv: PolygonTestServer) -> N
 def test_built_from_the_resource_settings(srv: PolygonTestServer) -> None:
     provider = srv.resource().build_provider()
     assert isinstance(provider, PolygonProvider)
-    assert len(provider.fetch_chain("AAPL", srv.today - timedelta(days=1)).quotes) >= 600
+    assert len(provider.fetch_chain("AAPL", srv.today - timedelta(days=1)).quotes) == 600
     provider.close()
 
 
@@ -275,9 +274,7 @@ def test_index_history_asks_plain_ticker_every_root_and_the_previous_sessions_oi
     oi_by_identity: dict[tuple, int] = {}
     for q in before:
         oi_by_identity[q.identity] = oi_by_identity.get(q.identity, 0) + (q.open_interest or 0)
-    tickers = {q.contract_symbol for q in today_rows} | {
-        q.contract_symbol for q in before if q.expiration_date >= YESTERDAY
-    }
+    tickers = {q.contract_symbol for q in today_rows}  # D's listing, both roots
     identities = {parse_occ(t)[1:] for t in tickers}  # type: ignore[index]
     assert len(snap.quotes) == len(identities)
     assert snap.merged == len(tickers) - len(identities) > 0
