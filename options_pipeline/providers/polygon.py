@@ -153,22 +153,21 @@ HISTORY_FIELDS: dict[str, tuple[str, ...]] = {
     "underlying_price": ("underlying_price", "underlying_asset.price", "underlying.price"),  # [A]
     "shares_per_contract": ("shares_per_contract", "details.shares_per_contract"),  # [A?][O?]
 }
-ANALYTICS_REQUIRED = (
-    "ticker",
-    "implied_volatility",
-    "delta",
-    "gamma",
-    "theta",
-    "vega",
-    "underlying_price",
-)
-ANALYTICS_OPTIONAL = (
-    "date",
-    "contract_type",
-    "expiration_date",
-    "strike_price",
-    "shares_per_contract",
-)
+# Further facts this provider relies on (one line each; source in brackets):
+# - listings page with `next_url` until absent; it carries no key, re-attached as Bearer [spec]
+# - a repeating options-snapshot cursor never ends: stop at a repeat [polygon-io/issues#289]
+# - 401 "API Key was not provided"; 403 NOT_AUTHORIZED "Your plan doesn't include this data
+#   timeframe"; 429 above the plan's rate, no documented Retry-After [docs, user issue threads]
+# - free tier 5 requests/minute; paid plans "unlimited" (stay under ~100/s) [massive.com]
+# - /v3/reference/options/contracts?underlying_ticker=SPX&as_of=D&expired=true lists a past
+#   day's roots and shares_per_contract, limit max 1000; unused: analytics list every root [spec]
+# - /options/v1/open-interest/underlying totals every root of an underlying: a checksum of the
+#   per-contract sum; unused [open-interest-by-underlying page]
+# - past-day aggregates, open-close and OPRA flat files carry no OI or IV; unused [knowledge base]
+ANALYTICS_REQUIRED = ("ticker", "implied_volatility", "delta", "gamma", "theta", "vega",
+                      "underlying_price")  # fmt: skip
+ANALYTICS_OPTIONAL = ("date", "contract_type", "expiration_date", "strike_price",
+                      "shares_per_contract")  # fmt: skip
 OPEN_INTEREST_REQUIRED = ("ticker", "open_interest")
 OPEN_INTEREST_OPTIONAL = ("date", "contract_type", "expiration_date", "strike_price")
 
