@@ -217,22 +217,32 @@ def snapshot_ticker(symbol: str) -> str:
     return f"I:{symbol}" if is_index(symbol) else symbol
 
 
-def _compiled(fields: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[tuple[str, ...], ...]]:
-    return {name: tuple(tuple(p.split(".")) for p in paths) for name, paths in fields.items()}
+def _split(path: str) -> tuple[str | None, str]:
+    block, _, key = path.rpartition(".")
+    return (block or None), key
 
 
-_SNAPSHOT_PARTS = _compiled(SNAPSHOT_FIELDS)
+# (name, block, key) of every snapshot field: paths are at most two levels deep
+_SNAPSHOT_ITEMS = tuple((name, *_split(paths[0])) for name, paths in SNAPSHOT_FIELDS.items())
+_SNAPSHOT_TOP = tuple((name, key) for name, block, key in _SNAPSHOT_ITEMS if block is None)
+_SNAPSHOT_NESTED = tuple(
+    (block, tuple((name, key) for name, b, key in _SNAPSHOT_ITEMS if b == block))
+    for block in dict.fromkeys(b for _, b, _ in _SNAPSHOT_ITEMS if b)
+)
 
 
-def snapshot_field(row: Mapping[str, Any], name: str) -> Any:
-    """SNAPSHOT_FIELDS[name] of a chain-snapshot row, else None."""
-    for parts in _SNAPSHOT_PARTS[name]:
-        node: Any = row
-        for part in parts:
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if node is not None:
-            return node
-    return None
+def snapshot_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every SNAPSHOT_FIELDS entry of a chain-snapshot row (None when absent)."""
+    out = {name: row.get(key) for name, key in _SNAPSHOT_TOP}
+    for block, keys in _SNAPSHOT_NESTED:
+        node = row.get(block)
+        if isinstance(node, dict):
+            for name, key in keys:
+                out[name] = node.get(key)
+        else:
+            for name, _ in keys:
+                out[name] = None
+    return out
 
 
 class PolygonProvider:
@@ -377,41 +387,41 @@ class PolygonProvider:
         builder = ChainBuilder(sym, as_of)
         underlying: tuple[float, float] | None = None  # (last_updated, price): the freshest wins
         mark: datetime | None = None
-        get = snapshot_field
         for page in self._http.iter_pages(path, {"limit": self._snapshot_limit}, stats=stats):
             for row in _results(page, path):
                 if not isinstance(row, Mapping) or not isinstance(row.get("details"), Mapping):
                     builder.reject(MALFORMED_ROW)
                     continue
-                last = get(row, "close")
+                v = snapshot_values(row)
+                last = v["close"]
                 if last is None:
-                    last = get(row, "last_trade_price")
+                    last = v["last_trade_price"]
                 added = builder.add(
-                    contract_symbol=get(row, "ticker"),
-                    expiration_date=get(row, "expiration_date"),
-                    strike=get(row, "strike_price"),
-                    option_type=get(row, "contract_type"),
-                    bid=get(row, "bid"),
-                    ask=get(row, "ask"),
+                    contract_symbol=v["ticker"],
+                    expiration_date=v["expiration_date"],
+                    strike=v["strike_price"],
+                    option_type=v["contract_type"],
+                    bid=v["bid"],
+                    ask=v["ask"],
                     last=last,
-                    volume=get(row, "volume"),
-                    open_interest=get(row, "open_interest"),
-                    implied_volatility=get(row, "implied_volatility"),
-                    delta=get(row, "delta"),
-                    gamma=get(row, "gamma"),
-                    theta=get(row, "theta"),
-                    vega=get(row, "vega"),
-                    multiplier=get(row, "shares_per_contract"),
+                    volume=v["volume"],
+                    open_interest=v["open_interest"],
+                    implied_volatility=v["implied_volatility"],
+                    delta=v["delta"],
+                    gamma=v["gamma"],
+                    theta=v["theta"],
+                    vega=v["vega"],
+                    multiplier=v["shares_per_contract"],
                 )
                 if added is None:
                     continue
-                price = _positive(get(row, "underlying_price"))
-                asset_stamp = get(row, "underlying_updated")
+                price = _positive(v["underlying_price"])
+                asset_stamp = v["underlying_updated"]
                 if price is not None:
                     stamp = _positive(asset_stamp) or 0.0
                     if underlying is None or stamp > underlying[0]:
                         underlying = (stamp, price)
-                for ts in (get(row, "quote_updated"), asset_stamp):
+                for ts in (v["quote_updated"], asset_stamp):
                     when = epoch_to_datetime(ts)
                     if when is not None and (mark is None or when > mark):
                         mark = when
