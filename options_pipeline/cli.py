@@ -670,7 +670,7 @@ def _ingest_options(argv: Sequence[str] | None) -> int:
     try:
         days = resolve_days(args, today=today)
         refuse_open_session(days, now=now)
-    except UsageError as exc:  # answered before the heavy imports below
+    except (UsageError, settings.SettingsError, calendar.OutsideCalendar) as exc:  # light path
         print(f"ingest_options: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     from dagster_postgres.utils import DagsterPostgresException
