@@ -173,9 +173,10 @@ class _Fetcher:
     def __enter__(self) -> _Fetcher:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        # fetches in flight finish (bounded by the provider's timeouts); queued ones are dropped
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # queued fetches are dropped; one in flight is waited for only on a normal end: after an
+        # interrupt (Ctrl-C, SIGTERM) or a failure the caller must stop now, not after a timeout
+        self._pool.shutdown(wait=exc_type is None, cancel_futures=True)
 
     def _fill(self) -> None:
         while len(self._pending) < self._window:
