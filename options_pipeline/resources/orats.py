@@ -12,38 +12,21 @@ from options_pipeline.providers.orats import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
     OratsProvider,
 )
-from options_pipeline.resources.provider import ProviderResource, env_number, require_number
-
-MAX_RATE_PER_MINUTE = 1_000_000.0
-MAX_TIMEOUT_SECONDS = 600.0
-MAX_RETRIES = 20
+from options_pipeline.resources.provider import HttpProviderResource
 
 
-class OratsProviderResource(ProviderResource):
+class OratsProviderResource(HttpProviderResource):
     """Provider "orats": `/datav2/hist/strikes`, one request per symbol-day."""
 
     provider_name = "orats"
     api_token: str | None = None  # bind EnvVar("ORATS_API_TOKEN"), never a literal
     base_url: str = DEFAULT_BASE_URL
     rate_limit_per_minute: float = DEFAULT_RATE_LIMIT_PER_MINUTE  # documented: 1,000
-    connect_timeout: float = 5.0  # seconds
     read_timeout: float = 60.0  # seconds per request
-    max_retries: int = 4  # per request, on 429 / 5xx / timeouts
 
     def build_provider(self) -> OratsProvider:
         return OratsProvider(
-            api_token=self.api_token,
-            base_url=self.base_url,
-            rate_limit_per_minute=require_number(
-                "rate_limit_per_minute", self.rate_limit_per_minute, 1e-3, MAX_RATE_PER_MINUTE
-            ),
-            connect_timeout=require_number(
-                "connect_timeout", self.connect_timeout, 1e-3, MAX_TIMEOUT_SECONDS
-            ),
-            read_timeout=require_number(
-                "read_timeout", self.read_timeout, 1e-3, MAX_TIMEOUT_SECONDS
-            ),
-            max_retries=require_number("max_retries", self.max_retries, 0, MAX_RETRIES),
+            api_token=self.api_token, base_url=self.base_url, **self.http_settings()
         )
 
     @classmethod
@@ -53,13 +36,4 @@ class OratsProviderResource(ProviderResource):
             for field, env in (("api_token", "ORATS_API_TOKEN"), ("base_url", "ORATS_BASE_URL"))
             if os.environ.get(env)
         }
-        return cls(
-            **strings,
-            rate_limit_per_minute=env_number(
-                "ORATS_RATE_LIMIT_PER_MINUTE",
-                float,
-                DEFAULT_RATE_LIMIT_PER_MINUTE,
-                1e-3,
-                MAX_RATE_PER_MINUTE,
-            ),
-        )
+        return cls(**strings, **cls.env_http_settings("ORATS", "rate_limit_per_minute"))

@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from abc import ABC, abstractmethod
-from typing import ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
@@ -71,14 +71,14 @@ class ProviderResource(ConfigurableResource, ABC):
             pass
 
 
-def require_number(name: str, value: N, low: N, high: N) -> N:
+def require_number(name: str, value: N, low: float, high: float) -> N:
     """`value` if finite and in [low, high], else a one-line ProviderConfigError."""
     if isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
         raise ProviderConfigError(f"{name} must be a finite number in [{low}, {high}]: {value!r}")
     return value
 
 
-def env_number(env: str, kind: type[N], default: N, low: N, high: N) -> N:
+def env_number(env: str, kind: type[N], default: N, low: float, high: float) -> N:
     """The number in environment variable `env` (default when unset or empty), range-checked."""
     raw = os.environ.get(env, "").strip()
     if not raw:
@@ -88,3 +88,45 @@ def env_number(env: str, kind: type[N], default: N, low: N, high: N) -> N:
     except ValueError:
         raise ProviderConfigError(f"{env}={raw!r} is not a valid {kind.__name__}") from None
     return require_number(env, value, low, high)
+
+
+# Bounds of the HTTP providers' shared settings: a typo (a rate of 1e9, a timeout of a day)
+# fails at set-up with one line instead of silently misbehaving.
+MAX_RATE_PER_MINUTE = 1_000_000.0
+MAX_TIMEOUT_SECONDS = 600.0
+MAX_RETRIES = 20
+HTTP_SETTING_BOUNDS: dict[str, tuple[type[int] | type[float], float, float]] = {
+    "rate_limit_per_minute": (float, 1e-3, MAX_RATE_PER_MINUTE),
+    "connect_timeout": (float, 1e-3, MAX_TIMEOUT_SECONDS),
+    "read_timeout": (float, 1e-3, MAX_TIMEOUT_SECONDS),
+    "max_retries": (int, 0, MAX_RETRIES),
+}
+
+
+class HttpProviderResource(ProviderResource, ABC):
+    """A provider over HTTP: the timeout and retry settings every vendor shares (a subclass
+    with a rate limit declares `rate_limit_per_minute` too), checked by `http_settings()`."""
+
+    connect_timeout: float = 5.0  # seconds
+    read_timeout: float = 30.0  # seconds per request
+    max_retries: int = 4  # per request, on 429 / 5xx / timeouts
+
+    def http_settings(self) -> dict[str, Any]:
+        """Every HTTP_SETTING_BOUNDS field this resource declares, range-checked, as the
+        provider's keyword arguments."""
+        fields = type(self).model_fields
+        return {
+            name: require_number(name, getattr(self, name), low, high)
+            for name, (_, low, high) in HTTP_SETTING_BOUNDS.items()
+            if name in fields
+        }
+
+    @classmethod
+    def env_http_settings(cls, prefix: str, *names: str) -> dict[str, Any]:
+        """`names` from $<prefix>_<NAME> (the field's default when unset), range-checked."""
+        out: dict[str, Any] = {}
+        for name in names:
+            kind, low, high = HTTP_SETTING_BOUNDS[name]
+            default = cls.model_fields[name].default
+            out[name] = env_number(f"{prefix}_{name.upper()}", kind, default, low, high)
+        return out

@@ -13,33 +13,22 @@ from options_pipeline.providers.thetadata import (
     ThetaDataProvider,
     tier_concurrency,
 )
-from options_pipeline.resources.provider import ProviderResource, require_number
-
-MAX_TIMEOUT_SECONDS = 600.0
-MAX_RETRIES = 20
+from options_pipeline.resources.provider import HttpProviderResource
 
 
-class ThetaDataProviderResource(ProviderResource):
+class ThetaDataProviderResource(HttpProviderResource):
     """Provider "thetadata": EOD greeks and open interest, `concurrency` requests in flight."""
 
     provider_name = "thetadata"
     base_url: str = DEFAULT_BASE_URL
     concurrency: int = DEFAULT_CONCURRENCY  # the tier's outstanding requests: 1/2/4/8
-    connect_timeout: float = 5.0  # seconds
     read_timeout: float = 120.0  # seconds per request (a whole SPX chain is large)
-    max_retries: int = 4  # per request, on 429 / 474 / 5xx / timeouts
 
     def build_provider(self) -> ThetaDataProvider:
         return ThetaDataProvider(
             base_url=self.base_url,
             concurrency=tier_concurrency(self.concurrency),
-            connect_timeout=require_number(
-                "connect_timeout", self.connect_timeout, 1e-3, MAX_TIMEOUT_SECONDS
-            ),
-            read_timeout=require_number(
-                "read_timeout", self.read_timeout, 1e-3, MAX_TIMEOUT_SECONDS
-            ),
-            max_retries=require_number("max_retries", self.max_retries, 0, MAX_RETRIES),
+            **self.http_settings(),
         )
 
     @classmethod
