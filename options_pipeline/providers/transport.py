@@ -5,7 +5,9 @@ urllib3 `Retry` on the adapter for *connect* errors only (the request never reac
 it costs no rate budget). Everything that did reach the server goes through the loop below, so that
 every attempt is rate limited, counted and logged:
 
-- one `RateLimiter` per provider host and API key for the whole process (`shared_limiter`);
+- one `RateLimiter` per provider host and API key for the whole process (`shared_limiter`): evenly
+  spaced requests, and never more than the server's window allows as the server stamps them
+  (a request's window place is held until its answer is back);
 - 429 -> wait `Retry-After` if given, else exponential backoff with jitter; the whole limiter is
   pushed back, so other threads pause too; after `max_retries` -> RateLimited;
 - 5xx, dropped connections, truncated bodies -> backoff and retry; then ProviderError;
@@ -36,6 +38,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -66,19 +69,33 @@ _BEARER_RE = re.compile(r"(?i)(bearer\s+)\S+")
 
 
 class RateLimiter:
-    """Evenly spaced call slots: at most `per_minute` calls a minute and never a burst.
+    """At most `per_minute` calls a minute, evenly spaced, and never more than the server's window
+    allows on the server's own clock.
 
-    Each `acquire()` reserves the next slot (`interval` after the previous one) under a lock and
-    sleeps outside it, so it is thread-safe and waiting threads do not block each other's
-    bookkeeping. Slots are not banked while idle, so a long pause is not followed by a burst.
-    `headroom` widens the interval slightly (2% by default) so that jitter between our clock and
-    the server's never makes two calls look closer than the budget allows.
+    Two rules, both thread-safe:
+
+    - spacing: each `acquire()` reserves the next slot (`interval` after the previous one) under
+      a lock and sleeps outside it. Slots are not banked while idle, so a long pause is not
+      followed by a burst. `headroom` widens the interval slightly (2% by default).
+    - window: a server counting "N requests per `window` seconds" (N = per_minute x window / 60)
+      stamps a request when it arrives, which is some time after we send it -- later still on a
+      loaded machine, and by a varying amount, so two evenly sent requests can arrive closer than
+      they left. A request's arrival is certainly no later than the moment its answer is back
+      (`release()`), so a new request goes out only while fewer than N others are in flight or
+      were answered within the last `window` seconds. Then no `window` of the server's clock
+      ever holds more than N arrivals, however late the server stamps them (fixed windows are
+      covered too: each lies inside a sliding one). The price is one round trip per N requests,
+      about nothing at the real 60 s window.
+
+    Every `acquire()` must be paired with one `release()` when the request is over (answered or
+    failed); the transport does it in a `finally`.
     """
 
     def __init__(
         self,
         per_minute: float,
         *,
+        window: float = 60.0,
         headroom: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -86,16 +103,27 @@ class RateLimiter:
         ok = isinstance(per_minute, int | float) and not math.isnan(per_minute) and per_minute > 0
         if not ok:
             raise ProviderConfigError(f"rate limit must be positive (per minute): {per_minute!r}")
+        if not (isinstance(window, int | float) and math.isfinite(window) and window > 0):
+            raise ProviderConfigError(f"rate-limit window must be positive seconds: {window!r}")
         self.per_minute = float(per_minute)
         # math.inf = no rate limit; the limiter still serves defer() after a 429
         self.interval = 60.0 / self.per_minute * (1.0 + headroom)
+        self.window = float(window)
+        # requests the server allows per window (at least one); None: no window to keep
+        per_window = self.per_minute * self.window / 60.0
+        self.capacity: int | None = (
+            None if math.isinf(per_window) else max(1, int(per_window + 1e-9))
+        )
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
         self._next = -math.inf
+        self._in_flight = 0
+        self._done: deque[float] = deque()  # answer times within the last window, ascending
 
     def acquire(self) -> float:
-        """Wait for this caller's slot; returns the seconds slept."""
+        """Wait for this caller's slot (and room in the window); returns the seconds slept."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next)
@@ -104,7 +132,43 @@ class RateLimiter:
         if wait > 0:
             log.debug("rate limit: waiting %.3fs for the next request slot", wait)
             self._sleep(wait)
-        return max(wait, 0.0)
+        return max(wait, 0.0) + self._enter_window()
+
+    def _enter_window(self) -> float:
+        capacity = self.capacity
+        slept = 0.0
+        while True:
+            with self._lock:
+                if capacity is None:
+                    self._in_flight += 1
+                    return slept
+                now = self._clock()
+                done = self._done
+                while done and done[0] <= now - self.window:
+                    done.popleft()
+                if self._in_flight + len(done) < capacity:
+                    self._in_flight += 1
+                    return slept
+                if self._in_flight >= capacity or not done:
+                    # every place in the window is taken by a request still out: its answer
+                    # (release) is what frees one
+                    self._answered.wait(timeout=self.window)
+                    slept += self._clock() - now
+                    continue
+                wait = done[0] + self.window - now
+            log.debug("rate limit: waiting %.3fs for room in the server's window", wait)
+            self._sleep(wait)
+            slept += wait
+
+    def release(self) -> None:
+        """The request from the last `acquire()` is over: its answer is back (or it failed)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if self.capacity is not None:
+                self._done.append(self._clock())
+                while len(self._done) > self.capacity:
+                    self._done.popleft()
+            self._answered.notify()
 
     def defer(self, seconds: float) -> None:
         """Push the next slot to at least `seconds` from now (after a 429 / Retry-After)."""
@@ -112,21 +176,24 @@ class RateLimiter:
             self._next = max(self._next, self._clock() + seconds)
 
 
-_SHARED_LIMITERS: dict[tuple[str, str, float, float], RateLimiter] = {}
+_SHARED_LIMITERS: dict[tuple[str, str, float, float, float], RateLimiter] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_limiter(base_url: str, api_key: str, per_minute: float, headroom: float) -> RateLimiter:
+def shared_limiter(
+    base_url: str, api_key: str, per_minute: float, headroom: float, window: float = 60.0
+) -> RateLimiter:
     """The process's one limiter for this provider host and API key (and budget): every client
     built for them -- one per Dagster run, several runs per CLI invocation -- draws from the same
     slots, so a new day or run never starts with a fresh budget the server does not know about.
     Keyed by a digest; the key itself is not kept here."""
     digest = hashlib.sha256(api_key.encode()).hexdigest()
-    key = (base_url.rstrip("/"), digest, float(per_minute), float(headroom))
+    key = (base_url.rstrip("/"), digest, float(per_minute), float(headroom), float(window))
     with _SHARED_LOCK:
         limiter = _SHARED_LIMITERS.get(key)
         if limiter is None:
-            limiter = _SHARED_LIMITERS[key] = RateLimiter(per_minute, headroom=headroom)
+            limiter = RateLimiter(per_minute, window=window, headroom=headroom)
+            _SHARED_LIMITERS[key] = limiter
         return limiter
 
 
@@ -201,6 +268,7 @@ class HttpTransport:
         base_url: str,
         api_key: str | None,
         rate_limit_per_minute: float | None,
+        rate_limit_window: float = 60.0,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_retries: int = 4,
@@ -246,9 +314,13 @@ class HttpTransport:
         self._sleep = sleep
         per_minute = math.inf if rate_limit_per_minute is None else rate_limit_per_minute
         if sleep is time.sleep and clock is time.monotonic:
-            self.limiter = shared_limiter(base_url, self._key, per_minute, headroom)
+            self.limiter = shared_limiter(
+                base_url, self._key, per_minute, headroom, rate_limit_window
+            )
         else:  # an injected clock (tests): a private limiter on that clock
-            self.limiter = RateLimiter(per_minute, headroom=headroom, clock=clock, sleep=sleep)
+            self.limiter = RateLimiter(
+                per_minute, window=rate_limit_window, headroom=headroom, clock=clock, sleep=sleep
+            )
         self._count_lock = threading.Lock()
         self._requests = 0
 
@@ -411,10 +483,14 @@ class HttpTransport:
         return None if self._key_in_url else exc
 
     def _get(self, url: str, params: Mapping[str, Any] | None) -> Response:
-        if self._slots is None:
-            return self._session.get(url, params=params, timeout=self._timeout)
-        with self._slots:  # held while the request is outstanding, not while backing off
-            return self._session.get(url, params=params, timeout=self._timeout)
+        """One request; the limiter's window place is held until its answer is back."""
+        try:
+            if self._slots is None:
+                return self._session.get(url, params=params, timeout=self._timeout)
+            with self._slots:  # held while the request is outstanding, not while backing off
+                return self._session.get(url, params=params, timeout=self._timeout)
+        finally:
+            self.limiter.release()
 
     def _request(
         self,

@@ -18,6 +18,9 @@ class PolygonProviderResource(HttpProviderResource):
     api_key: str | None = None  # EnvVar("MASSIVE_API_KEY" or "POLYGON_API_KEY"), never a literal
     base_url: str = DEFAULT_BASE_URL
     rate_limit_per_minute: float = 5.0  # the free plan's limit
+    # the span over which the server counts them: "per minute" (Polygon's 429 says so); the
+    # limiter never lets more than rate x window arrive within any such span
+    rate_limit_window_seconds: float = 60.0
 
     def build_provider(self) -> PolygonProvider:
         return PolygonProvider(api_key=self.api_key, base_url=self.base_url, **self.http_settings())
@@ -35,6 +38,11 @@ class PolygonProviderResource(HttpProviderResource):
         return cls(
             **strings,
             **cls.env_http_settings(
-                "POLYGON", "rate_limit_per_minute", "connect_timeout", "read_timeout", "max_retries"
+                "POLYGON",
+                "rate_limit_per_minute",
+                "rate_limit_window_seconds",
+                "connect_timeout",
+                "read_timeout",
+                "max_retries",
             ),
         )

@@ -93,10 +93,12 @@ def env_number(env: str, kind: type[N], default: N, low: float, high: float) -> 
 # Bounds of the HTTP providers' shared settings: a typo (a rate of 1e9, a timeout of a day)
 # fails at set-up with one line instead of silently misbehaving.
 MAX_RATE_PER_MINUTE = 1_000_000.0
+MAX_WINDOW_SECONDS = 86_400.0
 MAX_TIMEOUT_SECONDS = 600.0
 MAX_RETRIES = 20
 HTTP_SETTING_BOUNDS: dict[str, tuple[type[int] | type[float], float, float]] = {
     "rate_limit_per_minute": (float, 1e-3, MAX_RATE_PER_MINUTE),
+    "rate_limit_window_seconds": (float, 1e-3, MAX_WINDOW_SECONDS),
     "connect_timeout": (float, 1e-3, MAX_TIMEOUT_SECONDS),
     "read_timeout": (float, 1e-3, MAX_TIMEOUT_SECONDS),
     "max_retries": (int, 0, MAX_RETRIES),

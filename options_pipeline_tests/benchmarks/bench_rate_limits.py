@@ -60,6 +60,7 @@ def _one_run(srv: PolygonProcess, *, limit: int, window: float, page_rows: int) 
         api_key=srv.api_key,
         base_url=srv.base_url,
         rate_limit_per_minute=limit / window * 60.0,
+        rate_limit_window_seconds=window,  # the server's counting span, scaled with the rest
         max_retries=20,
         backoff_base=0.05,
         backoff_max=1.0,

@@ -1,5 +1,6 @@
 """Ingestion through the Polygon provider over real HTTP to the local Polygon server."""
 
+import itertools
 import logging
 import socket
 from datetime import date
@@ -246,3 +247,31 @@ def test_a_refused_connection_ends_the_range_after_a_bounded_number_of_symbols(
     assert "market holiday?" not in result.err and "Traceback" not in result.err
     assert "incomplete: 2 day(s) not run (2025-12-15..2025-12-16)" in result.out
     assert db.execute("SELECT count(*) FROM option_chain_snapshots").fetchone()[0] == 0
+
+
+def test_the_cli_keeps_one_rate_budget_across_days(pipeline_env, monkeypatch, db, capsys):
+    """A key allowing 1 request per 3 s, as the server stamps them: each day is its own Dagster
+    run with a new provider client, yet the requests of day 2 keep the budget of day 1's (a
+    budget reset each day would send day 2's first request ~1.5 s after day 1's last: a 429)."""
+    with PolygonTestServer(today=TODAY, contracts_per_symbol=300, history_limit_cap=5000) as srv:
+        srv.set_rate_limit(1, per_seconds=3.0)
+        monkeypatch.setenv("POLYGON_API_KEY", srv.api_key)
+        monkeypatch.setenv("POLYGON_BASE_URL", srv.base_url)
+        monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "20")
+        monkeypatch.setenv("POLYGON_RATE_LIMIT_WINDOW_SECONDS", "3")
+        assert options_pipeline(capsys, "watchlist", "add", "core", "SPY").code == 0
+        result = ingest_options(
+            capsys,
+            "--provider",
+            "polygon",
+            "--start-date",
+            "2025-12-15",
+            "--end-date",
+            "2025-12-16",
+        )
+        assert result.code == 0, result.err
+        log = srv.requests
+    assert [r.status for r in log] == [200] * 4  # analytics + open interest, per day
+    assert [r.day for r in log if r.endpoint == "analytics"] == [DAY, date(2025, 12, 16)]
+    arrivals = [r.t for r in log]
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) > 3.0

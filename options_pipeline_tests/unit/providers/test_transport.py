@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import gc
+import contextlib
 import logging
 import socket
 import threading
+import time
 from datetime import date
 
 import pytest
@@ -40,19 +41,75 @@ def test_rate_limiter_spaces_calls_evenly() -> None:
     ft = FakeTime()
     lim = RateLimiter(5, headroom=0.0, clock=ft.clock, sleep=ft.sleep)
     assert lim.interval == pytest.approx(12.0)
-    waits = [lim.acquire() for _ in range(4)]
+
+    def call() -> float:
+        waited = lim.acquire()
+        lim.release()  # answered at once
+        return waited
+
+    waits = [call() for _ in range(4)]
     assert waits == pytest.approx([0.0, 12.0, 12.0, 12.0])
     ft.now += 100  # idle time is not banked: no burst afterwards
-    assert lim.acquire() == 0.0
-    assert lim.acquire() == pytest.approx(12.0)
+    assert call() == 0.0
+    assert call() == pytest.approx(12.0)
     lim.defer(30)
-    assert lim.acquire() == pytest.approx(30.0)
+    assert call() == pytest.approx(30.0)
+
+
+def test_rate_limiter_keeps_the_window_from_the_answers_not_the_sends() -> None:
+    """5 a minute counted over 60 s: a request whose answer came back 10 s late may have been
+    stamped that late by the server, so the 6th waits for 60 s after that answer, not 60 s
+    after it was sent (which even spacing alone would allow)."""
+    ft = FakeTime()
+    lim = RateLimiter(5, window=60.0, headroom=0.0, clock=ft.clock, sleep=ft.sleep)
+    assert lim.capacity == 5
+    sent: list[float] = []
+    lim.acquire()
+    sent.append(ft.now)
+    ft.now += 10.0  # the first answer takes 10 s
+    lim.release()
+    for _ in range(4):
+        lim.acquire()
+        sent.append(ft.now)
+        lim.release()
+    assert sent == pytest.approx([100.0, 112.0, 124.0, 136.0, 148.0])  # spacing only so far
+    lim.acquire()
+    assert ft.now == pytest.approx(100.0 + 10.0 + 60.0)  # not 160: the window of the answer
+    lim.release()
+
+
+def test_rate_limiter_counts_requests_in_flight_against_the_window() -> None:
+    """Capacity 2: with two requests out and unanswered a third waits for an answer, then for
+    the window to pass it."""
+    lim = RateLimiter(120, window=1.0, headroom=0.0)  # 2 per second, real clock
+    lim.acquire()
+    lim.acquire()
+    started = threading.Event()
+    done: list[float] = []
+
+    def third() -> None:
+        started.set()
+        lim.acquire()
+        done.append(time.monotonic())
+        lim.release()
+
+    t = threading.Thread(target=third)
+    t.start()
+    started.wait()
+    time.sleep(0.3)
+    assert not done  # both places are held by requests still out
+    answered = time.monotonic()
+    lim.release()
+    lim.release()
+    t.join(timeout=5)
+    assert done and done[0] - answered >= 1.0 - 0.01
 
 
 def test_rate_limiter_is_thread_safe() -> None:
     ft = FakeTime()
     lock = threading.Lock()
-    lim = RateLimiter(60, headroom=0.0, clock=ft.clock, sleep=lambda s: None)
+    # a window wide enough that only the spacing is exercised (the clock is frozen)
+    lim = RateLimiter(60, window=1_000.0, headroom=0.0, clock=ft.clock, sleep=lambda s: None)
     slots: list[float] = []
 
     def worker() -> None:
@@ -71,14 +128,15 @@ def test_rate_limiter_is_thread_safe() -> None:
 
 
 def test_rate_limit_against_server_timestamps(srv: PolygonTestServer) -> None:
-    """600/min from 4 threads: the 12 requests span at least 11 x 100 ms at the server, and its
-    sliding window (11 per second: one request of headroom for scheduling jitter on a loaded
-    machine, still far below an unthrottled burst of 12) never refuses one."""
-    srv.set_rate_limit(11, per_seconds=1.0)
+    """600/min counted per second, from 4 threads, against a server allowing exactly that (10
+    in any 1 s, as it stamps arrivals): never refused, and the 12 requests span more than 1 s
+    at the server (the 1st and 11th cannot share a second). Nothing here depends on how
+    promptly the machine schedules either side: the window is kept from the answers."""
+    srv.set_rate_limit(10, per_seconds=1.0)
     symbols = ("SPY", "QQQ", "IWM", "AAPL")
     for s in symbols:  # build the chains first: client and server share this process's GIL
         srv.chain(s, srv.today)
-    provider = srv.provider(rate_limit_per_minute=600)
+    provider = srv.provider(rate_limit_per_minute=600, rate_limit_window_seconds=1.0)
     errors: list[BaseException] = []
 
     def fetch(symbol: str) -> None:
@@ -88,20 +146,83 @@ def test_rate_limit_against_server_timestamps(srv: PolygonTestServer) -> None:
             errors.append(exc)
 
     threads = [threading.Thread(target=fetch, args=(s,)) for s in symbols]
-    gc.collect()
-    gc.disable()  # a full collection pauses client and server alike (one process) for ~30 ms
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        gc.enable()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert not errors
+    assert srv.count(status=429) == 0
     times = sorted(r.t for r in srv.requests)
     assert len(times) == 12 == provider.requests_made
-    assert times[-1] - times[0] >= 11 * 0.100 - 0.03
-    assert srv.count(status=429) == 0
+    assert times[10] - times[0] > 1.0
+
+
+class _DelayingProxy:
+    """A TCP relay in front of the server that holds the first request's bytes for `delay`
+    seconds: the server stamps that request late, as a busy network or host would."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self._upstream = (host, int(port))
+        self._delay = delay
+        self._first = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self._upstream)
+            for src, dst, hold in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, hold), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, hold: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if hold and self._first.acquire(blocking=False):
+                    time.sleep(self._delay)  # only ever the very first request
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_request_the_server_stamps_late_does_not_crowd_its_window(
+    srv: PolygonTestServer,
+) -> None:
+    """2 requests per second, sliding, as the server stamps them. The first request reaches the
+    server 0.4 s late; spacing alone (one per 0.5 s from our clock) would then put the 1st, 2nd
+    and 3rd arrivals (0.4, 0.5, 1.0) in one second: a 429. Keeping the window from the
+    answers, the 3rd waits for a second after the 1st was answered."""
+    srv.set_rate_limit(2, per_seconds=1.0)
+    srv.chain("SPY", srv.today)
+    proxy = _DelayingProxy(srv.base_url, delay=0.4)
+    provider = srv.provider(
+        base_url=proxy.base_url,
+        rate_limit_per_minute=120,
+        rate_limit_window_seconds=1.0,
+        max_retries=0,  # a 429 would fail the fetch outright
+        snapshot_page_limit=250,
+    )
+    try:
+        provider.fetch_chain("SPY", srv.today)  # 600 contracts: 3 pages
+    finally:
+        provider.close()
+        proxy.close()
+    log = srv.requests
+    assert [r.status for r in log] == [200, 200, 200]
+    assert log[1].t - log[0].t < 0.5  # the first was indeed stamped late
+    assert log[2].t - log[0].t > 1.0
 
 
 def test_429_burst_then_success(srv: PolygonTestServer) -> None:
