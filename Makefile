@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # make test runs its tests in this many processes (pytest-xdist), each with its own PostgreSQL
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-e2e lint ui db-stop bench clean
+.PHONY: install demo test test-e2e lint ui db-stop bench bench-scale clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ db-stop: install
 ## Benchmarks (on demand, ~5 min): one table of side-by-side ratios, written to BENCHMARKS.md.
 bench: install
 	$(BIN)/python -m options_pipeline_tests.benchmarks
+
+## Year-scale benchmark (on demand, ~1 h; BENCH_SCALE_MONTHS=1 for a ~5 min run): one simulated
+## year of 20 symbols x 6,000 contracts through ingest_options and the dealer backfill; writes its
+## own section of BENCHMARKS.md. Parameters: BENCH_SCALE_{MONTHS,SYMBOLS,CONTRACTS,START,WRITE}.
+bench-scale: install
+	$(BIN)/python -m options_pipeline_tests.benchmarks.bench_scale
 
 clean: db-stop
 	rm -rf $(STATE)

@@ -287,10 +287,11 @@ def main() -> int:
             pg.drop_all()
     seconds = time.perf_counter() - t0
     text = document(rows, facts, started, seconds)
-    from options_pipeline_tests.benchmarks.bench_files import kept_section
+    from options_pipeline_tests.benchmarks import bench_files, bench_scale
 
-    kept = kept_section(OUTPUT)  # bench_files writes its own section; keep it
-    OUTPUT.write_text(text + ("\n" + kept + "\n" if kept else ""))
+    # bench_files and bench_scale (make bench-scale) write their own sections; keep them
+    kept = [k for k in (bench_files.kept_section(OUTPUT), bench_scale.kept_section(OUTPUT)) if k]
+    OUTPUT.write_text(text + "".join("\n" + k + "\n" for k in kept))
     print(table(rows))
     print(
         f"\n{len(rows)} rows, {sum(r['ok'] is False for r in rows)} missed, "
