@@ -66,6 +66,7 @@ SYMBOLS = [
 ]  # fmt: skip
 CHECKPOINT_MONTHS = (1, 3, 12)
 DAGSTER_DB = "dagster"
+MODULE = "options_pipeline_tests.benchmarks.bench_scale"
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -192,6 +193,7 @@ class Command:
     max_rss_kb: int
     returncode: int
     stderr: str
+    stdout: str
 
 
 def run_command(argv: list[str], env: dict[str, str]) -> Command:
@@ -203,14 +205,15 @@ def run_command(argv: list[str], env: dict[str, str]) -> Command:
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
     reader.start()
-    out_reader = threading.Thread(target=proc.stdout.read, daemon=True)
+    out: list[str] = []
+    out_reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
     out_reader.start()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     reader.join(5)
     out_reader.join(5)
-    return Command(seconds, usage.ru_maxrss, proc.returncode, "".join(err))
+    return Command(seconds, usage.ru_maxrss, proc.returncode, "".join(err), "".join(out))
 
 
 # ------------------------------------------------------------------------------ sizes
@@ -317,12 +320,55 @@ def _env(state: Path) -> dict[str, str]:
     return env
 
 
-def dealer_has_range_policy() -> bool:
-    """Whether dealer_metrics takes a partition range in one run (BackfillPolicy.single_run)."""
-    from options_pipeline.assets.dealer_metrics import dealer_metrics
+def dealer_backfill(first: str, last: str) -> int:
+    """The dealer_metrics backfill of [first, last] in this process, through the project's Dagster
+    instance, chunked as the asset's BackfillPolicy says (what a UI backfill does): single_run ->
+    one run with the range tags, multi_run(N) -> runs of N sessions, none -> one run per session.
+    Prints how it ran (first stdout line) and exits non-zero if a run failed."""
+    from dagster import AssetKey, DagsterInstance, PartitionKeyRange
 
+    from options_pipeline.assets.dealer_metrics import dealer_metrics
+    from options_pipeline.definitions import defs
+    from options_pipeline.loggers import CLI_CONSOLE
+    from options_pipeline.partitions import trading_days
+
+    key = AssetKey("dealer_metrics")
+    job = defs.resolve_implicit_job_def_def_for_assets([key])
+    assert job is not None
+    keys = trading_days.get_partition_keys_in_range(PartitionKeyRange(first, last))
     policy = dealer_metrics.backfill_policy
-    return policy is not None and policy.max_partitions_per_run is None
+    if policy is None:
+        per_run, how = 1, "one run per session (no BackfillPolicy)"
+    elif policy.max_partitions_per_run is None:
+        per_run, how = len(keys), "one run for the range (BackfillPolicy.single_run)"
+    else:
+        per_run = policy.max_partitions_per_run
+        how = f"one run per {per_run} sessions (BackfillPolicy.multi_run)"
+    print(how, flush=True)
+    instance = DagsterInstance.get()
+    quiet = {"loggers": {CLI_CONSOLE: {"config": {"log_level": "WARNING"}}}}
+    for lo in range(0, len(keys), per_run):
+        chunk = keys[lo : lo + per_run]
+        if len(chunk) == 1:
+            extra: dict[str, Any] = {"partition_key": chunk[0]}
+        else:
+            extra = {
+                "tags": {
+                    "dagster/asset_partition_range_start": chunk[0],
+                    "dagster/asset_partition_range_end": chunk[-1],
+                }
+            }
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[key],
+            run_config=quiet,
+            raise_on_error=False,
+            **extra,
+        )
+        if not result.success:
+            print(f"dealer_metrics {chunk[0]}..{chunk[-1]} failed", file=sys.stderr)
+            return 1
+    return 0
 
 
 def _check(cmd: Command, what: str) -> None:
@@ -345,7 +391,6 @@ def run(params: Params) -> Result:
     t_all = time.perf_counter()
     env = _env(state)
     env["SAMPLE_CONTRACTS_PER_SYMBOL"] = str(params.contracts)
-    ranged = dealer_has_range_policy()
     try:
         server = embedded.ensure_running(state)
         pid_file = state / "pgdata" / "postmaster.pid"
@@ -378,41 +423,18 @@ def run(params: Params) -> Result:
                 )
                 _check(ingest, "ingest_options")
                 _log(f"ingested in {ingest.seconds:.0f} s; dealer_metrics backfill")
-                if ranged:
-                    if "DAGSTER_PG_URL" not in dagster_env:
-                        url = subprocess.run(
-                            [str(opts), "db", "dagster-url", "--show-password"],
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            check=True,
-                        ).stdout.strip()
-                        dagster_env["DAGSTER_PG_URL"] = url
-                    argv = [
-                        str(BIN / "dagster"),
-                        "asset",
-                        "materialize",
-                        "-m",
-                        "options_pipeline.definitions",
-                        "--select",
-                        "dealer_metrics",
-                        "--partition-range",
-                        f"{first}...{last}",
-                    ]
-                    path = "dagster asset materialize --partition-range (one run)"
-                else:
-                    argv = [
-                        str(opts),
-                        "metrics",
-                        "compute",
-                        "--start-date",
-                        first,
-                        "--end-date",
-                        last,
-                    ]
-                    path = "options-pipeline metrics compute (one run per session)"
+                if "DAGSTER_PG_URL" not in dagster_env:
+                    dagster_env["DAGSTER_PG_URL"] = subprocess.run(
+                        [str(opts), "db", "dagster-url", "--show-password"],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout.strip()
+                argv = [sys.executable, "-m", MODULE, "--dealer-backfill", first, last]
                 dealer = run_command(argv, dagster_env)
                 _check(dealer, "dealer_metrics backfill")
+                path = "the Python API, " + (dealer.stdout.splitlines() or ["?"])[0]
                 mem.sample()
                 done_sessions += len(days)
                 db = relation_sizes(server)
@@ -502,6 +524,7 @@ def measured(result: Result) -> sm.Measured:
         dealer_s_per_symbol_session=dealer_s / (last.sessions * result.params["symbols"]),
         event_log_bytes_per_partition=event / last.sessions,
         symbols=int(result.params["symbols"]),
+        contracts=int(result.params["contracts"]),
     )
 
 
@@ -634,7 +657,8 @@ def extrapolation(result: Result) -> list[str]:
         f"{m.dealer_s_per_symbol_session:.3f} s of dealer backfill per (session, symbol), "
         f"{m.event_log_bytes_per_partition / 1e3:,.0f} kB of Dagster event log and run storage "
         f"per session (both assets, {m.symbols} symbols). Assumptions: all of these scale "
-        "linearly (as measured above); the event log per session grows in proportion to the "
+        "linearly (as measured above), the dealer time also with the chain size; the event "
+        "log per session grows in proportion to the "
         "symbols (an upper bound: part of each run's events is fixed); provider time = pairs x "
         "requests per pair / documented rate, sequential sessions; limits: a 2 TB database "
         "volume, a 7-day backfill window, an event log of 5 % of the volume. [U] = unverified.",
@@ -716,6 +740,8 @@ def load(path: Path) -> Result:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--dealer-backfill"]:  # the measured subprocess of run()
+        return dealer_backfill(args[1], args[2])
     if args[:1] == ["--from-json"]:  # re-render a saved run: `--from-json FILE [--write 1]`
         result = load(Path(args[1]))
         write = args[2:4] == ["--write", "1"]

@@ -25,6 +25,7 @@ class Measured:
     dealer_s_per_symbol_session: float  # dealer backfill wall / (sessions x symbols)
     event_log_bytes_per_partition: float  # both assets' runs, on disk, per session
     symbols: int  # watchlist size the event-log figure was measured with
+    contracts: int  # chain size the dealer figure was measured with
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,8 @@ def extrapolate(m: Measured, d: Deployment, providers: list[ProviderLimit]) -> P
         rows=d.rows,
         disk_bytes=d.rows / 1e6 * m.bytes_per_mrow,
         ingest_s=d.rows / m.ingest_rows_per_s,
-        dealer_s=d.pairs * m.dealer_s_per_symbol_session,
+        # the dealer reads and re-prices every contract: assumed proportional to the chain size
+        dealer_s=d.pairs * m.dealer_s_per_symbol_session * d.contracts_per_symbol / m.contracts,
         event_log_bytes=per_partition * d.sessions,
         provider_s={p.name: d.pairs * p.requests_per_pair / p.requests_per_s for p in providers},
         daily_rows=d.symbols * d.contracts_per_symbol,

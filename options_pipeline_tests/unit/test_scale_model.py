@@ -19,6 +19,7 @@ MEASURED = sm.Measured(
     dealer_s_per_symbol_session=0.1,
     event_log_bytes_per_partition=500e3,
     symbols=20,
+    contracts=6000,
 )
 PAID = sm.ProviderLimit("paid", requests_per_pair=4, requests_per_s=100, source="test")
 FREE = sm.ProviderLimit("free", requests_per_pair=4, requests_per_s=5 / 60, source="test")
@@ -37,6 +38,9 @@ def test_extrapolation_matches_hand_arithmetic() -> None:
     assert p.provider_s["free"] == pytest.approx(30_240_000)  # at 5/min: 350 days
     assert p.daily_rows == 3_000_000
     assert p.daily_ingest_s == pytest.approx(150)
+    # half the chain: half the dealer time (630,000 x 0.1 s x 3,000 / 6,000)
+    half = sm.extrapolate(MEASURED, sm.Deployment(500, 1260, 3000), [PAID])
+    assert half.dealer_s == pytest.approx(31_500)
 
 
 def test_event_log_fixed_per_partition_when_asked() -> None:
