@@ -8,6 +8,7 @@ from options_pipeline.metrics.params import (
     DayMetrics,
     MetricsParams,
     StrikeLevel,
+    params_fingerprint,
 )
 from options_pipeline.metrics.window import WindowParams, WindowSummary, summarize_window
 
@@ -21,5 +22,6 @@ __all__ = [
     "WindowParams",
     "WindowSummary",
     "compute_day_metrics",
+    "params_fingerprint",
     "summarize_window",
 ]

@@ -6,6 +6,8 @@ embeds the params) says exactly how a number was produced.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -86,6 +88,13 @@ class MetricsParams:
             raise ValueError("need 1 <= limited_min_eligible <= full_min_eligible")
         if self.min_dte_days > self.max_dte_days:
             raise ValueError("min_dte_days > max_dte_days")
+
+
+def params_fingerprint(params: MetricsParams) -> str:
+    """A short digest of every parameter: two stored results with the same fingerprint (and model
+    version) were computed the same way."""
+    text = json.dumps(asdict(params), sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +191,45 @@ class DayMetrics:
         if include_profile:
             out["profile"] = {"spot": self.profile_spots.tolist(), "net": self.profile_gex.tolist()}
         return out
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> DayMetrics:
+        """The inverse of `to_dict()` (without the profile unless it was included): a stored
+        document read back as the metrics the window summary takes."""
+        by_strike = doc.get("by_strike") or {}
+        profile = doc.get("profile") or {}
+
+        def arr(values: list[float] | None) -> NDArray[np.float64]:
+            return readonly(np.asarray(values or [], dtype=np.float64))
+
+        def walls(key: str) -> tuple[StrikeLevel, ...]:
+            return tuple(StrikeLevel(float(w["strike"]), float(w["gex"])) for w in doc[key])
+
+        contracts = doc["contracts"]
+        return cls(
+            symbol=doc["symbol"],
+            as_of=date.fromisoformat(doc["as_of"]),
+            spot=doc["spot"],
+            status=doc["status"],
+            status_reason=doc["status_reason"],
+            params=MetricsParams(**doc["params"]),
+            total_contracts=int(contracts["total"]),
+            eligible_contracts=int(contracts["eligible"]),
+            excluded=dict(contracts["excluded"]),
+            gex_net=doc["gex_net"],
+            gex_total=doc["gex_total"],
+            position=doc["position"],
+            gex_slope=doc["gex_slope"],
+            flip=doc["flip"],
+            flip_reason=doc["flip_reason"],
+            crossings=tuple(float(c) for c in doc["crossings"]),
+            abs_gamma_strike=doc["abs_gamma_strike"],
+            call_walls=walls("call_walls"),
+            put_walls=walls("put_walls"),
+            strikes=arr(by_strike.get("strike")),
+            gex_by_strike=arr(by_strike.get("net")),
+            call_gex_by_strike=arr(by_strike.get("calls")),
+            put_gex_by_strike=arr(by_strike.get("puts")),
+            profile_spots=arr(profile.get("spot")),
+            profile_gex=arr(profile.get("net")),
+        )

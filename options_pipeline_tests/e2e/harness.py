@@ -79,6 +79,21 @@ def wait_for(
 # --- databases ---------------------------------------------------------------------------------
 
 
+def run_partitions(tags: dict[str, str]) -> set[str]:
+    """The partitions a run targets: its `dagster/partition`, or every session of its range (a
+    run of a BackfillPolicy range carries the range's first and last key instead)."""
+    from options_pipeline.partitions import partition_days
+
+    if "dagster/partition" in tags:
+        return {tags["dagster/partition"]}
+    start = tags.get("dagster/asset_partition_range_start")
+    end = tags.get("dagster/asset_partition_range_end")
+    if start is None or end is None:
+        return set()
+    days = partition_days(date.fromisoformat(start), date.fromisoformat(end))
+    return {d.isoformat() for d in days}
+
+
 def create_database(server_url: str, *, template: str | None = None) -> str:
     """A new database on the server (optionally cloned from `template`); returns its DSN."""
     name = f"e2e_{uuid.uuid4().hex[:12]}"

@@ -19,6 +19,7 @@ from options_pipeline_tests.e2e.harness import (
     figure,
     ingest_options,
     options_pipeline,
+    run_partitions,
     wait_for,
 )
 
@@ -53,11 +54,9 @@ def test_history_landed_before_dagster_dev_gets_dealer_metrics(e2e_env, tmp_path
             ]
             failed = [r.run_id for r in dealer if r.status == DagsterRunStatus.FAILURE]
             assert not failed, f"dealer_metrics runs failed: {failed}"
-            ok = {
-                r.tags.get("dagster/partition")
-                for r in dealer
-                if r.status == DagsterRunStatus.SUCCESS
-            }
+            ok = set().union(
+                *(run_partitions(r.tags) for r in dealer if r.status == DagsterRunStatus.SUCCESS)
+            )
             return ok if ok >= EXPECTED else None
 
         ok = wait_for(

@@ -54,6 +54,7 @@ from options_pipeline_tests.e2e.harness import (
     pipeline_environment,
     polygon_environment,
     run_bounded,
+    run_partitions,
     sqlalchemy_url,
     start_ingest_options,
     step_windows,
@@ -405,7 +406,7 @@ def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(s
         runs = dealer_runs(stack)
         bad = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
         assert not bad, f"dealer_metrics runs failed: {bad}"
-        ok = {tags_of(r).get("dagster/partition") for r in runs if r["status"] == "SUCCESS"}
+        ok = set().union(*(run_partitions(tags_of(r)) for r in runs if r["status"] == "SUCCESS"))
         return runs if ok >= WINDOW_DAYS else None
 
     runs = wait_for(
@@ -415,10 +416,19 @@ def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(s
         interval=3,
         diagnostics=stack.dev.log_tail,
     )
-    partitions = sorted(tags_of(r).get("dagster/partition") for r in runs)
+    partitions = sorted(p for r in runs for p in run_partitions(tags_of(r)))
     assert set(partitions) == WINDOW_DAYS, f"only days with a complete window: {partitions}"
     # (the no-op second backfill re-recorded every day: at most another round of these)
     assert {tags_of(r).get("dagster/sensor_name") for r in runs} == {"options_automation"}
+    # each session is its own materialization with its own metadata, ranged run or not
+    from dagster import AssetKey
+
+    records = stack.instance.fetch_materializations(AssetKey("dealer_metrics"), limit=100).records
+    latest = {r.asset_materialization.partition: r.asset_materialization for r in records}
+    assert set(latest) >= WINDOW_DAYS
+    for day in WINDOW_DAYS:
+        assert latest[day].metadata["symbols"].value == len(SYMBOLS)
+        assert all(f"| {s} |" in latest[day].metadata["summary"].value for s in SYMBOLS)
 
     with psycopg.connect(stack.data_url) as conn:
         stored = conn.execute("""SELECT m.as_of, t.symbol, m.days_present, m.window_days
@@ -440,7 +450,7 @@ def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(s
         "automation: dealer_metrics runs so far (partition, status, seconds)",
         [
             (
-                tags_of(r)["dagster/partition"],
+                sorted(run_partitions(tags_of(r))),
                 r["status"],
                 round((r["endTime"] or 0) - (r["startTime"] or 0), 1),
             )
@@ -492,7 +502,7 @@ def test_dagster_cli_partition_range_fills_then_reruns_as_a_no_op(stack: Stack):
     assert len(windows) >= 4, fmt_windows(windows)
     assert overlapping(windows) == [], fmt_windows(windows)
     # dealer_metrics was never requested for a day without a complete window
-    assert {tags_of(r).get("dagster/partition") for r in dealer_runs(stack)} <= WINDOW_DAYS
+    assert set().union(*(run_partitions(tags_of(r)) for r in dealer_runs(stack))) <= WINDOW_DAYS
     figure(
         "dagster asset materialize 3 days: first / rerun",
         f"{first.seconds:.1f}s / {again.seconds:.1f}s",
@@ -802,7 +812,7 @@ def test_backfill_over_christmas_completes_and_the_sensor_computes_every_session
         runs = dealer_runs(stack)
         bad = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
         assert not bad, f"dealer_metrics runs failed: {bad}"
-        ok = {tags_of(r).get("dagster/partition") for r in runs if r["status"] == "SUCCESS"}
+        ok = set().union(*(run_partitions(tags_of(r)) for r in runs if r["status"] == "SUCCESS"))
         return ok if ok >= expected else None
 
     wait_for(
