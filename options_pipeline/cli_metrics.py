@@ -1,7 +1,8 @@
 """`options-pipeline metrics compute | show | history`.
 
-compute runs the dealer_metrics asset for each session of a range through the project's Dagster
-instance (one run per session, visible in the UI); show and history read what is stored.
+compute runs the dealer_metrics asset for the sessions of a range through the project's Dagster
+instance (one run per chunk of the asset's BackfillPolicy, visible in the UI, each session its own
+partition); show and history read what is stored.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def register(metrics, *, sub, parse_date, parse_symbol, report_codes: str, run_c
         metrics,
         "compute",
         "compute dealer metrics for the sessions of a range, "
-        "through the project's Dagster instance (one run per session, in the UI)",
+        "through the project's Dagster instance (a run per chunk of sessions, in the UI)",
         run_codes.replace("gaps remain", "a session's own snapshot is missing"),
     )
     compute.add_argument("--start-date", type=parse_date, required=True, metavar="YYYY-MM-DD")
@@ -159,9 +160,11 @@ def _output(
 
 
 def compute(days: list[date]) -> int:
-    """One dealer_metrics run per session on the project's instance, in order."""
+    """The sessions on the project's instance, in order, one run per chunk of the asset's
+    BackfillPolicy (what a UI backfill of the same range launches)."""
     from dagster import AssetKey, DagsterInstance
 
+    from options_pipeline.assets.dealer_metrics import SESSIONS_PER_RUN
     from options_pipeline.definitions import defs
     from options_pipeline.loggers import CLI_CONSOLE
 
@@ -171,38 +174,60 @@ def compute(days: list[date]) -> int:
     instance = DagsterInstance.get()
     worst = ExitCode.OK
     print(f"{'session':<12}{'symbols':>8}  {'run':<8}  result")
-    for day in days:
+    for first in range(0, len(days), SESSIONS_PER_RUN):
+        chunk = days[first : first + SESSIONS_PER_RUN]
+        # one session: a partition-keyed run, as the automation launches it; more: a ranged run
+        partition_key = chunk[0].isoformat() if len(chunk) == 1 else None
+        range_tags = (
+            {}
+            if partition_key
+            else {
+                "dagster/asset_partition_range_start": chunk[0].isoformat(),
+                "dagster/asset_partition_range_end": chunk[-1].isoformat(),
+            }
+        )
         result = job.execute_in_process(
-            partition_key=day.isoformat(),
+            partition_key=partition_key,
             instance=instance,
             asset_selection=[key],
             run_config={"loggers": {CLI_CONSOLE: {"config": {"log_level": "WARNING"}}}},
             tags={
+                **range_tags,
                 "options_pipeline/launched_by": "options-pipeline metrics compute",
                 "options_pipeline/host": socket.gethostname(),
                 "options_pipeline/pid": str(os.getpid()),
             },
             raise_on_error=False,
         )
-        if result.success:
-            mats = result.asset_materializations_for_node(DEALER_METRICS)
-            symbols = int(mats[0].metadata["symbols"].value) if mats else 0
-            checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
-            note = (
-                "ok" if not checks else "checks failed: " + ", ".join(c.check_name for c in checks)
-            )
-            print(f"{day!s:<12}{symbols:>8}  {result.run_id[:8]}  {note}")
-            continue
+        mats = {m.partition: m for m in result.asset_materializations_for_node(DEALER_METRICS)}
+        failed_checks: dict[str | None, list[str]] = {}
+        for e in result.get_asset_check_evaluations():
+            if not e.passed:
+                failed_checks.setdefault(e.partition, []).append(e.check_name)
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         user = failure.step_failure_data.user_failure_data if failure else None
         error = failure.step_failure_data.error if failure else None
-        if user is not None and user.description:
-            message, code = user.description, ExitCode.GAPS
-        else:
-            lines = [x for x in (error.message if error else "run failed").splitlines() if x]
-            message, code = (lines[-1].strip() if lines else "run failed"), ExitCode.RUN_FAILED
-        print(f"{day!s:<12}{'-':>8}  {result.run_id[:8]}  failed: {message}")
-        worst = max(worst, code)
+        per_day: dict[str, str] = {}
+        if user is not None and "failed_sessions" in user.metadata:
+            per_day = dict(user.metadata["failed_sessions"].value)  # type: ignore[arg-type]
+        for day in chunk:
+            mat = mats.get(day.isoformat())
+            if mat is not None:
+                checks = failed_checks.get(day.isoformat(), [])
+                note = "ok" if not checks else "checks failed: " + ", ".join(checks)
+                symbols = int(mat.metadata["symbols"].value)  # type: ignore[arg-type]
+                print(f"{day!s:<12}{symbols:>8}  {result.run_id[:8]}  {note}")
+                continue
+            if day.isoformat() in per_day:
+                message, code = per_day[day.isoformat()], ExitCode.GAPS
+            elif user is not None and user.description:
+                message, code = user.description, ExitCode.GAPS
+            else:
+                lines = [x for x in (error.message if error else "run failed").splitlines() if x]
+                message = lines[-1].strip() if lines else "run failed"
+                code = ExitCode.RUN_FAILED
+            print(f"{day!s:<12}{'-':>8}  {result.run_id[:8]}  failed: {message}")
+            worst = max(worst, code)
     logging.getLogger("options_pipeline.cli").info(
         "dealer metrics computed in the Dagster instance at %s; see them with "
         "'options-pipeline metrics show %s'",

@@ -45,7 +45,14 @@ def test_compute_runs_in_the_project_instance_then_show_and_history_read_them(fi
         runs = instance.get_runs(
             RunsFilter(tags={"options_pipeline/launched_by": "options-pipeline metrics compute"})
         )
-        assert sorted(r.tags["dagster/partition"] for r in runs) == ["2025-12-19", "2025-12-22"]
+        # one run for the range (the asset's BackfillPolicy), each session its own partition
+        assert [
+            (
+                r.tags["dagster/asset_partition_range_start"],
+                r.tags["dagster/asset_partition_range_end"],
+            )
+            for r in runs
+        ] == [("2025-12-19", "2025-12-22")]
     assert db.execute("SELECT count(*) FROM dealer_metrics").fetchone()[0] == 4
 
     shown = options_pipeline(capsys, "metrics", "show", "2025-12-22", "--json")
