@@ -108,8 +108,8 @@ def session_chains(
     rows = np.frombuffer(body, dtype=_CHAIN_TUPLE)
     order = np.argsort(rows["ticker"], kind="stable")
     ticker = rows["ticker"][order]
-    starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]]) if ticker.size else []
-    bounds = [*starts, ticker.size]
+    starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]]) if ticker.size else ()
+    bounds: list[int] = [*(int(i) for i in starts), int(ticker.size)]
     out: dict[UUID, dict[str, NDArray[Any]]] = {}
     for a, b in pairwise(bounds):
         part = rows[order[a:b]]
