@@ -6,7 +6,8 @@ repetitions, so the numbers hold on a shared, noisy machine. Sections:
 1. write path         bench_write_path      (store.write_chain vs raw COPY; skip decision)
 2. rate limiter       bench_rate_limiter.run() when that module provides it, else
                       bench_rate_limits.run()
-3. dealer metrics     bench_dealer_metrics.run()
+3. dealer metrics     bench_dealer_metrics.run(); bench_dealer_range (range path vs one session
+                      at a time; a backfill's runs through the run queue, 1 vs 2 concurrent)
 4. orchestration      bench_orchestration   (materialize range vs ingest_day loop)
 5. memory             bench_memory          (peak RSS, Polygon HTTP path, subprocess)
 6. throughput         bench_throughput      (ingest paths vs raw COPY, HTTP rate, start-up)
@@ -138,6 +139,7 @@ SECTIONS: list[tuple[str, Callable[[BenchPostgres], list[dict[str, Any]]]]] = [
     ("1. write path", _module_rows("bench_write_path")),
     ("2. rate limiter", _rate_rows),
     ("3. dealer metrics", lambda pg: _dealer_rows()),
+    ("3. dealer metrics (ranges)", _module_rows("bench_dealer_range")),
     ("4. orchestration", _module_rows("bench_orchestration")),
     ("5. memory", _module_rows("bench_memory")),
     ("6. throughput", _module_rows("bench_throughput")),
@@ -244,8 +246,8 @@ def document(
         "",
         "See the docstring at the top of each module in options_pipeline_tests/benchmarks/: "
         "`bench_write_path` (1), `bench_rate_limits` or `bench_rate_limiter` (2), "
-        "`bench_dealer_metrics` (3), `bench_orchestration` (4), `bench_memory` (5), "
-        "`bench_throughput` (6). PostgreSQL "
+        "`bench_dealer_metrics` and `bench_dealer_range` (3), `bench_orchestration` (4), "
+        "`bench_memory` (5), `bench_throughput` (6). PostgreSQL "
         "is a private embedded server (the project's own pgserver mechanism) in a temporary "
         "folder, a fresh database per measured side; the local Polygon server runs in its own "
         "process so its JSON encoding is not billed to the pipeline.",
