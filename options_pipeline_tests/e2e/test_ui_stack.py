@@ -254,6 +254,21 @@ def all_runs(stack: Stack) -> list[dict]:
     return data["results"]
 
 
+def run_failures(stack: Stack, runs: list[dict]) -> str:
+    """The engine and failure events of `runs`, for the assertion message."""
+    from dagster import DagsterEventType
+
+    kinds = {DagsterEventType.ENGINE_EVENT, DagsterEventType.RUN_FAILURE}
+    kinds |= {DagsterEventType.STEP_FAILURE}
+    lines = []
+    for r in runs:
+        for e in stack.instance.all_logs(r["runId"]):
+            if e.dagster_event_type in kinds:
+                error = getattr(e.dagster_event.event_specific_data, "error", None)
+                lines.append(f"{r['runId'][:8]} {e.dagster_event_type}: {e.message} {error or ''}")
+    return "\n".join(lines)
+
+
 def dealer_runs(stack: Stack) -> list[dict]:
     return [
         r
@@ -405,7 +420,7 @@ def test_automation_sensor_runs_dealer_metrics_for_days_with_a_complete_window(s
     def settled() -> list[dict] | None:
         runs = dealer_runs(stack)
         bad = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
-        assert not bad, f"dealer_metrics runs failed: {bad}"
+        assert not bad, f"dealer_metrics runs failed: {bad}\n{run_failures(stack, bad)}"
         ok = set().union(*(run_partitions(tags_of(r)) for r in runs if r["status"] == "SUCCESS"))
         return runs if ok >= WINDOW_DAYS else None
 
@@ -811,7 +826,7 @@ def test_backfill_over_christmas_completes_and_the_sensor_computes_every_session
     def computed() -> set[str] | None:
         runs = dealer_runs(stack)
         bad = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
-        assert not bad, f"dealer_metrics runs failed: {bad}"
+        assert not bad, f"dealer_metrics runs failed: {bad}\n{run_failures(stack, bad)}"
         ok = set().union(*(run_partitions(tags_of(r)) for r in runs if r["status"] == "SUCCESS"))
         return ok if ok >= expected else None
 
