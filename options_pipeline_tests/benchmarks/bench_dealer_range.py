@@ -16,8 +16,10 @@ a) The range path (`compute_dealer_range` over the 20 sessions: the ledger in on
 b) Scale-out: the same 20 sessions as a UI backfill (GraphQL launchPartitionBackfill, what the UI
    sends) on `dagster dev` (webserver + daemon subprocesses, the e2e harness), the asset's
    BackfillPolicy splitting it into 2 runs of 10, the daemon's QueuedRunCoordinator launching them
-   with max_concurrent_runs 1 vs 2 (the default run launcher: a process per run -- the same queue a
-   Docker or Kubernetes run launcher is fed by). Wall time from the backfill's creation to its end.
+   1 vs 2 at a time (the default run launcher: a process per run -- the same queue a Docker or
+   Kubernetes run launcher is fed by). One `dagster dev` serves both sides: the queue allows 2
+   runs, and 1 for runs tagged `options_pipeline/bench_queue=serial`, the tag the serial side's
+   backfill carries. Wall time from the backfill's creation to its end, interleaved.
 
 Run: `.venv/bin/python -m options_pipeline_tests.benchmarks.bench_dealer_range`
 """
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -237,96 +238,89 @@ query($id: String!) {
 }"""
 
 
-def _instance_yaml(max_concurrent_runs: int) -> str:
+SERIAL_TAG = "options_pipeline/bench_queue"
+
+
+def _instance_yaml() -> str:
+    """The project's instance with a run queue of 2, and 1 for runs tagged SERIAL_TAG=serial: one
+    daemon serves both sides, the backfill's tag deciding which limit its runs queue under."""
     doc = yaml.safe_load(TEMPLATE)
-    doc["run_queue"] = {"max_concurrent_runs": max_concurrent_runs}
-    doc["auto_materialize"] = {"enabled": False}  # only the backfill launches runs here
+    doc["run_queue"] = {
+        "max_concurrent_runs": 2,
+        "tag_concurrency_limits": [{"key": SERIAL_TAG, "value": "serial", "limit": 1}],
+    }
+    doc["auto_materialize"] = {"enabled": False}  # only the backfills launch runs here
     return yaml.safe_dump(doc)
-
-
-def _queued_backfill(
-    pg: BenchPostgres, template_db: str, dagster_template: str, limit: int, root: Path
-) -> tuple[float, int]:
-    """(backfill wall seconds, runs) on a fresh copy of the stored chains."""
-    from options_pipeline_tests.e2e.harness import (
-        create_database,
-        dagster_dev,
-        drop_database,
-        pipeline_environment,
-        sqlalchemy_url,
-        wait_for,
-    )
-
-    data = create_database(pg.server_url, template=template_db)
-    dagster_db = create_database(pg.server_url, template=dagster_template)
-    state = root / f"state-{limit}-{time.monotonic_ns()}"
-    (state / "dagster_home").mkdir(parents=True)
-    (state / "dagster_home" / "dagster.yaml").write_text(_instance_yaml(limit))
-    env = pipeline_environment(
-        state=state, database_url=data, dagster_pg_url=sqlalchemy_url(dagster_db)
-    )
-    try:
-        with dagster_dev(env, state / "dagster-dev.log") as dev:
-            dev.wait_ready(timeout=240)
-            launched = dev.graphql(
-                LAUNCH_BACKFILL,
-                p={
-                    "partitionNames": [d.isoformat() for d in RANGE],
-                    "assetSelection": [{"path": ["dealer_metrics"]}],
-                },
-            )["launchPartitionBackfill"]
-            assert launched["__typename"] == "LaunchBackfillSuccess", launched
-
-            def finished() -> dict[str, Any] | None:
-                b = dev.graphql(BACKFILL, id=launched["backfillId"])["partitionBackfillOrError"]
-                return b if b["status"] not in ("REQUESTED", "CANCELING", "FAILING") else None
-
-            backfill = wait_for(
-                "the dealer_metrics backfill",
-                finished,
-                timeout=600,
-                interval=1,
-                diagnostics=dev.log_tail,
-            )
-        assert backfill["status"] == "COMPLETED_SUCCESS", backfill
-        with psycopg.connect(data) as conn:
-            stored = conn.execute("SELECT count(*) FROM dealer_metrics").fetchone()
-        assert stored is not None and stored[0] == N_SESSIONS * len(SYMBOLS), stored
-        return backfill["endTimestamp"] - backfill["timestamp"], len(backfill["runs"])
-    finally:
-        drop_database(data)
-        drop_database(dagster_db)
 
 
 def _queue_rows(pg: BenchPostgres, url: str) -> list[dict[str, Any]]:
     from dagster import instance_for_test
 
     from options_pipeline.instance import dagster_storage_url
-    from options_pipeline_tests.e2e.harness import create_database
+    from options_pipeline_tests.e2e.harness import (
+        create_database,
+        dagster_dev,
+        pipeline_environment,
+        sqlalchemy_url,
+        wait_for,
+    )
 
-    template_db = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(url, autocommit=True) as conn:  # the chains only: no rows to replace
-        conn.execute("DELETE FROM dealer_metrics")
     dagster_url = create_database(pg.server_url)
-    dagster_template = psycopg.conninfo.conninfo_to_dict(dagster_url)["dbname"]
-    storage = dagster_storage_url(pg.server_url, dagster_template)
+    storage = dagster_storage_url(
+        pg.server_url, psycopg.conninfo.conninfo_to_dict(dagster_url)["dbname"]
+    )
     with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": storage}}}):
-        pass  # creates Dagster's tables once; every repetition clones them
+        pass  # creates Dagster's tables before two processes race to
     walls: dict[int, list[float]] = {1: [], 2: []}
     runs: set[int] = set()
     with tempfile.TemporaryDirectory(prefix="bench_dealer_queue_") as tmp:
-        for limit in QUEUE_LIMITS:
-            wall, n_runs = _queued_backfill(pg, template_db, dagster_template, limit, Path(tmp))
-            walls[limit].append(wall)
-            runs.add(n_runs)
+        state = Path(tmp)
+        (state / "dagster_home").mkdir()
+        (state / "dagster_home" / "dagster.yaml").write_text(_instance_yaml())
+        env = pipeline_environment(
+            state=state, database_url=url, dagster_pg_url=sqlalchemy_url(dagster_url)
+        )
+        with dagster_dev(env, state / "dagster-dev.log") as dev:
+            dev.wait_ready(timeout=240)
+            for limit in QUEUE_LIMITS:
+                with psycopg.connect(url, autocommit=True) as conn:  # nothing stored to reuse
+                    conn.execute("DELETE FROM dealer_metrics")
+                tags = [{"key": SERIAL_TAG, "value": "serial"}] if limit == 1 else []
+                launched = dev.graphql(
+                    LAUNCH_BACKFILL,
+                    p={
+                        "partitionNames": [d.isoformat() for d in RANGE],
+                        "assetSelection": [{"path": ["dealer_metrics"]}],
+                        "tags": tags,
+                    },
+                )["launchPartitionBackfill"]
+                assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+                def finished(backfill_id: str = launched["backfillId"]) -> dict[str, Any] | None:
+                    b = dev.graphql(BACKFILL, id=backfill_id)["partitionBackfillOrError"]
+                    return b if b["status"] not in ("REQUESTED", "CANCELING", "FAILING") else None
+
+                backfill = wait_for(
+                    "the dealer_metrics backfill",
+                    finished,
+                    timeout=600,
+                    interval=1,
+                    diagnostics=dev.log_tail,
+                )
+                assert backfill["status"] == "COMPLETED_SUCCESS", backfill
+                with psycopg.connect(url) as conn:
+                    stored = conn.execute("SELECT count(*) FROM dealer_metrics").fetchone()
+                assert stored is not None and stored[0] == N_SESSIONS * len(SYMBOLS), stored
+                walls[limit].append(backfill["endTimestamp"] - backfill["timestamp"])
+                runs.add(len(backfill["runs"]))
     load = os.getloadavg()[0]
     speedup = median(walls[1]) / median(walls[2])
     return [
         row(
             SECTION,
-            f"scale-out: a {N_SESSIONS}-session backfill through the run queue, "
-            f"max_concurrent_runs 1 -> 2 [{len(SYMBOLS)} symbols x {CONTRACTS:,} contracts; "
-            f"dagster dev, UI backfill, BackfillPolicy runs of 10]",
+            f"scale-out: a {N_SESSIONS}-session backfill through the run queue, 1 -> 2 "
+            f"concurrent runs [{len(SYMBOLS)} symbols x {CONTRACTS:,} contracts; dagster dev, UI "
+            f"backfill, BackfillPolicy runs of 10; QueuedRunCoordinator, default run launcher]",
             f"{speedup:.2f}x",
             "> 1x",
             speedup > 1.0,
