@@ -15,7 +15,6 @@ Alpha Vantage documents equity options only: index underlyings are refused.
 from __future__ import annotations
 
 import logging
-import re
 import statistics
 import threading
 import time
@@ -40,8 +39,12 @@ from options_pipeline.providers.check import (
     json_paths,
     match_fields,
 )
-from options_pipeline.providers.history import now_in_new_york, plain_symbol
-from options_pipeline.providers.history import refuse_unservable as _refuse
+from options_pipeline.providers.history import (
+    HistoryWindow,
+    history_symbol,
+    now_in_new_york,
+    plain_symbol,
+)
 from options_pipeline.providers.normalize import MALFORMED_ROW, WRONG_DATE, ChainBuilder, parse_day
 from options_pipeline.providers.transport import HttpTransport, RequestStats, RetryableAnswer
 from options_pipeline.symbols import is_index
@@ -60,7 +63,12 @@ HISTORY_START = date(2008, 1, 2)  # "any date later than 2008-01-01 is accepted"
 PUBLISHED, PUBLISHED_DAYS_AFTER = dtime(0, 0), 1
 OI_SOURCE = "alphavantage:HISTORICAL_OPTIONS date=D (as-of assumed, undocumented)"
 PARITY_STRIKES = 5  # strikes nearest the money averaged (median) for the parity spot
-_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+WINDOW = HistoryWindow(
+    NAME,
+    earliest=HISTORY_START,
+    published=PUBLISHED,
+    published_days_after=PUBLISHED_DAYS_AFTER,
+)
 
 # The field map: our name -> (Alpha Vantage field, verification). Sources: the documentation page
 # https://www.alphavantage.co/documentation/#options (HISTORICAL_OPTIONS: parameters symbol, date,
@@ -203,18 +211,7 @@ class AlphaVantageProvider:
         """One unpaged request, plus the symbol's daily series the first time it is needed;
         0 when the day is refused before any request."""
         sym = plain_symbol(symbol)
-        try:
-            if is_index(sym):
-                return 0
-            _refuse(
-                NAME,
-                day,
-                now=self._now,
-                earliest=HISTORY_START,
-                published=PUBLISHED,
-                published_days_after=PUBLISHED_DAYS_AFTER,
-            )
-        except ProviderError:
+        if is_index(sym) or not WINDOW.serves(day, now=self._now):
             return 0
         with self._spot_lock:
             cached = day in self._closes.get(sym, ({}, False))[0]
@@ -232,21 +229,12 @@ class AlphaVantageProvider:
     # ------------------------------------------------------------------ contract
 
     def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
-        sym = plain_symbol(symbol)
-        if not _SYMBOL_RE.match(sym):
-            raise ProviderError(f"invalid underlying symbol {symbol!r}")
+        sym = history_symbol(symbol)
         if is_index(sym):
             raise NotAvailable(
                 f"{sym} is an index: Alpha Vantage documents options on US equities only"
             )
-        _refuse(
-            NAME,
-            as_of,
-            now=self._now,
-            earliest=HISTORY_START,
-            published=PUBLISHED,
-            published_days_after=PUBLISHED_DAYS_AFTER,
-        )
+        WINDOW.refuse(as_of, now=self._now)
         stats = RequestStats()
         rows = self._chain_rows(sym, as_of, stats)
         if not rows:

@@ -7,14 +7,25 @@ publication time; nothing else is ever substituted for it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from options_pipeline.calendar import NEW_YORK, now_in_new_york
-from options_pipeline.providers.base import NotAvailable
+from options_pipeline.providers.base import NotAvailable, ProviderError
 from options_pipeline.providers.normalize import raise_if_closed
 
-__all__ = ["NEW_YORK", "now_in_new_york", "plain_symbol", "refuse_unservable"]
+__all__ = [
+    "NEW_YORK",
+    "HistoryWindow",
+    "history_symbol",
+    "now_in_new_york",
+    "plain_symbol",
+    "refuse_unservable",
+]
+
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
 
 def refuse_unservable(
@@ -58,3 +69,42 @@ def plain_symbol(symbol: str) -> str:
     """SPX from ^SPX or I:SPX (index aliases are stored plain); upper-case, stripped."""
     sym = symbol.strip().upper()
     return sym.removeprefix("I:").removeprefix("^")
+
+
+def history_symbol(symbol: str) -> str:
+    """`plain_symbol(symbol)`, or ProviderError when that is not a ticker (a letter, then up to
+    nine of A-Z, 0-9 and '.'), before any request is built from it."""
+    sym = plain_symbol(symbol)
+    if not _SYMBOL_RE.match(sym):
+        raise ProviderError(f"invalid underlying symbol {symbol!r}")
+    return sym
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """The sessions a provider's end-of-day history can serve: from `earliest`, once published
+    (`published` New York time, `published_days_after` calendar days after the session)."""
+
+    provider: str
+    earliest: date | None = None
+    published: time | None = None
+    published_days_after: int = 0
+
+    def refuse(self, as_of: date, *, now: Callable[[], datetime] = now_in_new_york) -> None:
+        """`refuse_unservable` with this provider's window."""
+        refuse_unservable(
+            self.provider,
+            as_of,
+            now=now,
+            earliest=self.earliest,
+            published=self.published,
+            published_days_after=self.published_days_after,
+        )
+
+    def serves(self, as_of: date, *, now: Callable[[], datetime] = now_in_new_york) -> bool:
+        """False when `refuse` would refuse the session (closed, too early, not published)."""
+        try:
+            self.refuse(as_of, now=now)
+        except ProviderError:
+            return False
+        return True

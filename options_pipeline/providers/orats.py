@@ -18,7 +18,6 @@ windows (documented filter, e.g. dte=30,45) until every window is below the cap.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -34,8 +33,12 @@ from options_pipeline.providers.check import (
     json_paths,
     match_fields,
 )
-from options_pipeline.providers.history import now_in_new_york, plain_symbol
-from options_pipeline.providers.history import refuse_unservable as _refuse
+from options_pipeline.providers.history import (
+    HistoryWindow,
+    history_symbol,
+    now_in_new_york,
+    plain_symbol,
+)
 from options_pipeline.providers.normalize import (
     MALFORMED_ROW,
     WRONG_DATE,
@@ -57,7 +60,7 @@ PUBLISHED = dtime(18, 0)  # UNVERIFIED: when a session's history rows exist; con
 # UNVERIFIED for /datav2: ORATS' older data API documents a 6,000-row cap on strikes per request.
 DEFAULT_ROW_CAP = 6000
 DTE_WINDOWS = ((0, 7), (8, 30), (31, 90), (91, 365), (366, 100_000))
-_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+WINDOW = HistoryWindow(NAME, earliest=HISTORY_START, published=PUBLISHED)
 
 # The field map: our name -> (ORATS field(s), verification). Source: ORATS' historical data API
 # page https://orats.com/docs/historical-data-api ("Strikes History", GET /datav2/hist/strikes:
@@ -186,9 +189,7 @@ class OratsProvider:
     def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
         """One request (a row holds a call and a put); a chain at the row cap is asked again in
         the dte windows; 0 when the day is refused before any request."""
-        try:
-            _refuse(NAME, day, now=self._now, earliest=HISTORY_START, published=PUBLISHED)
-        except ProviderError:
+        if not WINDOW.serves(day, now=self._now):
             return 0
         rows = max(contracts_hint, 1) / 2
         return 1 if rows < self._row_cap else 1 + len(DTE_WINDOWS)
@@ -205,10 +206,8 @@ class OratsProvider:
     # ------------------------------------------------------------------ contract
 
     def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
-        sym = plain_symbol(symbol)
-        if not _SYMBOL_RE.match(sym):
-            raise ProviderError(f"invalid underlying symbol {symbol!r}")
-        _refuse(NAME, as_of, now=self._now, earliest=HISTORY_START, published=PUBLISHED)
+        sym = history_symbol(symbol)
+        WINDOW.refuse(as_of, now=self._now)
         stats = RequestStats()
         rows = self._all_rows(sym, as_of, stats)
         if not rows:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -43,8 +42,13 @@ from options_pipeline.providers.check import (
     json_paths,
     match_fields,
 )
-from options_pipeline.providers.history import NEW_YORK, now_in_new_york, plain_symbol
-from options_pipeline.providers.history import refuse_unservable as _refuse
+from options_pipeline.providers.history import (
+    NEW_YORK,
+    HistoryWindow,
+    history_symbol,
+    now_in_new_york,
+    plain_symbol,
+)
 from options_pipeline.providers.normalize import (
     MALFORMED_ROW,
     WRONG_DATE,
@@ -64,7 +68,7 @@ GREEKS_EOD_PATH = "/v3/option/history/greeks/eod"
 OPEN_INTEREST_PATH = "/v3/option/history/open_interest"
 OI_SOURCE = "thetadata:/v3/option/history/open_interest date=D (OPRA ~06:30 ET)"
 EOD_REPORT_TIME = dtime(17, 15)  # ThetaData builds its EOD report at 17:15 ET
-_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+WINDOW = HistoryWindow(NAME, published=EOD_REPORT_TIME)
 
 # Option roots per index underlying (weeklies/PM-settled listed under their own root). [P]: the
 # roots are OCC's; that the terminal serves each under `symbol=<root>` is seen in users' code only.
@@ -255,9 +259,7 @@ class ThetaDataProvider:
 
     def estimate_requests(self, symbol: str, day: date, contracts_hint: int) -> int:
         """Two unpaged requests (EOD greeks, open interest) per option root; 0 when refused."""
-        try:
-            _refuse(NAME, day, now=self._now, published=EOD_REPORT_TIME)
-        except ProviderError:
+        if not WINDOW.serves(day, now=self._now):
             return 0
         return 2 * len(self.roots(symbol))
 
@@ -277,10 +279,8 @@ class ThetaDataProvider:
         return INDEX_ROOTS.get(sym, (sym,))
 
     def fetch_chain(self, symbol: str, as_of: date) -> ChainSnapshot:
-        sym = plain_symbol(symbol)
-        if not _SYMBOL_RE.match(sym):
-            raise ProviderError(f"invalid underlying symbol {symbol!r}")
-        _refuse(NAME, as_of, now=self._now, published=EOD_REPORT_TIME)
+        sym = history_symbol(symbol)
+        WINDOW.refuse(as_of, now=self._now)
         stats = RequestStats()
         roots = self.roots(sym)
         # every (root, endpoint) request of this symbol-day, in flight together up to the bound
