@@ -154,6 +154,11 @@ class AlphaVantageProvider:
     """Provider "alphavantage". `requests_made` counts every HTTP request this instance sent."""
 
     name = NAME
+    # How many symbols ingest_day may fetch at once. Alpha Vantage documents requests per minute
+    # by plan (https://www.alphavantage.co/premium/: from 75 a minute [P]), which the limiter keeps,
+    # and no bound on requests in flight [U]; at 75 a minute (0.8 s apart) a second request in
+    # flight already covers a whole chain's answer time. The daily-series cache is locked.
+    max_concurrency = 2
 
     def __init__(
         self,

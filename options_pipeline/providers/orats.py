@@ -133,6 +133,11 @@ class OratsProvider:
     """Provider "orats". `requests_made` counts every HTTP request this instance sent."""
 
     name = NAME
+    # How many symbols ingest_day may fetch at once. ORATS documents a rate (1,000 requests a
+    # minute, https://docs.orats.io/datav2-api-guide/data.html), which the limiter keeps, and no
+    # bound on requests in flight [U]; 4 overlaps the server's time (a whole chain per request)
+    # with our parsing, as for Polygon. fetch_chain keeps no per-call state on the instance.
+    max_concurrency = 4
 
     def __init__(
         self,

@@ -272,6 +272,15 @@ class ThetaDataProvider:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def max_concurrency(self) -> int:
+        """Symbols ingest_day may fetch at once: the tier's outstanding requests (FREE 1, VALUE 2,
+        STANDARD 4, PRO 8: "Outstanding Requests" by tier on
+        https://docs.thetadata.us/Articles/Data-And-Requests/Concurrent-Requests.html).
+        The transport holds every request to that bound across all threads, so more symbols at
+        once only keeps the terminal's slots full; it never sends more."""
+        return self.concurrency
+
     # ------------------------------------------------------------------ contract
 
     def roots(self, symbol: str) -> tuple[str, ...]:

@@ -179,3 +179,37 @@ def test_the_definitions_bound_by_the_environment_run_a_vendor_partition(
         assert _files_containing(pipeline_env, srv.secret or "-") == []
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("name, bound", [("thetadata", 2), ("orats", 4), ("alphavantage", 2)])
+def test_a_day_fetches_symbols_at_once_within_the_vendor_bound(
+    name, bound, monkeypatch, database_url
+) -> None:
+    """Six symbols, each answer held 0.3 s by the server: ingest_day overlaps them up to the
+    provider's `max_concurrency` and never past it (ThetaData: the tier's outstanding requests,
+    which the stand-in enforces with 429 OS_LIMIT)."""
+    from options_pipeline.db import store
+    from options_pipeline.db.connection import connection
+    from options_pipeline.ingest import ingest_day
+    from options_pipeline.resources import provider_resource_from_env
+    from options_pipeline_tests.stand_in import Fault
+
+    start = {"thetadata": _thetadata, "orats": _orats, "alphavantage": _alphavantage}
+    srv = start[name](monkeypatch)
+    symbols = ["AAPL", "IWM", "MSFT", "NVDA", "QQQ", "SPY"]
+    try:
+        srv.add_fault(Fault("slow", times=None, delay=0.3))
+        resource = provider_resource_from_env(name)
+        with resource.process_config_and_initialize_cm() as ready:  # EnvVar resolved, as in a run
+            provider = ready.client
+            assert provider.max_concurrency == bound
+            with connection(database_url) as conn:
+                store.add_to_watchlist(conn, "w", symbols)
+                report = ingest_day(conn, provider=provider, day=DAYS[0])
+        assert not report.failed, report.failed
+        assert sorted(report.ingested) == symbols
+        log = srv.requests
+        assert all(r.status == 200 for r in log)
+        assert 2 <= max(r.in_flight for r in log) <= bound
+    finally:
+        srv.stop()
