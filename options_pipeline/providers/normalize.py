@@ -230,6 +230,10 @@ class ChainBuilder:
     def add_columns(self, columns: ChainColumns) -> int:
         """Validate a whole batch of rows at once (the same rules as `add`, as array operations);
         keeps the valid rows, counts the others by reason; returns the rows kept."""
+        return int(self.add_columns_kept(columns).sum())
+
+    def add_columns_kept(self, columns: ChainColumns) -> np.ndarray:
+        """`add_columns`, returning which rows were kept (a boolean mask over the batch)."""
         self.rows_seen += len(columns)
         keep, reasons = validate_columns(columns, self.as_of, self._max_expiry)
         self.rejected.update(reasons)
@@ -237,7 +241,7 @@ class ChainBuilder:
             self._batches.append(columns)
         elif keep.any():
             self._batches.append(columns.take(keep))
-        return int(keep.sum())
+        return keep
 
     def reject(self, reason: str, count: int = 1) -> None:
         """Count rows dropped before they reached `add` (e.g. a row that is not an object)."""

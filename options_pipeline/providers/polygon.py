@@ -18,7 +18,9 @@ previous session), so a backfilled day means the same as a day collected live.
 Index underlyings are stored plain (SPX); the snapshot is asked for `I:SPX`, every other
 endpoint for `SPX`.
 
-Pages are normalised as they arrive (normalize.ChainBuilder), so raw pages are never held.
+Pages are normalised as they arrive (normalize.ChainBuilder), so raw pages are never held; a
+snapshot page is read column-wise (one array per field, validated as arrays) unless one of its
+rows needs the per-row rules.
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import repeat
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import numpy as np
+
 from options_pipeline.calendar import is_session, previous_session, today_in_new_york
-from options_pipeline.models import ChainSnapshot
+from options_pipeline.models import ChainColumns, ChainSnapshot
 from options_pipeline.providers.base import NotAvailable, ProviderConfigError, ProviderError
 from options_pipeline.providers.check import (
     EndpointCheck,
@@ -245,6 +251,160 @@ def snapshot_values(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# ------------------------------------------------------------------ column-wise pages
+
+_PLAIN_NUMBERS = frozenset({float, int, type(None)})  # JSON numbers and null; not bool
+_CALL_PUT = {"call": True, "put": False}
+_EMPTY: dict[str, Any] = {}
+
+
+def _floats(values: list[Any]) -> np.ndarray | None:
+    """Plain JSON numbers (null -> NaN) as float64; None when any value is something else."""
+    if not set(map(type, values)) <= _PLAIN_NUMBERS:
+        return None
+    out = np.array(values, dtype=np.float64)
+    if int(np.count_nonzero(np.isnan(out))) != values.count(None):
+        return None  # a NaN literal from a lenient decoder: the row path rejects it as such
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotPage:
+    columns: ChainColumns
+    underlying_price: np.ndarray  # NaN where absent
+    underlying_updated: np.ndarray  # NaN where absent
+    quote_updated: np.ndarray  # NaN where absent
+
+
+def snapshot_page_columns(rows: list[Any], symbol: str) -> _SnapshotPage | None:
+    """A page of chain-snapshot rows as columns (the SNAPSHOT_FIELDS map, `last` = day.close,
+    else last_trade.price), or None when some row needs the per-row path: a row or `details`
+    that is not an object, a value that is not a plain JSON number where one is expected, a
+    contract type other than "call"/"put", an expiration that is not YYYY-MM-DD, a ticker
+    missing, a fractional multiplier. The row path then decides those rows exactly as always;
+    a clean page (every page a vendor sends in practice) costs a few array operations."""
+    n = len(rows)
+    if n == 0 or set(map(type, rows)) != {dict}:
+        return None
+    blocks: dict[str | None, list[dict[str, Any]]] = {None: rows}
+    for block, _ in _SNAPSHOT_NESTED:
+        nodes = list(map(dict.get, rows, repeat(block, n)))
+        blocks[block] = [b if type(b) is dict else _EMPTY for b in nodes]
+        if block == "details" and _EMPTY in blocks[block]:
+            return None  # a row without its contract block: malformed, counted per row
+    raw = {
+        name: list(map(dict.get, blocks[block], repeat(key, n)))
+        for name, block, key in _SNAPSHOT_ITEMS
+    }
+
+    tickers = raw["ticker"]
+    if set(map(type, tickers)) != {str}:
+        return None
+    symbols = [strip_prefix(t) for t in tickers]
+    if "" in symbols:
+        return None
+    is_call = [_CALL_PUT.get(v) for v in raw["contract_type"]]  # type: ignore[arg-type]
+    if None in is_call:
+        return None
+    expirations = raw["expiration_date"]
+    if set(map(type, expirations)) != {str} or set(map(len, expirations)) != {10}:
+        return None
+    try:
+        expiration = np.array(expirations, dtype="datetime64[D]")
+    except ValueError:
+        return None
+    if not np.array_equal(expiration.astype("U10"), np.array(expirations)):
+        return None  # numpy read something date.fromisoformat would not
+
+    numbers: dict[str, np.ndarray] = {}
+    for name in SNAPSHOT_FIELDS:
+        if name in ("ticker", "contract_type", "expiration_date"):
+            continue
+        values = _floats(raw[name])
+        if values is None:
+            return None
+        numbers[name] = values
+    multiplier = numbers["shares_per_contract"]
+    multiplier = np.where(np.isnan(multiplier), 100.0, multiplier)
+    if not (np.isfinite(multiplier).all() and (multiplier == np.round(multiplier)).all()):
+        return None
+    close = numbers["close"]
+    columns = ChainColumns(
+        expiration_date=expiration,
+        strike=numbers["strike_price"],
+        is_call=np.array(is_call, dtype=bool),
+        bid=numbers["bid"],
+        ask=numbers["ask"],
+        last=np.where(np.isnan(close), numbers["last_trade_price"], close),
+        volume=numbers["volume"],
+        open_interest=numbers["open_interest"],
+        implied_volatility=numbers["implied_volatility"],
+        delta=numbers["delta"],
+        gamma=numbers["gamma"],
+        theta=numbers["theta"],
+        vega=numbers["vega"],
+        multiplier=multiplier.astype(np.int64),
+        contract_symbol=np.array(symbols, dtype=object),
+        root=symbol,
+    )
+    return _SnapshotPage(
+        columns,
+        numbers["underlying_price"],
+        numbers["underlying_updated"],
+        numbers["quote_updated"],
+    )
+
+
+def _latest_epoch(values: np.ndarray) -> datetime | None:
+    """The latest of `epoch_to_datetime(v)` over `values` (NaN = absent), as arrays: each value
+    in the first unit (ns, us, ms, s) that lands in 2000..2100, exactly as that function picks."""
+    remaining = values[np.isfinite(values)]
+    best: float | None = None
+    for scale in (1e9, 1e6, 1e3, 1.0):
+        seconds = remaining / scale
+        plausible = (seconds >= 946_684_800) & (seconds <= 4_102_444_800)
+        if plausible.any():
+            top = float(seconds[plausible].max())
+            best = top if best is None else max(best, top)
+        remaining = remaining[~plausible]
+    return None if best is None else datetime.fromtimestamp(best, UTC)
+
+
+class _Freshest:
+    """The underlying price with the latest stamp and the latest quote/underlying stamp over
+    the contracts kept, row by row or a page of columns at a time (the same choice both ways:
+    the first of equal stamps wins)."""
+
+    def __init__(self) -> None:
+        self.underlying: tuple[float, float] | None = None  # (last_updated, price)
+        self.mark: datetime | None = None
+
+    def see_row(self, v: Mapping[str, Any]) -> None:
+        price = _positive(v["underlying_price"])
+        asset_stamp = v["underlying_updated"]
+        if price is not None:
+            stamp = _positive(asset_stamp) or 0.0
+            if self.underlying is None or stamp > self.underlying[0]:
+                self.underlying = (stamp, price)
+        for ts in (v["quote_updated"], asset_stamp):
+            when = epoch_to_datetime(ts)
+            if when is not None and (self.mark is None or when > self.mark):
+                self.mark = when
+
+    def see_columns(self, page: _SnapshotPage, keep: np.ndarray) -> None:
+        price, stamp = page.underlying_price, page.underlying_updated
+        with np.errstate(invalid="ignore"):
+            priced = np.flatnonzero(keep & np.isfinite(price) & (price > 0))
+            stamps = np.where(np.isfinite(stamp) & (stamp > 0), stamp, 0.0)
+        if priced.size:
+            best = priced[int(np.argmax(stamps[priced]))]
+            if self.underlying is None or stamps[best] > self.underlying[0]:
+                self.underlying = (float(stamps[best]), float(price[best]))
+        when = _latest_epoch(np.concatenate([page.quote_updated[keep], stamp[keep]]))
+        if when is not None and (self.mark is None or when > self.mark):
+            self.mark = when
+
+
 class PolygonProvider:
     """Provider "polygon". `requests_made` counts every HTTP request this instance sent."""
 
@@ -387,10 +547,14 @@ class PolygonProvider:
     def _current_session(self, sym: str, as_of: date, stats: RequestStats) -> ChainSnapshot:
         path = SNAPSHOT_PATH.format(symbol=quote(snapshot_ticker(sym), safe=":"))
         builder = ChainBuilder(sym, as_of)
-        underlying: tuple[float, float] | None = None  # (last_updated, price): the freshest wins
-        mark: datetime | None = None
+        fresh = _Freshest()
         for page in self._http.iter_pages(path, {"limit": self._snapshot_limit}, stats=stats):
-            for row in _results(page, path):
+            rows = _results(page, path)
+            columns = snapshot_page_columns(rows, sym)
+            if columns is not None:
+                fresh.see_columns(columns, builder.add_columns_kept(columns.columns))
+                continue
+            for row in rows:  # a page with an odd row: every row decided one by one
                 if not isinstance(row, Mapping) or not isinstance(row.get("details"), Mapping):
                     builder.reject(MALFORMED_ROW)
                     continue
@@ -415,18 +579,9 @@ class PolygonProvider:
                     vega=v["vega"],
                     multiplier=v["shares_per_contract"],
                 )
-                if added is None:
-                    continue
-                price = _positive(v["underlying_price"])
-                asset_stamp = v["underlying_updated"]
-                if price is not None:
-                    stamp = _positive(asset_stamp) or 0.0
-                    if underlying is None or stamp > underlying[0]:
-                        underlying = (stamp, price)
-                for ts in (v["quote_updated"], asset_stamp):
-                    when = epoch_to_datetime(ts)
-                    if when is not None and (mark is None or when > mark):
-                        mark = when
+                if added is not None:
+                    fresh.see_row(v)
+        underlying, mark = fresh.underlying, fresh.mark
         return builder.build(
             provider=NAME,
             underlying_price=underlying[1] if underlying else None,

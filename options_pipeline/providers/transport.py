@@ -45,6 +45,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import orjson
 import requests
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
@@ -644,7 +645,7 @@ class HttpTransport:
 
     def _decode(self, resp: Response, what: str) -> dict[str, Any]:
         try:
-            body = json.loads(resp.content)
+            body = decode_json(resp.content)
         except (ValueError, UnicodeDecodeError):
             raise ProviderError(
                 f"malformed JSON from {what} ({len(resp.content)} bytes)",
@@ -694,6 +695,18 @@ def _connect_cause(exc: BaseException) -> str:
         return seen.strerror.lower()
     text = str(seen)
     return text.rsplit(": ", 1)[-1].strip(" ')") or type(seen).__name__
+
+
+def decode_json(content: bytes) -> Any:
+    """JSON -> Python objects. orjson decodes a full 250-row page ~3x faster than the standard
+    library (the client's largest cost per page); what orjson refuses (NaN/Infinity literals,
+    which json.loads accepts) goes to json.loads, so the same bodies decode as before and a
+    non-finite number is still counted against its row, not the page. ValueError if neither can.
+    """
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def request_id(body: Mapping[str, Any]) -> str | None:

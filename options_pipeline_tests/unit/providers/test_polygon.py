@@ -203,6 +203,64 @@ def test_malformed_and_partial_rows_are_dropped_and_counted(
     assert kept.delta is None and kept.volume is None and kept.open_interest == 10
 
 
+def test_well_typed_rows_that_break_a_rule_are_counted_on_the_column_path(
+    srv: PolygonTestServer,
+) -> None:
+    """Rows of plain JSON numbers and strings keep a page on the column path; the rules still
+    drop and count each bad row by the first rule it breaks (the same reasons as row by row)."""
+
+    def row(strike: float = 700.0, **top: object) -> dict[str, object]:
+        details = {
+            "contract_type": "call",
+            "expiration_date": "2025-04-17",
+            "strike_price": strike,
+            "ticker": f"O:SPY250417C{round(strike * 1000):08d}",
+            "shares_per_contract": top.pop("shares_per_contract", 100),
+        }
+        quote = {"bid": top.pop("bid", 1.0), "ask": 1.1, "last_updated": 1741982400000000000}
+        return {"details": details, "open_interest": 10, "last_quote": quote, **top}
+
+    bad = [
+        row(701.0, bid=-1.0),  # negative_price
+        row(702.0, open_interest=-3),  # negative_size
+        row(703.0, open_interest=2.5),  # bad_number: a fractional size
+        row(704.0, implied_volatility=-0.2),  # negative_iv
+        row(705.0, shares_per_contract=0),  # bad_multiplier
+        row(-1.0),  # bad_strike
+        {**row(706.0), "details": {**row(706.0)["details"], "expiration_date": "2025-03-07"}},
+        row(707.0, greeks=None, day={"close": 2.0, "volume": 4}),  # valid: kept
+    ]
+    srv.add_fault(Fault.extra_rows(bad, page=2), symbol="SPY")
+    snap = srv.provider().fetch_chain("SPY", srv.today)
+    assert snap.rejected == {
+        "bad_multiplier": 1,
+        "bad_number": 1,
+        "bad_strike": 1,
+        "expired": 1,
+        "negative_iv": 1,
+        "negative_price": 1,
+        "negative_size": 1,
+    }
+    assert len(snap.quotes) == 601
+    kept = next(q for q in snap.quotes if q.strike == 707.0)
+    assert (kept.last, kept.volume, kept.open_interest, kept.delta) == (2.0, 4, 10, None)
+    assert kept.multiplier == 100 and kept.contract_symbol == "SPY250417C00707000"
+
+
+def test_latest_epoch_of_a_page_matches_the_per_value_rule() -> None:
+    """The column path's mark time: the latest of epoch_to_datetime over values in mixed units
+    (s, ms, us, ns), with out-of-range and absent values ignored."""
+    import numpy as np
+
+    from options_pipeline.providers.normalize import epoch_to_datetime
+    from options_pipeline.providers.polygon import _latest_epoch
+
+    values = [1.7e9, 1.74e12, 1.741e15, 1.741982e18, 5.0, 9e20, math.nan, 1.6e18]
+    expected = max(d for v in values if (d := epoch_to_datetime(v)) is not None)
+    assert _latest_epoch(np.array(values)) == expected
+    assert _latest_epoch(np.array([math.nan, 3.0])) is None
+
+
 def test_empty_chain_is_no_contracts(srv: PolygonTestServer) -> None:
     srv.add_fault(Fault.empty(), symbol="SPY")
     with pytest.raises(NoContracts, match="no contracts for SPY on 2025-03-14"):
