@@ -278,7 +278,7 @@ class AlphaVantageProvider:
             "%s %s: %d quotes, %d rejected, %d requests, spot from %s",
             sym,
             as_of,
-            len(snap.quotes),
+            len(snap.columns),  # never materialise per-contract objects for a log line
             snap.rejected_count,
             snap.requests,
             source,

@@ -256,7 +256,7 @@ class OratsProvider:
             "%s %s: %d quotes (%d with smvVol as IV), %d rejected, %d requests",
             sym,
             as_of,
-            len(snap.quotes),
+            len(snap.columns),  # never materialise per-contract objects for a log line
             smoothed,
             snap.rejected_count,
             snap.requests,

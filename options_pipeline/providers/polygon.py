@@ -535,7 +535,7 @@ class PolygonProvider:
             "%s %s: %d quotes, %d rejected, %d merged, %d requests",
             sym,
             as_of,
-            len(snap.quotes),
+            len(snap.columns),  # never materialise per-contract objects for a log line
             snap.rejected_count,
             snap.merged,
             snap.requests,

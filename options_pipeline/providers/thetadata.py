@@ -350,7 +350,7 @@ class ThetaDataProvider:
             "%s %s: %d quotes, %d rejected, %d requests",
             sym,
             as_of,
-            len(snap.quotes),
+            len(snap.columns),  # never materialise per-contract objects for a log line
             snap.rejected_count,
             snap.requests,
         )
