@@ -292,7 +292,7 @@ def snapshot_page_columns(rows: list[Any], symbol: str) -> _SnapshotPage | None:
         blocks[block] = [b if type(b) is dict else _EMPTY for b in nodes]
         if block == "details" and _EMPTY in blocks[block]:
             return None  # a row without its contract block: malformed, counted per row
-    raw = {
+    raw: dict[str, list[Any]] = {
         name: list(map(dict.get, blocks[block], repeat(key, n)))
         for name, block, key in _SNAPSHOT_ITEMS
     }
@@ -303,7 +303,10 @@ def snapshot_page_columns(rows: list[Any], symbol: str) -> _SnapshotPage | None:
     symbols = [strip_prefix(t) for t in tickers]
     if "" in symbols:
         return None
-    is_call = [_CALL_PUT.get(v) for v in raw["contract_type"]]  # type: ignore[arg-type]
+    types = raw["contract_type"]
+    if set(map(type, types)) != {str}:
+        return None  # (a list or an object is not even a dictionary key)
+    is_call = [_CALL_PUT.get(v) for v in types]
     if None in is_call:
         return None
     expirations = raw["expiration_date"]

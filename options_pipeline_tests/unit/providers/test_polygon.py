@@ -180,6 +180,7 @@ def test_malformed_and_partial_rows_are_dropped_and_counted(
         {**row(), "implied_volatility": math.nan},  # NaN (sent as a JSON NaN token)
         row(expiration_date="2025-03-07"),  # expired
         row(contract_type="warrant"),
+        row(contract_type=["call"]),  # not a string (not even hashable)
         "not an object",
         {"open_interest": 5},  # no details block
         {**row(strike_price=701.0), "greeks": None, "day": None},  # partial but valid: kept
@@ -189,7 +190,7 @@ def test_malformed_and_partial_rows_are_dropped_and_counted(
     snap = srv.provider().fetch_chain("SPY", srv.today)
     assert snap.rejected == {
         "bad_expiration": 1,
-        "bad_option_type": 1,
+        "bad_option_type": 2,
         "duplicate": 7,
         "expired": 1,
         "malformed_row": 2,
@@ -197,7 +198,7 @@ def test_malformed_and_partial_rows_are_dropped_and_counted(
         "negative_price": 1,
         "non_finite": 1,
     }
-    assert snap.rejected_count == 15
+    assert snap.rejected_count == 16
     assert len(snap.quotes) == 601
     kept = next(q for q in snap.quotes if q.strike == 701.0)
     assert kept.delta is None and kept.volume is None and kept.open_interest == 10
