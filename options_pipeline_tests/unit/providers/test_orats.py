@@ -147,3 +147,30 @@ def test_a_slow_answer_is_retried_then_a_timeout(orats: OratsTestServer) -> None
     orats.add_fault(Fault("slow", times=None, delay=0.4))
     with pytest.raises(ProviderTimeout, match="read timeout"):
         orats.provider(read_timeout=0.2, max_retries=1).fetch_chain("SPY", DAY)
+
+
+@pytest.mark.parametrize("fault", [None, "zero_mid_iv"])
+def test_the_column_path_gives_the_per_row_result(
+    orats: OratsTestServer, monkeypatch: pytest.MonkeyPatch, fault: str | None
+) -> None:
+    """A clean answer is read column-wise; the same answer read row by row (the path every
+    answer with an odd row takes) gives the same contracts, counts, spot and mark time."""
+    import options_pipeline.providers.orats as orats_module
+
+    if fault:
+        orats.add_fault(Fault(fault, times=None))
+    real, read = orats_module._strike_columns, []
+
+    def spy(rows: list[object], root: str, as_of: date) -> object:
+        read.append(real(rows, root, as_of))
+        return read[-1]
+
+    monkeypatch.setattr(orats_module, "_strike_columns", spy)
+    columns = orats.provider().fetch_chain("SPY", DAY)
+    assert read and read[0] is not None  # it was read column-wise
+    monkeypatch.setattr(orats_module, "_strike_columns", lambda rows, root, as_of: None)
+    rows = orats.provider().fetch_chain("SPY", DAY)
+    assert columns.columns.equals(rows.columns)
+    assert (columns.rejected, columns.merged) == (rows.rejected, rows.merged)
+    assert columns.underlying_price == rows.underlying_price is not None
+    assert columns.provider_mark_time == rows.provider_mark_time is not None
