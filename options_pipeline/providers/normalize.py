@@ -92,8 +92,10 @@ def parse_occ(symbol: str) -> tuple[str, date, OptionType, float] | None:
     m = _OCC_RE.match(strip_prefix(symbol).replace(" ", ""))
     if m is None:
         return None
-    try:
-        expiration = datetime.strptime(m["ymd"], "%y%m%d").date()
+    ymd = m["ymd"]
+    yy = int(ymd[:2])
+    try:  # strptime's %y without its cost (a backfill parses every contract's symbol twice)
+        expiration = date(2000 + yy if yy < 69 else 1900 + yy, int(ymd[2:4]), int(ymd[4:6]))
     except ValueError:
         return None
     cp: OptionType = "C" if m["cp"] == "C" else "P"

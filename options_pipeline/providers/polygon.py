@@ -187,12 +187,23 @@ def _get(row: Mapping[str, Any], path: str) -> Any:
     return node
 
 
+# HISTORY_FIELDS with each candidate split once: (key,) or (block, key)
+_HISTORY_PARTS = {
+    name: tuple(tuple(path.split(".")) for path in paths) for name, paths in HISTORY_FIELDS.items()
+}
+
+
 def history_field(row: Mapping[str, Any], name: str) -> Any:
     """The first present candidate of HISTORY_FIELDS[name] in `row`, else None."""
-    for path in HISTORY_FIELDS[name]:
-        value = _get(row, path)
-        if value is not None:
-            return value
+    for parts in _HISTORY_PARTS[name]:
+        node: Any = row
+        for part in parts:
+            if not isinstance(node, Mapping):
+                node = None
+                break
+            node = node.get(part)
+        if node is not None:
+            return node
     return None
 
 

@@ -136,3 +136,20 @@ def test_epoch_units() -> None:
         dt = epoch_to_datetime(v)
         assert dt is not None and dt.isoformat().startswith("2025-03-14T20:00")
     assert epoch_to_datetime("x") is None and epoch_to_datetime(5) is None
+
+
+def test_parse_occ_dates_match_strptime_including_the_century_pivot() -> None:
+    """Oracle: the standard library's %y%m%d (00-68 -> 20xx, 69-99 -> 19xx; invalid days)."""
+    from datetime import datetime
+
+    from options_pipeline.providers.normalize import parse_occ
+
+    for yy in range(100):
+        for mm, dd in ((1, 1), (2, 29), (2, 30), (12, 31), (13, 1), (0, 10), (4, 31)):
+            ymd = f"{yy:02d}{mm:02d}{dd:02d}"
+            try:
+                expected = datetime.strptime(ymd, "%y%m%d").date()
+            except ValueError:
+                expected = None
+            parsed = parse_occ(f"O:SPXW{ymd}P05000000")
+            assert (parsed[1] if parsed else None) == expected, ymd
