@@ -251,7 +251,7 @@ def _instance_yaml() -> str:
     """The project's instance with a run queue of 2, and 1 for runs tagged SERIAL_TAG=serial: one
     daemon serves both sides, the backfill's tag deciding which limit its runs queue under."""
     doc = yaml.safe_load(TEMPLATE)
-    doc["run_queue"] = {
+    doc["concurrency"]["runs"] = {  # the run queue's limits (run_queue: is its older spelling)
         "max_concurrent_runs": 2,
         "tag_concurrency_limits": [{"key": SERIAL_TAG, "value": "serial", "limit": 1}],
     }
@@ -339,9 +339,9 @@ def _queue_rows(pg: BenchPostgres, url: str) -> list[dict[str, Any]]:
     ]
 
 
-def run(pg: BenchPostgres, *, queue: bool = True) -> list[dict[str, Any]]:
+def run(pg: BenchPostgres, *, queue: bool = True, ranges: bool = True) -> list[dict[str, Any]]:
     url = _fill(pg)
-    rows = _range_rows(pg, url)
+    rows = _range_rows(pg, url) if ranges else []
     if queue:
         rows += _queue_rows(pg, url)
     return rows
@@ -350,4 +350,6 @@ def run(pg: BenchPostgres, *, queue: bool = True) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     import sys
 
-    run_standalone(lambda pg: run(pg, queue="--no-queue" not in sys.argv))
+    run_standalone(
+        lambda pg: run(pg, queue="--no-queue" not in sys.argv, ranges="--no-range" not in sys.argv)
+    )
