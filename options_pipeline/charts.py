@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -76,22 +77,28 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
         if bars.strikes.size:
             gaps = np.diff(bars.strikes)
             width = 0.4 * float(gaps.min()) if gaps.size else 0.005 * day.spot
-            ax.bar(
-                bars.strikes - width / 2,
-                bars.calls,
-                width=width,
-                color=_CALL,
-                linewidth=0,
-                label="call GEX",
-            )
-            ax.bar(
-                bars.strikes + width / 2,
-                bars.puts,
-                width=width,
-                color=_PUT,
-                linewidth=0,
-                label="put GEX",
-            )
+            # one collection of rectangles per series: what ax.bar draws, without one patch
+            # object per bar (ax.bar made a chart take ~1.5 s on a busy machine)
+            for offset, heights, color, label in (
+                (-width / 2, bars.calls, _CALL, "call GEX"),
+                (width / 2, bars.puts, _PUT, "put GEX"),
+            ):
+                left = bars.strikes + offset - width / 2
+                right = left + width
+                zero = np.zeros_like(heights)
+                verts = np.stack(
+                    [
+                        np.column_stack([left, zero]),
+                        np.column_stack([left, heights]),
+                        np.column_stack([right, heights]),
+                        np.column_stack([right, zero]),
+                    ],
+                    axis=1,
+                )
+                ax.add_collection(
+                    PolyCollection(verts, facecolors=color, linewidths=0, label=label)
+                )
+            ax.autoscale_view()
         ax.yaxis.set_major_formatter(FuncFormatter(_usd))
         ax.set_ylabel(GEX_UNITS, fontsize=6)
         ax.axhline(0.0, color="black", linewidth=0.5)
