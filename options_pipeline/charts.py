@@ -96,7 +96,7 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
                     axis=1,
                 )
                 ax.add_collection(
-                    PolyCollection(verts, facecolors=color, linewidths=0, label=label)
+                    PolyCollection(list(verts), facecolors=color, linewidths=0, label=label)
                 )
             ax.autoscale_view()
         ax.yaxis.set_major_formatter(FuncFormatter(_usd))
