@@ -129,7 +129,8 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
             )
         ax.set_xlim(bars.low, bars.high)
         ax.legend(loc="best", fontsize=5, framealpha=0.85)
-    fig.tight_layout(pad=0.3)
+    # fixed margins fitting the 6-8 pt labels: tight_layout would draw the figure once more
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.09, top=0.91)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
