@@ -6,10 +6,6 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from options_pipeline.metrics.params import GEX_UNITS, DayMetrics
 
@@ -54,6 +50,13 @@ def gex_by_strike_png(day: DayMetrics, *, title: str) -> bytes:
     """Call and put GEX by strike side by side (not netted: a net bar can hide both walls), with
     spot, flip and the top call/put walls marked. 400x200 px; an INVALID day renders its reason
     instead of bars, so a report can always embed a picture."""
+    # matplotlib only when a chart is drawn: loading the code location (every ingest_options
+    # start, every run worker) would otherwise import it for nothing (~0.5-2 s)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -3,7 +3,8 @@
 The Dagster asset, the `ingest_options` CLI (through the asset) and the tests all run this. It skips
 symbols whose (date, symbol) is already complete, fetches the rest in a stable order -- on worker
 threads, ahead of the writes, up to the provider's concurrency -- and writes each symbol
-atomically, one after another. Provider failures are recorded, never fatal.
+atomically, up to WRITERS at once on connections of their own (PostgreSQL runs each COPY on one
+core; two streams keep a second core busy). Provider failures are recorded, never fatal.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import contextvars
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from options_pipeline.db import store
-from options_pipeline.db.connection import DatabaseUnavailable
+from options_pipeline.db.connection import DatabaseUnavailable, connect
 from options_pipeline.messages import first_line
 from options_pipeline.models import ChainSnapshot
 from options_pipeline.providers.base import (
@@ -38,6 +40,10 @@ MISSING_TICKER = "missing_ticker_id"
 # symbols in a row whose provider could not even be connected to before the range stops: an
 # outage would otherwise cost every symbol its full connect-retry budget (~15 s each)
 UNREACHABLE_LIMIT = 3
+# (session, symbol) writes in flight at once, each its own transaction on its own connection: a
+# COPY keeps one server core busy (parsing, index inserts, the foreign-key check per row), so a
+# second stream roughly doubles what the server takes on two or more cores (BENCHMARKS.md, #15)
+WRITERS = 2
 # "D SYMBOL" of the fetch in progress, prefixed to the provider transport's own log lines
 _FETCHING: contextvars.ContextVar[str | None] = contextvars.ContextVar("fetching", default=None)
 
@@ -207,6 +213,78 @@ class _Fetcher:
         return future.result()
 
 
+class _Writers:
+    """Writes chains on up to `n` connections of their own (opened on first use with the
+    caller's connection parameters), each (session, symbol) in one transaction, while the caller
+    fetches the next. `n` = 1 writes on the caller's connection, in the caller's thread.
+
+    On an error or an interrupt every write in flight is cancelled (the server rolls its
+    transaction back: nothing of that symbol stays) before the block ends."""
+
+    def __init__(self, conn: psycopg.Connection, n: int) -> None:
+        self._conn = conn
+        self._n = max(1, n)
+        self._conninfo = make_conninfo(conn.info.dsn, password=conn.info.password or None)
+        self._idle: list[psycopg.Connection] = []
+        self._opened: list[psycopg.Connection] = []
+        self._pending: dict[Future[int], str] = {}
+        self.written: dict[str, int] = {}
+        self._stopping = False
+        self._pool = (
+            ThreadPoolExecutor(max_workers=self._n, thread_name_prefix="write")
+            if self._n > 1
+            else None
+        )
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if self._pool is not None:
+                if exc_type is not None:
+                    self._stopping = True
+                    for conn in list(self._opened):  # roll back what is in flight, now
+                        if not conn.closed:
+                            conn.cancel_safe(timeout=5.0)
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            for conn in self._opened:
+                conn.close()
+
+    def submit(self, symbol: str, ticker_id: UUID, snapshot: ChainSnapshot, buffer: bytes) -> None:
+        """Write `symbol`'s chain (now, or on a writer once one is free)."""
+        if self._pool is None:
+            self.written[symbol] = store.write_chain(
+                self._conn, ticker_id=ticker_id, snapshot=snapshot, buffer=buffer
+            )
+            return
+        while len(self._pending) >= self._n:
+            self._collect(wait(self._pending, return_when=FIRST_COMPLETED).done)
+        self._pending[self._pool.submit(self._write, ticker_id, snapshot, buffer)] = symbol
+
+    def drain(self) -> None:
+        """Wait for every write; the first failure raises."""
+        self._collect(wait(self._pending).done)
+
+    def _collect(self, done: set[Future[int]]) -> None:
+        for future in done:
+            symbol = self._pending.pop(future)
+            self.written[symbol] = future.result()  # a write's error raises here
+
+    def _write(self, ticker_id: UUID, snapshot: ChainSnapshot, buffer: bytes) -> int:
+        if self._stopping:
+            raise InterruptedError("ingestion stopped")
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = connect(self._conninfo)
+            self._opened.append(conn)
+        rows = store.write_chain(conn, ticker_id=ticker_id, snapshot=snapshot, buffer=buffer)
+        self._idle.append(conn)  # only after a clean write: a failed connection is not reused
+        return rows
+
+
 def ingest_day(
     conn: psycopg.Connection,
     *,
@@ -216,29 +294,32 @@ def ingest_day(
     symbols: Sequence[str] | None = None,
     heartbeat: int = 25,
     log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _log,
+    writers: int = WRITERS,
 ) -> DayReport:
     """Ingest every active symbol of `day` that is not complete yet, through `conn`.
 
     A provider error fails only its symbol, except Unauthorized (bad credentials), which stops
-    the day; a lost database connection raises DatabaseUnavailable.
+    the day; a lost database connection raises DatabaseUnavailable. Up to `writers` symbols are
+    written at once, each on a connection of its own with `conn`'s parameters.
     """
     started = time.monotonic()
     requests_before = provider.requests_made
-    ingested: list[str] = []
     skipped: list[str] = []
     failed: list[SymbolFailure] = []
-    rows_written = rows_rejected = unreachable = 0
+    rejected: dict[str, int] = {}
+    unreachable = 0
     try:
         with store.ingestion_lock(conn), ExitStack() as stack:
             selected = resolve_symbols(conn, watchlist=watchlist, symbols=symbols)
             ids = store.ticker_ids(conn, selected)
             complete = store.completed_ticker_ids(conn, day)
-            log.debug("%s: %d symbols to check (provider %s)", day, len(selected), provider.name)
             # providers reading one file per day for every symbol read it once, for these
             prepare = getattr(provider, "prepare", None)
             if prepare is not None:
                 prepare(day, [s for s in selected if ids.get(s) not in complete])
             todo = [(s, ids[s]) for s in selected if s in ids and ids[s] not in complete]
+            # entered first, left last: the fetches stop before the writes in flight are undone
+            writer = stack.enter_context(_Writers(conn, writers))
             fetcher = stack.enter_context(_Fetcher(provider, day, todo))
             for n, symbol in enumerate(selected, start=1):
                 ticker_id = ids.get(symbol)
@@ -246,8 +327,7 @@ def ingest_day(
                     failure = SymbolFailure(symbol, MISSING_TICKER, "no row in public.tickers")
                     _record(conn, day, provider.name, failure)
                     failed.append(failure)
-                elif ticker_id in complete:
-                    log.debug("%s %s: skipped, snapshot already complete", day, symbol)
+                elif ticker_id in complete:  # named in the day's metadata, not logged
                     skipped.append(symbol)
                 else:
                     token = _FETCHING.set(f"{day} {symbol}")
@@ -257,6 +337,7 @@ def ingest_day(
                         _record(
                             conn, day, provider.name, SymbolFailure(symbol, exc.reason, str(exc))
                         )
+                        writer.drain()  # the chains fetched before are written, as before
                         raise  # every other symbol would be refused the same way
                     except ProviderError as exc:
                         slow = isinstance(exc, ProviderTimeout | ProviderUnreachable)
@@ -267,6 +348,7 @@ def ingest_day(
                         failed.append(failure)
                         unreachable = unreachable + 1 if isinstance(exc, ProviderUnreachable) else 0
                         if unreachable >= UNREACHABLE_LIMIT:
+                            writer.drain()
                             raise ProviderDown(
                                 f"provider {provider.name} is unreachable: {unreachable} symbols "
                                 f"in a row failed to connect, the last: {exc}; stopped (not a "
@@ -274,17 +356,16 @@ def ingest_day(
                             ) from None
                     else:
                         unreachable = 0
-                        rows_written += store.write_chain(
-                            conn, ticker_id=ticker_id, snapshot=snapshot, buffer=buffer
-                        )
-                        rows_rejected += snapshot.rejected_count
-                        ingested.append(symbol)
+                        writer.submit(symbol, ticker_id, snapshot, buffer)
+                        rejected[symbol] = snapshot.rejected_count
                     finally:
                         _FETCHING.reset(token)
                 if heartbeat > 0 and n % heartbeat == 0 and n < len(selected):
                     log.info("%s: heartbeat %d/%d symbols processed", day, n, len(selected))
+            writer.drain()
     except psycopg.Error as exc:
         raise write_error(exc, day) from None
+    ingested = [s for s in selected if s in writer.written]
     report = DayReport(
         day=day,
         provider=provider.name,
@@ -292,8 +373,8 @@ def ingest_day(
         ingested=tuple(ingested),
         skipped=tuple(skipped),
         failed=tuple(failed),
-        rows_written=rows_written,
-        rows_rejected=rows_rejected,
+        rows_written=sum(writer.written.values()),
+        rows_rejected=sum(rejected[s] for s in ingested),
         provider_requests=provider.requests_made - requests_before,
         duration_s=round(time.monotonic() - started, 3),
     )

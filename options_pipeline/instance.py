@@ -54,9 +54,10 @@ run_monitoring:
   free_slots_after_run_end_seconds: {FREE_SLOTS_AFTER_SECONDS}
 python_logs:
   managed_python_loggers: [options_pipeline]
-  # DEBUG keeps per-symbol skip reasons; the providers' per-request DEBUG lines are off unless
-  # asked for (ProviderResource.log_requests): stored as events they cost ~30% (BENCHMARKS.md)
-  python_log_level: DEBUG
+  # every captured line is an event-log write (a connection, an insert, a commit): INFO keeps
+  # them to a few per session (per-symbol detail is in the materialization's metadata);
+  # DEBUG adds the providers' per-request lines (about +30 % on an HTTP backfill)
+  python_log_level: INFO
 telemetry:
   enabled: false
 """

@@ -6,7 +6,6 @@ the days that are done; a day that was already complete emits nothing (a re-run 
 overwrites its metadata nor triggers dealer_metrics again).
 """
 
-import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -146,10 +145,8 @@ def options_chains(
 ) -> Iterator[AssetMaterialization | AssetCheckResult]:
     days = [date.fromisoformat(key) for key in context.partition_keys]
     chains = provider.client
-    # one INFO line per session is ingest_day's summary; the run's frame is DEBUG
-    context.log.debug(
-        "options_chains: %d day(s) %s..%s via %s", len(days), days[0], days[-1], chains.name
-    )
+    # one INFO line per session is ingest_day's summary; every line is an event-log write, so
+    # the run's frame logs nothing more (the range and provider are in the run's tags/metadata)
     reports: list[DayReport] = []
     today = today_in_new_york()
     # whoever launched this run, its presence lock tells a waiting CLI the slot's holder is alive
@@ -164,13 +161,13 @@ def options_chains(
         {"date": d.isoformat(), "symbol": s, "reason": reasons.get((d, s), "not ingested")}
         for d, s in missing
     ]
-    context.log.log(
-        logging.INFO if len(days) > 1 else logging.DEBUG,
-        "options_chains done: %d day(s), %d rows written, %d gap(s)",
-        len(reports),
-        sum(r.rows_written for r in reports),
-        len(gaps),
-    )
+    if len(days) > 1:  # a one-day run's summary is ingest_day's line
+        context.log.info(
+            "options_chains done: %d day(s), %d rows written, %d gap(s)",
+            len(reports),
+            sum(r.rows_written for r in reports),
+            len(gaps),
+        )
     yield AssetCheckResult(
         check_name=COMPLETENESS_CHECK,
         passed=not gaps,
