@@ -1,4 +1,5 @@
-"""ingest_day fetches ahead of its writes and, when the provider allows, several symbols at once;
+"""ingest_day fetches ahead of its writes and, when the provider allows, several symbols at once,
+and writes two symbols at once, each atomically;
 the result is the same as fetching one by one; one rate limiter per provider key per process."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from datetime import date
 import pytest
 
 from options_pipeline.db import store
-from options_pipeline.db.connection import connection
+from options_pipeline.db.connection import connect, connection
 from options_pipeline.ingest import ingest_day
 from options_pipeline.providers.base import NoContracts
 from options_pipeline.providers.sample import SampleProvider
@@ -132,3 +133,134 @@ def test_one_rate_limiter_per_provider_key_in_the_process():
     assert slept and slept[0] == pytest.approx(12.0 * 1.02, abs=0.5)
     for t in (a, b):
         t.close()
+
+
+# --- concurrent writes: each (session, symbol) its own transaction on its own connection -----
+
+
+def _block_ledger_row(url: str, symbol: str):
+    """An open transaction holding an uncommitted ledger row of (DAY, symbol): that symbol's
+    write waits on it (ON CONFLICT must know whether it commits), the others do not."""
+    conn = connect(url)
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO option_chain_snapshots (time, ticker_id, as_of, provider, contract_count, "
+        "rows_written) SELECT %s, id, %s, 'blocker', 0, 0 FROM tickers WHERE symbol = %s",
+        (store.snapshot_time(DAY), DAY, symbol),
+    )
+    return conn
+
+
+def _ledger(url: str) -> dict[str, str]:
+    with connection(url) as conn:
+        rows = conn.execute(
+            "SELECT t.symbol, s.provider FROM option_chain_snapshots s JOIN tickers t "
+            "ON t.id = s.ticker_id WHERE s.time = %s",
+            (store.snapshot_time(DAY),),
+        ).fetchall()
+    return dict(rows)
+
+
+def _wait_for(predicate, seconds: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_symbol_whose_write_waits_does_not_hold_up_the_next(database_url):
+    with connection(database_url) as conn:
+        store.add_to_watchlist(conn, "w", ["AAPL", "SPY"])
+    blocker = _block_ledger_row(database_url, "AAPL")  # AAPL comes first and waits
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        with connection(database_url) as conn:
+            result["report"] = ingest_day(
+                conn, provider=SampleProvider(contracts_per_symbol=50), day=DAY
+            )
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        # SPY's transaction commits while AAPL's is still waiting: two writes at once
+        assert _wait_for(lambda: "SPY" in _ledger(database_url)), "SPY waited for AAPL"
+        assert worker.is_alive()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    worker.join(30)
+    report = result["report"]
+    assert report.ingested == ("AAPL", "SPY") and report.rows_written == 100
+    assert _ledger(database_url) == {"AAPL": "sample", "SPY": "sample"}
+
+
+def test_one_writer_writes_in_order(database_url):
+    with connection(database_url) as conn:
+        store.add_to_watchlist(conn, "w", ["AAPL", "SPY"])
+    blocker = _block_ledger_row(database_url, "AAPL")
+    worker = threading.Thread(
+        target=lambda: ingest_at_once(database_url, writers=1), name="one-writer"
+    )
+    worker.start()
+    try:
+        assert not _wait_for(lambda: "SPY" in _ledger(database_url), seconds=1.5)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    worker.join(30)
+    assert set(_ledger(database_url)) == {"AAPL", "SPY"}
+
+
+def ingest_at_once(url: str, **kwargs) -> None:
+    with connection(url) as conn:
+        ingest_day(conn, provider=SampleProvider(contracts_per_symbol=50), day=DAY, **kwargs)
+
+
+class _StopAt(SampleProvider):
+    """Interrupted (as by Ctrl-C) when asked for `symbol`."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(contracts_per_symbol=50)
+        self.symbol = symbol
+
+    def fetch_chain(self, symbol, as_of):
+        if symbol == self.symbol:
+            raise KeyboardInterrupt
+        return super().fetch_chain(symbol, as_of)
+
+
+def test_an_interrupt_rolls_back_the_write_in_flight_and_keeps_the_finished_ones(database_url):
+    with connection(database_url) as conn:
+        store.add_to_watchlist(conn, "w", ["AAPL", "IWM", "QQQ", "SPY"])
+    blocker = _block_ledger_row(database_url, "AAPL")  # AAPL's write is in flight, waiting
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            with connection(database_url) as conn:
+                ingest_day(conn, provider=_StopAt("QQQ"), day=DAY)
+        except KeyboardInterrupt:
+            outcome["interrupted"] = True
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(20)  # ends without the blocker going away: the waiting write was cancelled
+    try:
+        assert not worker.is_alive() and outcome == {"interrupted": True}
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    with connection(database_url) as conn:
+        stored = dict(
+            conn.execute(
+                "SELECT t.symbol, count(*) FROM options_chains c JOIN tickers t "
+                "ON t.id = c.ticker_id GROUP BY 1"
+            ).fetchall()
+        )
+    # IWM (written while AAPL waited) is complete; AAPL has nothing, not half a chain
+    assert _ledger(database_url) == {"IWM": "sample"} and stored == {"IWM": 50}
