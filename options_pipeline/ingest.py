@@ -9,6 +9,7 @@ core; two streams keep a second core busy). Provider failures are recorded, neve
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import time
@@ -243,14 +244,24 @@ class _Writers:
         try:
             if self._pool is not None:
                 if exc_type is not None:
-                    self._stopping = True
-                    for conn in list(self._opened):  # roll back what is in flight, now
-                        if not conn.closed:
-                            conn.cancel_safe(timeout=5.0)
+                    self._stop()
                 self._pool.shutdown(wait=True, cancel_futures=True)
         finally:
             for conn in self._opened:
                 conn.close()
+
+    def _stop(self) -> None:
+        """Roll back what is in flight, now: cancel each writer's statement until every write
+        has ended (a writer between two statements, or still connecting, is caught on a later
+        round)."""
+        self._stopping = True
+        pending = set(self._pending)
+        while pending:
+            for conn in list(self._opened):
+                if not conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.cancel_safe(timeout=5.0)
+            pending = wait(pending, timeout=0.2).not_done
 
     def submit(self, symbol: str, ticker_id: UUID, snapshot: ChainSnapshot, buffer: bytes) -> None:
         """Write `symbol`'s chain (now, or on a writer once one is free)."""

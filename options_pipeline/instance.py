@@ -108,7 +108,14 @@ def checked_storage_url(url: str) -> str:
 
 def ensure_database(database_url: str, name: str) -> None:
     """CREATE DATABASE once, serialised: two first commands at once otherwise race on it
-    (pg_database's unique index raises UniqueViolation, not DuplicateDatabase)."""
+    (pg_database's unique index raises UniqueViolation, not DuplicateDatabase).
+
+    The database it creates commits asynchronously (synchronous_commit = off): every Dagster
+    event is a commit, and waiting for its WAL flush (2-5 ms each, more on a busy disk) was most
+    of a run's event-log cost. A server crash can lose the last fraction of a second of run
+    bookkeeping, never corrupt it; the chains and their completion ledger live in the user's
+    database, which keeps synchronous commits, and decide what a re-run does. A database that
+    already exists (an operator's) is left as it is."""
     with connection(database_url) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtextextended('options_pipeline:createdb', 0))")
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -118,6 +125,11 @@ def ensure_database(database_url: str, name: str) -> None:
                     psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
                 ):
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                    conn.execute(
+                        sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+                            sql.Identifier(name)
+                        )
+                    )
             except psycopg.Error as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise DatabaseUnavailable(

@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from options_pipeline.db import store
-from options_pipeline.db.connection import DatabaseUnavailable, connection
+from options_pipeline.db.connection import DatabaseUnavailable, connection, with_database
 from options_pipeline.ingest import ingest_day
 from options_pipeline.instance import ensure_database
 from options_pipeline.providers.sample import SampleProvider
@@ -51,6 +51,9 @@ def test_two_first_commands_creating_the_dagster_database_at_once_both_succeed(s
                 "SELECT count(*) FROM pg_database WHERE datname = %s", (name,)
             ).fetchone()[0]
         assert n == 1
+        # the database it created commits asynchronously (event-log writes)
+        with psycopg.connect(with_database(server_url, name)) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -64,3 +67,16 @@ def test_a_read_only_database_during_ingestion_is_named_as_such(database_url: st
         ingest_day(conn, provider=SampleProvider(contracts_per_symbol=20), day=date(2025, 12, 16))
     message = str(raised.value)
     assert message.startswith("the database is read-only") and "connection" not in message
+
+
+def test_an_existing_dagster_database_keeps_its_settings(server_url: str):
+    name = f"mine_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        ensure_database(server_url, name)
+        with psycopg.connect(with_database(server_url, name)) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
