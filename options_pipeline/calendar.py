@@ -11,9 +11,13 @@ Plain Python on purpose (no dagster import): the providers, the CLI and the part
 from __future__ import annotations
 
 import bisect
+import contextlib
+import json
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 MARKET_TIMEZONE = "America/New_York"
@@ -41,9 +45,65 @@ class _Calendar:
     closes: dict[date, time]  # sessions that close before REGULAR_CLOSE -> NY close time
 
 
+CACHE_ENV = "XDG_CACHE_HOME"
+_CACHE_FORMAT = 1
+
+
+def _cache_file() -> Path | None:
+    """Where the built calendar is kept between processes, named by everything it depends on
+    (the library's version, the span, the file format); None if the library is missing."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        library = version("exchange_calendars")
+    except PackageNotFoundError:
+        return None
+    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache")
+    span = f"{CALENDAR_START:%Y%m%d}-{CALENDAR_END:%Y%m%d}"
+    return base / "options_pipeline" / f"xnys-{library}-{span}-v{_CACHE_FORMAT}.json"
+
+
+def _load(path: Path) -> _Calendar | None:
+    try:
+        data = json.loads(path.read_text())
+        sessions = tuple(date.fromordinal(n) for n in data["sessions"])
+        closures = {date.fromordinal(int(n)): str(name) for n, name in data["closures"].items()}
+        closes = {
+            date.fromordinal(int(n)): time.fromisoformat(t) for n, t in data["closes"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # absent, unreadable or not ours: built again
+    return _Calendar(sessions, frozenset(sessions), closures, closes)
+
+
+def _store(path: Path, calendar: _Calendar) -> None:
+    data = {
+        "sessions": [d.toordinal() for d in calendar.sessions],
+        "closures": {d.toordinal(): name for d, name in calendar.closures.items()},
+        "closes": {d.toordinal(): t.isoformat() for d, t in calendar.closes.items()},
+    }
+    with contextlib.suppress(OSError):  # a read-only home only costs the next process the build
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(data))
+        os.replace(partial, path)  # atomic: a concurrent reader sees all of it or nothing
+
+
 @cache
 def _calendar() -> _Calendar:
-    # imported lazily: pandas + the calendar build cost ~1 s, paid only by code that asks
+    """The calendar, from the cache file when a process built it before: the build (pandas +
+    exchange_calendars, ~1 s of CPU) was about a third of a command's start-up."""
+    path = _cache_file()
+    cached = _load(path) if path is not None else None
+    if cached is not None:
+        return cached
+    built = _build()
+    if path is not None:
+        _store(path, built)
+    return built
+
+
+def _build() -> _Calendar:
     import exchange_calendars
 
     xnys = exchange_calendars.get_calendar(

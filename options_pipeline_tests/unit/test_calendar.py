@@ -178,3 +178,49 @@ def test_today_is_new_york_today() -> None:
     now = cal.now_in_new_york()
     assert now.utcoffset() in (timedelta(hours=-5), timedelta(hours=-4))
     assert abs((cal.today_in_new_york() - now.date()).days) <= 1  # a midnight between calls
+
+
+# --- the calendar kept between processes ------------------------------------------------------
+
+
+def test_the_cached_calendar_is_the_one_the_library_builds(tmp_path, monkeypatch):
+    monkeypatch.setenv(cal.CACHE_ENV, str(tmp_path))
+    cal._calendar.cache_clear()
+    try:
+        built = cal._calendar()  # no file yet: built and stored
+        path = cal._cache_file()
+        assert path is not None and path.parent.parent == tmp_path and path.exists()
+        assert cal._load(path) == built == cal._build()
+    finally:
+        cal._calendar.cache_clear()
+
+
+def test_a_damaged_cache_file_is_built_again_and_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv(cal.CACHE_ENV, str(tmp_path))
+    path = cal._cache_file()
+    assert path is not None
+    path.parent.mkdir(parents=True)
+    path.write_text('{"sessions": [1, 2')
+    cal._calendar.cache_clear()
+    try:
+        assert cal.closure_reason(date(2025, 1, 9)) == "market holiday (special closure)"
+        assert cal._load(path) == cal._build()
+    finally:
+        cal._calendar.cache_clear()
+
+
+def test_a_process_reading_the_cache_does_not_load_the_library(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, cal.CACHE_ENV: str(tmp_path)}
+    probe = (
+        "import sys; from datetime import date; from options_pipeline import calendar; "
+        "print(calendar.is_session(date(2025, 1, 9)), 'exchange_calendars' in sys.modules)"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [r.stdout.split() for r in runs] == [["False", "True"], ["False", "False"]], runs
