@@ -27,6 +27,7 @@ to 15 (relative error below 1e-14).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,83 +117,74 @@ def copy_buffer(
     columns: Sequence[Column],
 ) -> bytes:
     """A complete binary COPY stream of `n` tuples: each tuple is the `constants` (kind
-    "timestamptz" with a datetime, "uuid" with a UUID) followed by the `columns`, in order."""
-    prepared: list[tuple[str, np.ndarray | None, np.ndarray | None]] = []
+    "timestamptz" with a datetime, "uuid" with a UUID) followed by the `columns`, in order.
+
+    Each NULL pattern's tuples are one (rows, bytes per tuple) uint8 block: filled from a
+    template tuple (field count, lengths, constants) in one broadcast, then each column's
+    big-endian bytes copied into its byte range (no per-field structured-array casts)."""
+    # per column: its values as (n, width) big-endian bytes, and its NULL mask (None: no NULLs)
+    prepared: list[tuple[np.ndarray, np.ndarray | None]] = []
     null_bits = np.zeros(n, dtype=np.int64)
     nullable = 0
     for col in columns:
+        nulls: np.ndarray | None = None
         if col.kind == "numeric":
             nulls = np.isnan(col.values)
-            prepared.append(("numeric", numeric_words(col.values), nulls))
+            data = numeric_words(col.values).astype(">i2")
         elif col.kind == "int4":
             nulls = np.isnan(col.values)
             ints = np.where(nulls, 0, col.values).astype(np.int64)
             if ints.size and (ints.max() > 2**31 - 1 or ints.min() < -(2**31)):
                 raise ValueError("a value does not fit PostgreSQL's integer")
-            prepared.append(("int4", ints.astype(">i4"), nulls))
+            data = ints.astype(">i4")
         elif col.kind == "date":
             days = (col.values.astype("datetime64[D]") - PG_EPOCH_DAY).astype(np.int64)
-            prepared.append(("date", days.astype(">i4"), None))
+            data = days.astype(">i4")
         elif col.kind == "char1":
-            prepared.append(("char1", np.asarray(col.values, dtype="S1"), None))
+            data = np.asarray(col.values, dtype="S1")
         else:
             raise ValueError(f"unsupported column kind {col.kind!r}")
-        nulls = prepared[-1][2]
+        prepared.append((np.ascontiguousarray(data).view(np.uint8).reshape(n, -1), nulls))
         if nulls is not None:
             if nulls.any():
                 null_bits |= nulls.astype(np.int64) << nullable
             nullable += 1
 
-    const_fields: list[tuple[str, str]] = []
-    const_values: list[tuple[int, object]] = []
-    for i, (kind, value) in enumerate(constants):
+    head = bytearray(struct.pack(">h", len(constants) + len(columns)))
+    for kind, value in constants:
         if kind == "timestamptz":
             assert isinstance(value, datetime)
-            const_fields += [(f"c{i}l", ">i4"), (f"c{i}", ">i8")]
-            const_values += [(8, _timestamp_us(value))]
+            head += struct.pack(">iq", 8, _timestamp_us(value))
         elif kind == "uuid":
             assert isinstance(value, UUID)
-            const_fields += [(f"c{i}l", ">i4"), (f"c{i}", "V16")]
-            const_values += [(16, np.void(value.bytes))]
+            head += struct.pack(">i", 16) + value.bytes
         else:
             raise ValueError(f"unsupported constant kind {kind!r}")
-    field_count = len(constants) + len(columns)
 
-    chunks = [SIGNATURE]
+    chunks: list[bytes | memoryview] = [SIGNATURE]
     patterns = np.unique(null_bits) if n else np.empty(0, dtype=np.int64)
     for pattern in patterns.tolist():
         rows = np.flatnonzero(null_bits == pattern) if len(patterns) > 1 else None
         size = n if rows is None else rows.size
-        fields: list[tuple[str, object]] = [("nf", ">i2"), *const_fields]
-        fills: list[tuple[str, object]] = []
+        template = bytearray(head)
+        present: list[tuple[int, np.ndarray]] = []  # (byte offset, values) of non-NULL fields
         bit = 0
-        for j, (kind, data, nulls) in enumerate(prepared):
+        for data, nulls in prepared:
             is_null = False
             if nulls is not None:
                 is_null = bool((pattern >> bit) & 1)
                 bit += 1
-            fields.append((f"f{j}l", ">i4"))
             if is_null:
-                fills.append((f"f{j}l", -1))
+                template += struct.pack(">i", -1)
                 continue
-            assert data is not None
-            picked = data if rows is None else data[rows]
-            if kind == "numeric":
-                fields.append((f"f{j}", ">i2", (_NUMERIC_WORDS,)))
-                fills += [(f"f{j}l", _NUMERIC_BYTES), (f"f{j}", picked)]
-            elif kind in ("int4", "date"):
-                fields.append((f"f{j}", ">i4"))
-                fills += [(f"f{j}l", 4), (f"f{j}", picked)]
-            else:  # char1
-                fields.append((f"f{j}", "S1"))
-                fills += [(f"f{j}l", 1), (f"f{j}", picked)]
-        records = np.empty(size, dtype=np.dtype(fields))  # packed: no alignment padding
-        records["nf"] = field_count
-        for i, (length, value) in enumerate(const_values):
-            records[f"c{i}l"] = length
-            records[f"c{i}"] = value
-        for name, value in fills:
-            records[name] = value
-        chunks.append(records.tobytes())
+            width = data.shape[1]
+            template += struct.pack(">i", width)
+            present.append((len(template), data))
+            template += bytes(width)
+        block = np.empty((size, len(template)), dtype=np.uint8)
+        block[:] = np.frombuffer(bytes(template), dtype=np.uint8)
+        for offset, data in present:
+            block[:, offset : offset + data.shape[1]] = data if rows is None else data[rows]
+        chunks.append(memoryview(block).cast("B"))
     chunks.append(TRAILER)
     return b"".join(chunks)
