@@ -129,13 +129,15 @@ class ChainColumns:
             values = [getattr(q, name) for q in quotes]
             return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
+        # Any: the fields are named at run time, which a typed **-expansion cannot express
+        optional: dict[str, Any] = {name: floats(name) for name in OPTIONAL_FIELDS}
         return cls(
             expiration_date=np.array([q.expiration_date for q in quotes], dtype="datetime64[D]")
             if n
             else np.empty(0, "datetime64[D]"),
             strike=np.array([q.strike for q in quotes], dtype=np.float64),
             is_call=np.array([q.option_type == "C" for q in quotes], dtype=bool),
-            **{name: floats(name) for name in OPTIONAL_FIELDS},
+            **optional,
             multiplier=np.array([q.multiplier for q in quotes], dtype=np.int64),
             contract_symbol=np.array([q.contract_symbol for q in quotes], dtype=object),
         )
@@ -150,14 +152,15 @@ class ChainColumns:
 
         cols = [values(n) for n in OPTIONAL_FIELDS]
         return tuple(
-            OptionQuote(sym, exp, k, "C" if c else "P", *row, multiplier=m)
-            for sym, exp, k, c, m, *row in zip(
+            # the optional fields, then the multiplier: OptionQuote's field order
+            OptionQuote(sym, exp, k, "C" if c else "P", *rest)
+            for sym, exp, k, c, *rest in zip(
                 self.symbols().tolist(),
                 self.expiration_date.tolist(),
                 self.strike.tolist(),
                 self.is_call.tolist(),
-                self.multiplier.tolist(),
                 *cols,
+                self.multiplier.tolist(),
                 strict=True,
             )
         )

@@ -61,7 +61,8 @@ _I10 = 10 ** np.arange(4, dtype=np.int64)
 
 
 def _pow10(k: np.ndarray) -> np.ndarray:
-    return _P10[k + _P10_OFFSET]
+    powers: np.ndarray = _P10[k + _P10_OFFSET]
+    return powers
 
 
 def numeric_words(values: np.ndarray) -> np.ndarray:
@@ -185,6 +186,6 @@ def copy_buffer(
         block[:] = np.frombuffer(bytes(template), dtype=np.uint8)
         for offset, data in present:
             block[:, offset : offset + data.shape[1]] = data if rows is None else data[rows]
-        chunks.append(memoryview(block).cast("B"))
+        chunks.append(block.reshape(-1).data)
     chunks.append(TRAILER)
     return b"".join(chunks)
