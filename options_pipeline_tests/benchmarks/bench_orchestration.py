@@ -8,7 +8,8 @@ SampleProvider plus a sleep of ceil(contracts / 250) x 10 ms per chain (250-row 
 * Dagster: `materialize([options_chains])` with the single-run backfill tags
   dagster/asset_partition_range_start/end (one run, BackfillPolicy.single_run), on an instance
   configured like the project's own `dagster.yaml` (dagster-postgres storage on the same server,
-  the options_chains pool limit 1, options_pipeline loggers captured at DEBUG).
+  in a `dagster` database created as the commands create it, the options_chains pool limit 1,
+  options_pipeline loggers captured at the template's level).
 * Direct: `ingest_day` for the same days in a loop, with the same provider.
 
 A second row repeats the comparison through the real PolygonProvider over HTTP (the local Polygon

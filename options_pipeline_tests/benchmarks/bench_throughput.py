@@ -6,9 +6,10 @@ options_chains with all its indexes and constraints (`LIKE ... INCLUDING ALL`) a
 key to tickers (which LIKE does not copy, and which costs the server a look-up per row: the
 user's table has it, so every writer pays it), one transaction per (session, symbol) like the
 pipeline, on a fresh database. Nothing but the server's work and the socket: what the database
-can take. The detail also shows the same COPY without the foreign key. Ratios are rows/s ours /
-rows/s raw (= raw time / our time); the sides alternate (raw, ours, raw, ours, ...) and the
-median of each is reported.
+can take through one COPY stream. (`ingest_day` writes two symbols at once on two connections,
+so on two or more cores it can exceed 1.) The detail also shows the same COPY without the
+foreign key. Ratios are rows/s ours / rows/s raw (= raw time / our time); the sides alternate
+(raw, ours, raw, ours, ...) and the median of each is reported.
 
 Rows:
 - sample market generation: contracts per second of `sample_chain` (6,000-contract chains);
