@@ -58,7 +58,10 @@ def _cache_file() -> Path | None:
         library = version("exchange_calendars")
     except PackageNotFoundError:
         return None
-    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache")
+    try:
+        base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache")
+    except RuntimeError:  # no home directory to be found: build every time
+        return None
     span = f"{CALENDAR_START:%Y%m%d}-{CALENDAR_END:%Y%m%d}"
     return base / "options_pipeline" / f"xnys-{library}-{span}-v{_CACHE_FORMAT}.json"
 
