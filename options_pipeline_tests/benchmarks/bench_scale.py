@@ -25,6 +25,9 @@ Parameters (environment, or the same names as flags):
   BENCH_SCALE_SYMBOLS    watchlist size (default 20)
   BENCH_SCALE_CONTRACTS  sample contracts per symbol and session (default 6,000)
   BENCH_SCALE_START      first session (default 2025-01-02)
+  BENCH_SCALE_DEALER_SESSIONS  N: backfill dealer_metrics only for the last N sessions of each
+                         segment (default 0 = all): bounds the run when the dealer path is slow;
+                         the figure is then per partition measured, scaled to the range
   BENCH_SCALE_WRITE      1: write the BENCHMARKS.md section (default: only for 12+ months)
 
 Run: `make bench-scale` or `BENCH_SCALE_MONTHS=1 .venv/bin/python -m
@@ -79,6 +82,7 @@ class Params:
     contracts: int
     start: date
     write: bool
+    dealer_sessions: int = 0
 
     def symbol_list(self) -> list[str]:
         extra = [
@@ -115,12 +119,15 @@ def parse(argv: list[str] | None = None) -> Params:
         "--start", type=date.fromisoformat, default=env.get("BENCH_SCALE_START", "2025-01-02")
     )
     p.add_argument("--write", default=env.get("BENCH_SCALE_WRITE"), choices=["0", "1"])
+    p.add_argument(
+        "--dealer-sessions", type=int, default=int(env.get("BENCH_SCALE_DEALER_SESSIONS", 0))
+    )
     a = p.parse_args(argv)
     start = a.start if isinstance(a.start, date) else date.fromisoformat(a.start)
     if not 1 <= a.months <= 60 or not 1 <= a.symbols <= 600 or not 10 <= a.contracts <= 200_000:
         p.error("months 1..60, symbols 1..600, contracts 10..200000")
     write = a.months >= 12 if a.write is None else a.write == "1"
-    return Params(a.months, a.symbols, a.contracts, start, write)
+    return Params(a.months, a.symbols, a.contracts, start, write, max(a.dealer_sessions, 0))
 
 
 # ------------------------------------------------------------------------------ memory
@@ -294,6 +301,12 @@ class Checkpoint:
     server_pss_kb: int
     load: tuple[float, float, float]
     at: str
+    dealer_sessions: int = 0  # sessions the dealer backfill covered in this segment (0: all)
+    dagster_ingest: dict[str, Any] = field(default_factory=dict)  # after ingest, before dealer
+
+    @property
+    def dealer_partitions(self) -> int:
+        return self.dealer_sessions or self.segment_sessions
 
     def segment_rows(self, previous: Checkpoint | None) -> int:
         return self.rows - (previous.rows if previous else 0)
@@ -423,6 +436,7 @@ def run(params: Params) -> Result:
                 )
                 _check(ingest, "ingest_options")
                 _log(f"ingested in {ingest.seconds:.0f} s; dealer_metrics backfill")
+                after_ingest = dagster_sizes(dagster_url)
                 if "DAGSTER_PG_URL" not in dagster_env:
                     dagster_env["DAGSTER_PG_URL"] = subprocess.run(
                         [str(opts), "db", "dagster-url", "--show-password"],
@@ -431,7 +445,15 @@ def run(params: Params) -> Result:
                         text=True,
                         check=True,
                     ).stdout.strip()
-                argv = [sys.executable, "-m", MODULE, "--dealer-backfill", first, last]
+                dealer_days = days[-params.dealer_sessions :] if params.dealer_sessions else days
+                argv = [
+                    sys.executable,
+                    "-m",
+                    MODULE,
+                    "--dealer-backfill",
+                    dealer_days[0].isoformat(),
+                    dealer_days[-1].isoformat(),
+                ]
                 dealer = run_command(argv, dagster_env)
                 _check(dealer, "dealer_metrics backfill")
                 path = "the Python API, " + (dealer.stdout.splitlines() or ["?"])[0]
@@ -448,6 +470,8 @@ def run(params: Params) -> Result:
                     dealer_s=dealer.seconds,
                     dealer_rss_kb=dealer.max_rss_kb,
                     dealer_path=path,
+                    dealer_sessions=len(dealer_days),
+                    dagster_ingest=after_ingest,
                     db=db,
                     dagster=dagster_sizes(dagster_url),
                     server_hwm_kb=mem.max_hwm_kb,
@@ -483,10 +507,15 @@ def _mrow(n_bytes: float, rows: int) -> str:
     return f"{n_bytes / (rows / 1e6) / MB:,.1f}"
 
 
-def _event_bytes(cp: Checkpoint, prev: Checkpoint | None) -> int:
-    """event_logs on disk (rows, indexes, TOAST) added by this segment."""
+def _event_bytes(cp: Checkpoint, prev: Checkpoint | None) -> tuple[float, float]:
+    """event_logs on disk (rows, indexes, TOAST) per partition added by this segment's
+    options_chains runs and by its dealer_metrics runs."""
+    before = prev.dagster["tables"].get("event_logs", 0) if prev else 0
     now = cp.dagster["tables"].get("event_logs", 0)
-    return now - (prev.dagster["tables"].get("event_logs", 0) if prev else 0)
+    mid = cp.dagster_ingest.get("tables", {}).get("event_logs", 0) if cp.dagster_ingest else 0
+    if not mid:  # a run saved before the split was recorded: all of it per session
+        return (now - before) / cp.segment_sessions, 0.0
+    return (mid - before) / cp.segment_sessions, (now - mid) / cp.dealer_partitions
 
 
 def _run_storage(cp: Checkpoint) -> int:
@@ -517,12 +546,20 @@ def measured(result: Result) -> sm.Measured:
     db = last.db
     ingest_s = sum(c.ingest_s for c in result.checkpoints)
     dealer_s = sum(c.dealer_s for c in result.checkpoints)
-    event = last.dagster["tables"].get("event_logs", 0) + _run_storage(last)
+    dealer_sessions = sum(c.dealer_partitions for c in result.checkpoints)
+    cps = result.checkpoints
+    per_part = [_event_bytes(c, p) for c, p in zip(cps, [None, *cps[:-1]], strict=True)]
+    ch = sum(x * c.segment_sessions for (x, _), c in zip(per_part, cps, strict=True))
+    de = sum(y * c.dealer_partitions for (_, y), c in zip(per_part, cps, strict=True))
+    dealer_parts = sum(c.dealer_partitions for c in result.checkpoints)
+    # run storage (runs, tags, asset keys, check executions) per session, both assets
+    event = ch / last.sessions + (de / dealer_parts if de else 0.0)
+    event += _run_storage(last) / last.sessions
     return sm.Measured(
         bytes_per_mrow=(db["chains_total"] + db["ledger_total"]) / (rows / 1e6),
         ingest_rows_per_s=rows / ingest_s,
-        dealer_s_per_symbol_session=dealer_s / (last.sessions * result.params["symbols"]),
-        event_log_bytes_per_partition=event / last.sessions,
+        dealer_s_per_symbol_session=dealer_s / (dealer_sessions * result.params["symbols"]),
+        event_log_bytes_per_partition=event,
         symbols=int(result.params["symbols"]),
         contracts=int(result.params["contracts"]),
     )
@@ -590,7 +627,7 @@ def section(result: Result) -> str:
         seg_rows = c.segment_rows(prev)
         ingest_total += c.ingest_s
         db = c.db
-        ev = _event_bytes(c, prev)
+        ev_ch, ev_de = _event_bytes(c, prev)
         r_ch, _, b_ch = _job_bytes(c, "options_chains_job")
         r_de, _, b_de = _job_bytes(c, "__ASSET_JOB")
         lines.append(
@@ -599,8 +636,9 @@ def section(result: Result) -> str:
             f"| {_mrow(db['chains_heap'] + db['chains_other'], c.rows)} / "
             f"{_mrow(db['chains_indexes'], c.rows)} / {_mrow(db['ledger_total'], c.rows)} / "
             f"{_mrow(db['chains_total'] + db['ledger_total'], c.rows)} "
-            f"| {c.dealer_s:,.0f} s | {c.dealer_s / c.segment_sessions:.2f} s "
-            f"| {ev / c.segment_sessions / 1e3:,.0f} kB on disk (logical: "
+            f"| {c.dealer_s:,.0f} s ({c.dealer_partitions} sessions) "
+            f"| {c.dealer_s / c.dealer_partitions:.2f} s "
+            f"| {ev_ch / 1e3:,.0f} / {ev_de / 1e3:,.0f} kB on disk (logical per run: "
             f"{b_ch / max(r_ch, 1) / 1e3:,.0f} / {b_de / max(r_de, 1) / 1e3:,.0f} kB) "
             f"| {c.ingest_rss_kb / 1024:,.0f} / {c.dealer_rss_kb / 1024:,.0f} / "
             f"{c.server_hwm_kb / 1024:,.0f} / {c.server_pss_kb / 1024:,.0f} MB |"
@@ -613,10 +651,10 @@ def section(result: Result) -> str:
     seg_last = last.segment_rows(cps[-2] if len(cps) > 1 else None) / last.ingest_s
     per_mrow_first = (first.db["chains_total"] + first.db["ledger_total"]) / first.rows
     per_mrow_last = (db["chains_total"] + db["ledger_total"]) / rows
-    ev_first = _event_bytes(first, None) / first.segment_sessions
-    ev_last = _event_bytes(last, cps[-2] if len(cps) > 1 else None) / last.segment_sessions
-    dealer_first = first.dealer_s / first.segment_sessions
-    dealer_last = last.dealer_s / last.segment_sessions
+    ev_first = sum(_event_bytes(first, None))
+    ev_last = sum(_event_bytes(last, cps[-2] if len(cps) > 1 else None))
+    dealer_first = first.dealer_s / first.dealer_partitions
+    dealer_last = last.dealer_s / last.dealer_partitions
     lines += [
         "",
         f"Growth from the first to the last checkpoint (per-unit figures; linear = within "
