@@ -530,13 +530,15 @@ def _job_bytes(cp: Checkpoint, job: str) -> tuple[int, int, int]:
     return j["runs"], j["events"], j["event_bytes"]
 
 
-def growth(first: float, last: float) -> str:
-    """A per-unit figure at the first and the last checkpoint: linear if within 15 %."""
+def growth(first: float, last: float, steady: str = "linear") -> str:
+    """A per-unit figure at the first and the last checkpoint: `steady` if within 15 %."""
     if first <= 0:
         return "n/a"
     change = last / first - 1
     if abs(change) <= 0.15:
-        return f"linear ({change:+.0%})"
+        return f"{steady} ({change:+.0%})"
+    if steady != "linear":
+        return f"{'grows' if change > 0 else 'shrinks'} ({change:+.0%})"
     return f"{'worse' if change > 0 else 'better'} than linear ({change:+.0%})"
 
 
@@ -661,8 +663,11 @@ def section(result: Result) -> str:
         f"15 %): ingest time per row {growth(1 / seg_first, 1 / seg_last)}; bytes per row "
         f"{growth(per_mrow_first, per_mrow_last)}; dealer time per partition "
         f"{growth(dealer_first, dealer_last)}; event-log bytes per partition "
-        f"{growth(ev_first, ev_last)}. Peak memory does not grow with the history: "
-        f"ingest CLI {first.ingest_rss_kb / 1024:,.0f} -> {last.ingest_rss_kb / 1024:,.0f} MB.",
+        f"{growth(ev_first, ev_last)}; peak RSS of the ingest CLI "
+        f"{growth(first.ingest_rss_kb, last.ingest_rss_kb, 'flat')} "
+        f"({first.ingest_rss_kb / 1024:,.0f} -> {last.ingest_rss_kb / 1024:,.0f} MB), of the "
+        f"largest PostgreSQL process {growth(first.server_hwm_kb, last.server_hwm_kb, 'flat')} "
+        f"({first.server_hwm_kb / 1024:,.0f} -> {last.server_hwm_kb / 1024:,.0f} MB).",
         "",
         f"Sizes at {last.months} month(s) ({rows:,} rows, {last.sessions} sessions): "
         f"options_chains heap {sm.human_bytes(db['chains_heap'])}, indexes "

@@ -76,6 +76,8 @@ def test_growth_verdict() -> None:
     assert bench_scale.growth(100, 110).startswith("linear")
     assert bench_scale.growth(100, 130) == "worse than linear (+30%)"
     assert bench_scale.growth(100, 80) == "better than linear (-20%)"
+    assert bench_scale.growth(300, 310, "flat") == "flat (+3%)"
+    assert bench_scale.growth(300, 600, "flat") == "grows (+100%)"
 
 
 def test_year_checkpoints_follow_the_published_calendar() -> None:
