@@ -597,6 +597,17 @@ def budget(result: Result) -> sm.Budget:
     return sm.Budget(disk_bytes=disk, backfill_s=7 * sm.DAY, event_log_bytes=0.05 * disk)
 
 
+def command(p: dict[str, Any]) -> str:
+    env = [
+        f"BENCH_SCALE_{k.upper()}={p[k]}"
+        for k, default in (("months", 12), ("symbols", 20), ("contracts", 6000))
+        if p.get(k) != default
+    ]
+    if p.get("dealer_sessions"):
+        env.append(f"BENCH_SCALE_DEALER_SESSIONS={p['dealer_sessions']}")
+    return " ".join([*env, "make bench-scale"])
+
+
 def section(result: Result) -> str:
     p = result.params
     cps = result.checkpoints
@@ -605,13 +616,20 @@ def section(result: Result) -> str:
         SECTION_START,
         "## Year scale (`make bench-scale`)",
         "",
-        f"Written by `make bench-scale` (options_pipeline_tests/benchmarks/bench_scale.py) on "
+        f"Written by `{command(p)}` (options_pipeline_tests/benchmarks/bench_scale.py) on "
         f"{result.started}, {result.seconds / 60:.0f} min in total; on demand, not part of "
         "`make test` or `make bench`. One pass, "
         f"{p['symbols']} symbols x {p['contracts']:,} sample contracts per session from "
         f"{p['start']}, filled by `ingest_options --provider sample` (one Dagster run per "
         f"session) into a private embedded PostgreSQL with the project's schema and Dagster on "
-        f"dagster-postgres, then `dealer_metrics` over the same sessions via {last.dealer_path}; "
+        f"dagster-postgres, then `dealer_metrics` via {last.dealer_path}"
+        + (
+            f" over the last {p['dealer_sessions']} sessions of each segment (bounded to fit "
+            "the shared machine's time; per partition it is the same work)"
+            if p.get("dealer_sessions")
+            else " over the same sessions"
+        )
+        + "; "
         "figures recorded at cumulative checkpoints. Load average (1 min) at each checkpoint: "
         + ", ".join(f"{c.months} mo {c.load[0]:.1f}" for c in cps)
         + f" on {os.cpu_count()} cores shared with other sessions (times scale with it).",
@@ -738,7 +756,17 @@ def extrapolation(result: Result) -> list[str]:
         "one new session (daily run): rows / ingest",
         [f"{pr.daily_rows:,.0f} / {sm.human_seconds(pr.daily_ingest_s)}" for _, pr in projections],
     )
-    for name in ("Massive paid", "ORATS", "ThetaData Standard"):
+    line(
+        "one new session: Massive free / Massive paid / ORATS",
+        [
+            " / ".join(
+                sm.human_seconds(pr.daily_provider_s[n])
+                for n in ("Massive free", "Massive paid", "ORATS")
+            )
+            for _, pr in projections
+        ],
+    )
+    for name in ("Massive free", "Massive paid", "ORATS", "ThetaData Standard"):
         line(
             f"first limit, backfill through {name}",
             ["{} ({:.0%} of its budget)".format(*pr.first_limit(b, name)) for _, pr in projections],
