@@ -319,6 +319,8 @@ class Result:
     seconds: float = 0.0
     checkpoints: list[Checkpoint] = field(default_factory=list)
     disk_free_before: int = 0
+    # the dealer figures of a later, shorter pass (a newer dealer path): used for the projection
+    dealer_supplement: dict[str, Any] | None = None
 
 
 def _env(state: Path) -> dict[str, str]:
@@ -557,10 +559,13 @@ def measured(result: Result) -> sm.Measured:
     # run storage (runs, tags, asset keys, check executions) per session, both assets
     event = ch / last.sessions + (de / dealer_parts if de else 0.0)
     event += _run_storage(last) / last.sessions
+    per_pair = dealer_s / (dealer_sessions * result.params["symbols"])
+    if result.dealer_supplement:
+        per_pair = result.dealer_supplement["s_per_symbol_session"]
     return sm.Measured(
         bytes_per_mrow=(db["chains_total"] + db["ledger_total"]) / (rows / 1e6),
         ingest_rows_per_s=rows / ingest_s,
-        dealer_s_per_symbol_session=dealer_s / (dealer_sessions * result.params["symbols"]),
+        dealer_s_per_symbol_session=per_pair,
         event_log_bytes_per_partition=event,
         symbols=int(result.params["symbols"]),
         contracts=int(result.params["contracts"]),
@@ -701,6 +706,22 @@ def section(result: Result) -> str:
         f"{sm.human_bytes(t.get('asset_event_tags', 0))}.",
         "",
     ]
+    sup = result.dealer_supplement
+    if sup:
+        lines += [
+            f"The dealer path changed after this pass started: a separate "
+            f"`{sup['command']}` on {sup['started']} (load {sup['load']:.1f}) ran `dealer_metrics`"
+            f" via {sup['path']} over {sup['sessions']} sessions of {sup['rows']:,} rows: "
+            f"{sup['seconds']:,.0f} s, {sup['seconds'] / sup['sessions']:.2f} s per partition, "
+            f"peak RSS {sup['rss_kb'] / 1024:,.0f} MB"
+            + (
+                f", {sup['event_kb']:,.0f} kB of event log per partition on disk"
+                if sup.get("event_kb")
+                else ""
+            )
+            + ". The projection below uses its time per partition.",
+            "",
+        ]
     lines += extrapolation(result)
     lines.append(SECTION_END)
     return "\n".join(lines) + "\n"
@@ -803,6 +824,24 @@ def kept_section(path: Path = OUTPUT) -> str:
     return SECTION_START + doc.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END
 
 
+def supplement(other: Result) -> dict[str, Any]:
+    cps = other.checkpoints
+    sessions = sum(c.dealer_partitions for c in cps)
+    seconds = sum(c.dealer_s for c in cps)
+    return {
+        "command": command(other.params),
+        "started": other.started,
+        "load": cps[-1].load[0],
+        "path": cps[-1].dealer_path,
+        "sessions": sessions,
+        "rows": cps[-1].rows,
+        "seconds": seconds,
+        "rss_kb": max(c.dealer_rss_kb for c in cps),
+        "s_per_symbol_session": seconds / (sessions * other.params["symbols"]),
+        "event_kb": _event_bytes(cps[0], None)[1] / 1e3 if len(cps) == 1 else 0.0,
+    }
+
+
 def load(path: Path) -> Result:
     raw = json.loads(path.read_text())
     cps = [Checkpoint(**{**c, "load": tuple(c["load"])}) for c in raw.pop("checkpoints")]
@@ -813,9 +852,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--dealer-backfill"]:  # the measured subprocess of run()
         return dealer_backfill(args[1], args[2])
-    if args[:1] == ["--from-json"]:  # re-render a saved run: `--from-json FILE [--write 1]`
+    if args[:1] == ["--from-json"]:
+        # re-render a saved run: `--from-json FILE [--dealer-from FILE2] [--write 1]`, FILE2 a
+        # later pass whose dealer figures replace the run's in the projection
         result = load(Path(args[1]))
-        write = args[2:4] == ["--write", "1"]
+        if "--dealer-from" in args:
+            result.dealer_supplement = supplement(load(Path(args[args.index("--dealer-from") + 1])))
+        write = "--write" in args and args[args.index("--write") + 1] == "1"
     else:
         params = parse(args)
         result = run(params)
