@@ -683,7 +683,9 @@ def section(result: Result) -> str:
     lines += [
         "",
         f"Growth from the first to the last checkpoint (per-unit figures; linear = within "
-        f"15 %): ingest time per row {growth(1 / seg_first, 1 / seg_last)}; bytes per row "
+        f"15 %; load average {first.load[0]:.1f} -> {last.load[0]:.1f}, and the times move "
+        f"with it more than with the history): ingest time per row "
+        f"{growth(1 / seg_first, 1 / seg_last)}; bytes per row "
         f"{growth(per_mrow_first, per_mrow_last)}; dealer time per partition "
         f"{growth(dealer_first, dealer_last)}; event-log bytes per partition "
         f"{growth(ev_first, ev_last)}; peak RSS of the ingest CLI "
