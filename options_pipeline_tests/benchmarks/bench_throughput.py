@@ -128,7 +128,8 @@ WHY_CLI = (
 )
 WHY_HTTP = (
     "measured under a load average of 12-15 on 2 cores shared with other sessions' test "
-    "suites: 0.178 (0.148..0.221), up from 0.128 at load 11-14 before. Profile of one 250-row "
+    "suites: 0.178-0.193 (0.148..0.221 over two runs), up from 0.128 at load 11-14 before. "
+    "Profile of one 250-row "
     "page: the server's CPU 3.8 ms (JSON encoding, in its own process), the client's 2.0 ms "
     "(thread CPU: orjson 0.6 ms + the column-wise page into ChainBuilder.add_columns; 5.4-6.4 "
     "ms before with json.loads and a per-row add), i.e. ~6 ms of CPU per page on both sides, "
