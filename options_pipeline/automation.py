@@ -14,6 +14,8 @@ upstream update.
 """
 
 from dagster import (
+    AssetCheckKey,
+    AssetKey,
     AssetSelection,
     AutomationCondition,
     AutomationConditionSensorDefinition,
@@ -24,9 +26,15 @@ from options_pipeline.calendar import MARKET_TIMEZONE
 
 AFTER_CLOSE_CRON = "30 17 * * 1-5"  # 17:30 New York: 90 minutes after the regular close
 
+# cron_tick_passed is generic in its key type with nothing to infer it from; since_last_handled
+# is defined for asset-or-check conditions, so the key type is stated here
+after_close_tick: AutomationCondition[AssetKey | AssetCheckKey] = (
+    AutomationCondition.cron_tick_passed(AFTER_CLOSE_CRON, MARKET_TIMEZONE)
+)
+
 options_chains_condition = (
     AutomationCondition.in_latest_time_window()
-    & AutomationCondition.cron_tick_passed(AFTER_CLOSE_CRON, MARKET_TIMEZONE).since_last_handled()
+    & after_close_tick.since_last_handled()
     & ~AutomationCondition.in_progress()
 ).with_label("after_close")
 

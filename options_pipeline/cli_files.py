@@ -12,16 +12,27 @@ import argparse
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+from uuid import UUID
 
 from options_pipeline.exit_codes import ExitCode
 from options_pipeline.provider_names import FILES_DIR_ENV as DIR_ENV
 
 if TYPE_CHECKING:  # imported when the command runs, not for --help
+    import psycopg
+
     from options_pipeline.providers.files import ScanReport
 
+_Parser = TypeVar("_Parser", bound=argparse.ArgumentParser)
 
-def register(verbs, *, parser_class, watchlist_name, epilog: str) -> None:
+
+def register(
+    verbs: argparse._SubParsersAction[_Parser],
+    *,
+    parser_class: type[_Parser],
+    watchlist_name: Callable[[str], str],
+    epilog: str,
+) -> None:
     files = verbs.add_parser(
         "files",
         help="directories of option-chain files (DataShop EOD, CBOE quote tables)",
@@ -51,7 +62,12 @@ def register(verbs, *, parser_class, watchlist_name, epilog: str) -> None:
     )
 
 
-def run(args: argparse.Namespace, *, database: Callable[[], str], usage_error) -> int:
+def run(
+    args: argparse.Namespace,
+    *,
+    database: Callable[[], str],
+    usage_error: Callable[[str], Exception],
+) -> int:
     directory: Path = args.directory.expanduser()
     if not directory.is_dir():
         raise usage_error(f"{directory} is not a directory")
@@ -100,7 +116,7 @@ def _short(label: str) -> str:
     return label.replace(str(Path.cwd()) + "/", "", 1)
 
 
-def _print_backfill(conn, report: ScanReport, symbols: list[str]) -> None:
+def _print_backfill(conn: psycopg.Connection, report: ScanReport, symbols: list[str]) -> None:
     from options_pipeline.db import store
     from options_pipeline.partitions import partitions_start
 
@@ -109,7 +125,7 @@ def _print_backfill(conn, report: ScanReport, symbols: list[str]) -> None:
     ids = store.ticker_ids(conn, symbols)
     add: list[tuple[date, str]] = []
     stored = early = 0
-    complete_by_day: dict[date, set] = {}
+    complete_by_day: dict[date, set[UUID]] = {}
     for day, symbol in report.coverage:
         if symbol not in wanted or (day, symbol) in report.conflicts:
             continue

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import UTC, date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from options_pipeline.calendar import sessions_in_range
 from options_pipeline.exit_codes import ExitCode
@@ -19,8 +20,10 @@ if TYPE_CHECKING:  # imported when the command runs, not for --help
 
 NEVER_TRIED = "never attempted"
 
+_Parser = TypeVar("_Parser", bound=argparse.ArgumentParser)
 
-def add_range_arguments(parser: argparse.ArgumentParser, parse_date) -> None:
+
+def add_range_arguments(parser: argparse.ArgumentParser, parse_date: Callable[[str], date]) -> None:
     parser.add_argument(
         "--start-date",
         type=parse_date,
@@ -37,7 +40,14 @@ def add_range_arguments(parser: argparse.ArgumentParser, parse_date) -> None:
     )
 
 
-def register(verbs, *, parse_date, parse_symbol, watchlist_name, epilog: str) -> None:
+def register(
+    verbs: argparse._SubParsersAction[_Parser],
+    *,
+    parse_date: Callable[[str], date],
+    parse_symbol: Callable[[str], str],
+    watchlist_name: Callable[[str], str],
+    epilog: str,
+) -> None:
     gaps = verbs.add_parser(
         "gaps",
         help="(session, symbol) pairs without a completed snapshot, with the last reason",
@@ -63,7 +73,7 @@ def register(verbs, *, parse_date, parse_symbol, watchlist_name, epilog: str) ->
     gaps.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
-def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
+def run(url: str, args: argparse.Namespace, *, usage_error: Callable[[str], Exception]) -> int:
     if args.end_date < args.start_date:
         raise usage_error(f"--end-date {args.end_date} is before --start-date {args.start_date}")
     days = sessions_in_range(args.start_date, args.end_date)
@@ -89,7 +99,7 @@ def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
 
 def gaps_document(
     start: date, end: date, days: list[date], symbols: list[str], found: list[store.Gap]
-) -> dict:
+) -> dict[str, Any]:
     """The stable --json shape (keys never renamed; new keys may be added)."""
     return {
         "start_date": start.isoformat(),

@@ -14,14 +14,17 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from options_pipeline.calendar import sessions_in_range
 from options_pipeline.exit_codes import ExitCode
 
 if TYPE_CHECKING:  # imported when the command runs, not for --help
     from options_pipeline.db import store
+
+_Parser = TypeVar("_Parser", bound=argparse.ArgumentParser)
 
 DEALER_METRICS = "dealer_metrics"
 SAMPLE = "sample"
@@ -30,7 +33,16 @@ SAMPLE_NOTE = (
 )
 
 
-def register(metrics, *, sub, parse_date, parse_symbol, report_codes: str, run_codes: str) -> None:
+def register(
+    metrics: argparse._SubParsersAction[_Parser],
+    *,
+    # adds a verb to `metrics`: (verbs, name, help text, exit codes) -> its parser
+    sub: Callable[[argparse._SubParsersAction[_Parser], str, str, str], argparse.ArgumentParser],
+    parse_date: Callable[[str], date],
+    parse_symbol: Callable[[str], str],
+    report_codes: str,
+    run_codes: str,
+) -> None:
     compute = sub(
         metrics,
         "compute",
@@ -67,7 +79,7 @@ def _formats(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--csv", action="store_true", help="CSV with a header row on stdout")
 
 
-def _range(args: argparse.Namespace, usage_error) -> list[date]:
+def _range(args: argparse.Namespace, usage_error: Callable[[str], Exception]) -> list[date]:
     if args.end_date < args.start_date:
         raise usage_error(f"--end-date {args.end_date} is before --start-date {args.start_date}")
     days = sessions_in_range(args.start_date, args.end_date)
@@ -76,7 +88,7 @@ def _range(args: argparse.Namespace, usage_error) -> list[date]:
     return days
 
 
-def run(url: str, args: argparse.Namespace, *, usage_error) -> int:
+def run(url: str, args: argparse.Namespace, *, usage_error: Callable[[str], Exception]) -> int:
     from options_pipeline.db import store
     from options_pipeline.db.connection import connection
 
@@ -117,7 +129,7 @@ def _output(
     *,
     key: str,
     empty: str,
-    doc: dict,
+    doc: dict[str, str],
 ) -> int:
     from options_pipeline.metrics import summary as fmt
 

@@ -10,11 +10,12 @@ from options_pipeline.calendar import is_session
 from options_pipeline.db import store
 from options_pipeline.db.connection import connection
 from options_pipeline.exit_codes import ExitCode
+from options_pipeline.providers.base import OptionsProvider
 
 
 def run(
     url: str,
-    provider,
+    provider: OptionsProvider,
     days: list[date],
     symbols: list[str],
     *,

@@ -20,11 +20,14 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
 
+import psycopg
 from dagster import DagsterInstance, DagsterRunStatus
 
 from options_pipeline.db.connection import connection
@@ -38,6 +41,9 @@ DEAD_AFTER = 10.0  # seconds a holder must be seen without a live process before
 HOST_TAG, PID_TAG = "options_pipeline/host", "options_pipeline/pid"
 LAUNCHED_BY_TAG = "options_pipeline/launched_by"
 _ENDED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+# what signal.signal takes and returns (typeshed's signal._HANDLER, which is stub-only)
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class Interrupted(Exception):
@@ -65,7 +71,7 @@ class Signals:
         os.set_blocking(self._read, False)
         os.set_blocking(write, False)
         self._write = write
-        self._previous: dict[int, object] = {}
+        self._previous: dict[signal.Signals, _SignalHandler] = {}
 
     @contextmanager
     def installed(self) -> Iterator[Signals]:
@@ -76,12 +82,12 @@ class Signals:
             yield self
         finally:
             signal.set_wakeup_fd(old_fd)
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+            for previous, handler in self._previous.items():
+                signal.signal(previous, handler)
             os.close(self._read)
             os.close(self._write)
 
-    def _handle(self, signum: int, _frame) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self._signum = self._signum or signum
         self.event.set()
 
@@ -240,10 +246,13 @@ class SlotWaiter:
         with connection(self.url) as conn:
             return [self._holder(conn, run_id, assigned.get(run_id)) for run_id in ids]
 
-    def _holder(self, conn, run_id: str, assigned_at: datetime | None) -> Holder:
+    def _holder(
+        self, conn: psycopg.Connection, run_id: str, assigned_at: datetime | None
+    ) -> Holder:
         record = self.instance.get_run_record_by_id(run_id)
         run = record.dagster_run if record else None
         tags = dict(run.tags) if run else {}
+        since: datetime | None
         if record and record.start_time:
             since = datetime.fromtimestamp(record.start_time, UTC)
         elif record:
