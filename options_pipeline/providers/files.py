@@ -40,7 +40,7 @@ import os
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
@@ -49,6 +49,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from numpy.typing import NDArray
 
 from options_pipeline import calendar, pricing
 from options_pipeline.messages import first_line
@@ -405,6 +406,7 @@ def classify(source: Source) -> DataShopFile | QuoteTableFile:
 
 def _classify_datashop(source: Source, head: list[str]) -> DataShopFile:
     columns = tuple(c.strip().lower() for c in next(csv.reader([head[0].lstrip()])))
+    required: tuple[str, ...]
     if "implied_volatility_1545" in columns:
         layout, required = "calcs", DATASHOP_CALCS_COLUMNS
     else:
@@ -532,22 +534,22 @@ class _Rows:
     """One symbol's rows from one file, as arrays (floats: NaN = blank)."""
 
     label: str
-    contract: np.ndarray  # object: OCC symbol, or None to synthesise
-    expiration: np.ndarray  # datetime64[D]
-    strike: np.ndarray
-    option_type: np.ndarray  # str: "C", "P", or anything else (rejected)
-    bid: np.ndarray
-    ask: np.ndarray
-    last: np.ndarray
-    volume: np.ndarray
-    open_interest: np.ndarray
-    iv: np.ndarray  # NaN where the file has none
-    delta: np.ndarray
-    gamma: np.ndarray
-    theta: np.ndarray
-    vega: np.ndarray
-    spot: np.ndarray  # per row: the underlying at the moment of the row's quote
-    quote_time: np.ndarray  # per row: when bid/ask were taken, Unix seconds
+    contract: NDArray[np.object_]  # OCC symbol, or None to synthesise
+    expiration: NDArray[np.datetime64]  # datetime64[D]
+    strike: NDArray[np.float64]
+    option_type: NDArray[np.str_]  # "C", "P", or anything else (rejected)
+    bid: NDArray[np.float64]
+    ask: NDArray[np.float64]
+    last: NDArray[np.float64]
+    volume: NDArray[np.float64]
+    open_interest: NDArray[np.float64]
+    iv: NDArray[np.float64]  # NaN where the file has none
+    delta: NDArray[np.float64]
+    gamma: NDArray[np.float64]
+    theta: NDArray[np.float64]
+    vega: NDArray[np.float64]
+    spot: NDArray[np.float64]  # per row: the underlying at the moment of the row's quote
+    quote_time: NDArray[np.float64]  # per row: when bid/ask were taken, Unix seconds
     underlying_price: float | None
     underlying_price_source: str
     open_interest_column: str  # the file's column, for the snapshot's open_interest_source
@@ -555,7 +557,7 @@ class _Rows:
     annotations: Counter[str] = field(default_factory=Counter)
 
 
-def _expiry_seconds(expirations: np.ndarray) -> np.ndarray:
+def _expiry_seconds(expirations: NDArray[np.datetime64]) -> NDArray[np.float64]:
     """Per row: when the contract stops trading (its expiration's close, 16:00 if unknown)."""
     out = np.full(expirations.size, np.nan)
     uniq, inverse = np.unique(expirations, return_inverse=True)
@@ -630,7 +632,8 @@ def build_snapshot(symbol: str, day: date, rows: _Rows, *, r: float, q: float) -
         builder.reject(BAD_OPTION_TYPE, int((~known).sum()))
     keep = np.flatnonzero(known)
     contract = rows.contract[keep]
-    missing = np.flatnonzero(np.equal(contract, None))
+    # None as a 0-d object array: what np.equal makes of None, in the form its types accept
+    missing = np.flatnonzero(np.equal(contract, np.array(None, dtype=object)))
     for i in missing:  # quote tables with a blank id: the OCC symbol from the row itself
         j = keep[i]
         k = rows.strike[j]
@@ -851,7 +854,7 @@ def _scan_datashop(entry: DataShopFile, symbols: Iterable[str]) -> dict[str, _Da
     under = by_lower["underlying_symbol"]
     wanted_arr = pa.array(list(wanted))
 
-    def on_invalid(row: Any) -> str:
+    def on_invalid(row: Any) -> str:  # pyarrow.csv.InvalidRow (pyarrow is untyped)
         first = (row.text or "").split(",", 1)[0].strip().strip('"')
         symbol = wanted.get(first)
         if symbol is not None and parts[symbol].bad_line_text is None:
@@ -889,7 +892,11 @@ def _scan_datashop(entry: DataShopFile, symbols: Iterable[str]) -> dict[str, _Da
     return parts
 
 
-def _locate_bad_line(entry: DataShopFile, symbol: str, predicate_msg: Any) -> str:
+def _locate_bad_line(
+    entry: DataShopFile,
+    symbol: str,
+    predicate_msg: Callable[[list[str], list[str]], str | None],
+) -> str:
     """The first line of `symbol` that `predicate_msg(fields, header)` finds fault with."""
     wanted = _datashop_wanted([symbol])
     with entry.source.open_text() as f:
@@ -939,10 +946,10 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
     table = pa.Table.from_batches(part.batches)
     table = table.rename_columns([c.strip().lower() for c in table.column_names])
 
-    def text(name: str) -> Any:
+    def text(name: str) -> Any:  # a pyarrow.ChunkedArray (pyarrow is untyped)
         return pc.utf8_trim_whitespace(table.column(name))
 
-    numbers: dict[str, np.ndarray] = {}
+    numbers: dict[str, NDArray[np.float64]] = {}
     try:
         for name in _DATASHOP_NUMBERS + (
             _DATASHOP_CALCS_NUMBERS if entry.layout == "calcs" else ()
@@ -950,7 +957,7 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
             arr = pc.cast(text(name), pa.float64())
             numbers[name] = arr.to_numpy(zero_copy_only=False).astype(np.float64)
         exp_text = pc.utf8_slice_codeunits(text("expiration"), 0, 10)
-        dates = {}
+        dates: dict[str, NDArray[np.datetime64]] = {}
         for name, values in (
             ("expiration", exp_text),
             ("quote_date", pc.utf8_slice_codeunits(text("quote_date"), 0, 10)),
@@ -965,7 +972,7 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
     expiration = dates["expiration"]
     wrong = dates["quote_date"] != np.datetime64(day, "D")
 
-    def col(name: str) -> np.ndarray:
+    def col(name: str) -> NDArray[np.float64]:
         return numbers[name] if name in numbers else np.full(n, np.nan)
 
     bid15, ask15 = col("bid_1545"), col("ask_1545")
@@ -1031,7 +1038,9 @@ def datashop_rows(entry: DataShopFile, symbol: str, part: _DataShopPart, day: da
     return rows
 
 
-def _median_spot(spot15: np.ndarray, spot_eod: np.ndarray, layout: str) -> tuple[float | None, str]:
+def _median_spot(
+    spot15: NDArray[np.float64], spot_eod: NDArray[np.float64], layout: str
+) -> tuple[float | None, str]:
     good = spot15[np.isfinite(spot15)]
     if good.size:
         name = "active_underlying_price_1545" if layout == "calcs" else "underlying mid at 15:45"
@@ -1115,7 +1124,7 @@ class FilesProvider:
         if why is not None:
             raise NoContracts(f"no trading on {as_of.isoformat()} ({why})")
         symbol = plain_symbol(symbol)
-        claims: list[tuple[str, Any]] = [
+        claims: list[tuple[str, QuoteTableFile | tuple[DataShopFile, _DataShopPart]]] = [
             (f.source.label, f) for f in self.catalog.quote_tables_for(symbol, as_of)
         ]
         for entry in self.catalog.datashop_on(as_of):
