@@ -42,7 +42,7 @@ def test_history_landed_before_dagster_dev_gets_dealer_metrics(e2e_env, tmp_path
         dagster_dev(e2e_env, tmp_path / "dagster-dev.log") as dev,
     ):
         ready = dev.wait_ready()
-        started = time.time()
+        started = time.monotonic()
 
         def done() -> set[str] | None:
             runs = instance.get_runs()
@@ -69,7 +69,7 @@ def test_history_landed_before_dagster_dev_gets_dealer_metrics(e2e_env, tmp_path
         assert ok == EXPECTED  # no partition without a complete window
         figure(
             "catch-up: dagster dev ready / ready -> dealer metrics of the history done",
-            f"{ready:.1f}s / {time.time() - started:.1f}s",
+            f"{ready:.1f}s / {time.monotonic() - started:.1f}s",
         )
     with psycopg.connect(e2e_env["DATABASE_URL"]) as conn:
         stored = conn.execute(
