@@ -20,8 +20,6 @@ serves when it ignores `date`), "no_series" (TIME_SERIES_DAILY -> Error Message)
 
 from __future__ import annotations
 
-import json
-from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -112,10 +110,9 @@ class AlphaVantageTestServer(StandInServer):
         self.secret = api_key
         self.today = today
         self.premium = premium
-        self.rate_limit = rate_limit
         self.daily_limit = daily_limit
         self.full_series = True  # outputsize=full allowed (premium)
-        self._window: deque[float] = deque()
+        self.set_rate_limit(rate_limit, per_seconds=60.0)
         self._calls = 0
 
     def now(self) -> datetime:
@@ -123,19 +120,10 @@ class AlphaVantageTestServer(StandInServer):
         return datetime.combine(self.today + timedelta(days=1), time(8, 0), tzinfo=NEW_YORK)
 
     def provider(self, **overrides: Any) -> AlphaVantageProvider:
-        kwargs: dict[str, Any] = {
-            "api_key": self.secret,
-            "base_url": self.base_url,
-            "rate_limit_per_minute": 60_000.0,
-            "connect_timeout": 2.0,
-            "read_timeout": 5.0,
-            "max_retries": 3,
-            "backoff_base": 0.01,
-            "backoff_max": 0.05,
-            "now": self.now,
-        }
-        kwargs.update(overrides)
-        return AlphaVantageProvider(**kwargs)
+        kwargs = self.client_settings(
+            api_key=self.secret, rate_limit_per_minute=60_000.0, now=self.now
+        )
+        return AlphaVantageProvider(**(kwargs | overrides))
 
     def sessions(self, last: date, count: int | None) -> list[date]:
         out: list[date] = []
@@ -147,7 +135,7 @@ class AlphaVantageTestServer(StandInServer):
         return out
 
     def route(
-        self, path: str, query: dict[str, str], raw: dict[str, str]
+        self, path: str, query: dict[str, str], raw: dict[str, str], headers: dict[str, str]
     ) -> tuple[Asked, Callable[[], Answer]]:
         function = query.get("function", "") if path == "/query" else ""
         endpoint = {"HISTORICAL_OPTIONS": "options", "TIME_SERIES_DAILY": "daily"}.get(
@@ -161,27 +149,20 @@ class AlphaVantageTestServer(StandInServer):
         return asked, lambda: self._answer(asked, query, raw.get("apikey"))
 
     def _json(self, body: Any, delay: float = 0.0) -> Answer:
-        return Answer(200, json.dumps(body).encode(), delay=delay)  # errors too: HTTP 200
+        return Answer.json(200, body, delay=delay)  # errors too: HTTP 200
 
-    def _limit(self) -> dict[str, str] | None:
-        now = datetime.now().timestamp()
+    def _limit(self, asked: Asked) -> dict[str, str] | None:
         with self._lock:
             self._calls += 1
-            if self.daily_limit is not None and self._calls > self.daily_limit:
-                return {"Information": DAILY_INFO}
-            if self.rate_limit is None:
-                return None
-            while self._window and self._window[0] <= now - 60.0:
-                self._window.popleft()
-            if len(self._window) >= self.rate_limit:
-                return {"Note": RATE_NOTE}
-            self._window.append(now)
-            return None
+            over_the_day = self.daily_limit is not None and self._calls > self.daily_limit
+        if over_the_day:
+            return {"Information": DAILY_INFO}
+        return {"Note": RATE_NOTE} if self.rate_limited(asked) else None
 
     def _answer(self, asked: Asked, query: dict[str, str], key: str | None) -> Answer:
         if key != self.secret:
             return self._json({"Error Message": BAD_KEY})
-        limited = self._limit()
+        limited = self._limit(asked)
         if limited:
             return self._json(limited)
         if asked.endpoint == "other" or not asked.symbol:

@@ -15,8 +15,6 @@ Faults: "plan" (403), "slow" (delay), "zero_mid_iv" (callMidIv/putMidIv 0), "wro
 
 from __future__ import annotations
 
-import json
-from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -107,29 +105,19 @@ class OratsTestServer(StandInServer):
         self.secret = token
         self.today = today
         self.row_cap = row_cap
-        self.rate_limit = rate_limit
-        self._window: deque[float] = deque()
+        self.set_rate_limit(rate_limit, per_seconds=60.0)
 
     def now(self) -> datetime:
         return datetime.combine(self.today, time(19, 0), tzinfo=NEW_YORK)
 
     def provider(self, **overrides: Any) -> OratsProvider:
-        kwargs: dict[str, Any] = {
-            "api_token": self.secret,
-            "base_url": self.base_url,
-            "rate_limit_per_minute": 60_000.0,
-            "connect_timeout": 2.0,
-            "read_timeout": 5.0,
-            "max_retries": 3,
-            "backoff_base": 0.01,
-            "backoff_max": 0.05,
-            "now": self.now,
-        }
-        kwargs.update(overrides)
-        return OratsProvider(**kwargs)
+        kwargs = self.client_settings(
+            api_token=self.secret, rate_limit_per_minute=60_000.0, now=self.now
+        )
+        return OratsProvider(**(kwargs | overrides))
 
     def route(
-        self, path: str, query: dict[str, str], raw: dict[str, str]
+        self, path: str, query: dict[str, str], raw: dict[str, str], headers: dict[str, str]
     ) -> tuple[Asked, Callable[[], Answer]]:
         try:
             day = date.fromisoformat(query.get("tradeDate", ""))
@@ -138,39 +126,24 @@ class OratsTestServer(StandInServer):
         asked = Asked("strikes" if path == STRIKES else "other", query.get("ticker"), day)
         return asked, lambda: self._answer(asked, query, raw.get("token"))
 
-    def _json(self, status: int, body: Any, delay: float = 0.0) -> Answer:
-        return Answer(status, json.dumps(body).encode(), delay=delay)
-
-    def _limited(self) -> bool:
-        now = datetime.now().timestamp()
-        with self._lock:
-            if self.rate_limit is None:
-                return False
-            while self._window and self._window[0] <= now - 60.0:
-                self._window.popleft()
-            if len(self._window) >= self.rate_limit:
-                return True
-            self._window.append(now)
-            return False
-
     def _answer(self, asked: Asked, query: dict[str, str], token: str | None) -> Answer:
         if token != self.secret:
-            return self._json(401, {"message": "Unauthorized"})
-        if self._limited():
-            return self._json(429, {"message": "Too Many Requests"})
+            return Answer.json(401, {"message": "Unauthorized"})
+        if self.rate_limited(asked):
+            return Answer.json(429, {"message": "Too Many Requests"})
         if asked.endpoint == "other":
-            return self._json(404, {"message": "Not Found"})
+            return Answer.json(404, {"message": "Not Found"})
         if asked.day is None or not asked.symbol:
-            return self._json(400, {"message": "ticker and tradeDate are required"})
+            return Answer.json(400, {"message": "ticker and tradeDate are required"})
         fault = self.take_fault(asked)
         kind = fault.kind if fault else ""
         delay = fault.delay if fault and kind == "slow" else 0.0
         if kind == "plan":
-            return self._json(403, {"message": "Not authorized to access this endpoint"})
+            return Answer.json(403, {"message": "Not authorized to access this endpoint"})
         if kind == "server_error":
-            return self._json(500, {"message": "Internal Server Error"})
+            return Answer.json(500, {"message": "Internal Server Error"})
         if kind == "wrong_shape":
-            return self._json(200, {"data": {}})
+            return Answer.json(200, {"data": {}})
         served = asked.day <= self.today and kind != "empty"
         chain = self.chain(asked.symbol, asked.day) if served else None
         trade_date = asked.day - timedelta(days=1) if kind == "wrong_date" else asked.day
@@ -186,7 +159,7 @@ class OratsTestServer(StandInServer):
             rows = [{(new if k == old else k): v for k, v in r.items()} for r in rows]
         if self.row_cap is not None:
             rows = rows[: self.row_cap]
-        return self._json(200, {"data": rows}, delay)
+        return Answer.json(200, {"data": rows}, delay=delay)
 
 
 @pytest.fixture

@@ -55,31 +55,28 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import time
 import uuid
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from options_pipeline.calendar import sessions_in_range
 from options_pipeline.models import ChainSnapshot, OptionQuote
-from options_pipeline.providers.base import ProviderError
 from options_pipeline.providers.normalize import market_closed_reason, occ_symbol, parse_occ
 from options_pipeline.providers.polygon import PolygonProvider
 
 if TYPE_CHECKING:
     from options_pipeline.resources import PolygonProviderResource
-from options_pipeline.providers.sample import RISK_FREE, profile, sample_chain
+from options_pipeline.providers.sample import RISK_FREE, profile
 from options_pipeline.symbols import INDEX_SYMBOLS as _INDEX_SYMBOLS
+from options_pipeline_tests import stand_in
+from options_pipeline_tests.stand_in import Answer, Asked, Recorded, StandInBase
 
 TEST_API_KEY = "pk-TEST-0123-never-log-this-key-9f8e7d"
 DEFAULT_TODAY = date(2025, 3, 14)  # a Friday, NYSE open
@@ -138,18 +135,23 @@ def split_roots(chain: ChainSnapshot) -> list[OptionQuote]:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    t: float  # time.monotonic() when the request line arrived
-    path: str
-    query: dict[str, str]  # apiKey removed
-    endpoint: str  # "snapshot" | "analytics" | "open_interest" | "other"
-    symbol: str | None
-    day: date | None  # the session asked for (snapshot: the server's today)
+class RecordedRequest(Recorded):
+    """`query` without apiKey; `endpoint`: "snapshot" | "analytics" | "open_interest" | "other";
+    `day`: the session asked for (snapshot: the server's today)."""
+
     page: int  # 1-based
     auth: str  # "bearer" | "query" | "none"
     authorized: bool
-    key_in_url: bool  # the API key appeared in the request URL
-    status: int
+
+
+@dataclass
+class _Asked(Asked):
+    """A request as understood here: its page (a cursor carries everything after the first)."""
+
+    page: int = 1
+    auth: str = "none"
+    authorized: bool = False
+    cursor: dict[str, Any] | None = None  # None: a cursor that does not decode
 
 
 def session_served(r: RecordedRequest) -> date | None:
@@ -161,20 +163,15 @@ def session_served(r: RecordedRequest) -> date | None:
 
 
 @dataclass
-class Fault:
-    kind: str
-    times: int | None = 1
-    page: int | None = None
+class Fault(stand_in.Fault):
     status: int = 503
-    delay: float = 0.0
+    page: int | None = None  # only that page of a listing (1-based); None: every page
     retry_after: str | None = None
     message: str = ""
     rows: list[Any] = field(default_factory=list)
     n: int = 0
     old: str = ""
     new: str = ""
-    symbol: str | None = None
-    endpoint: str | None = None
 
     @classmethod
     def rate_limited(cls, times: int = 1, retry_after: float | None = None) -> Fault:
@@ -228,15 +225,6 @@ class Fault:
     @classmethod
     def rename_field(cls, old: str, new: str) -> Fault:
         return cls("rename_field", times=None, old=old, new=new)
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    truncate: bool = False
 
 
 def _ns(day: date) -> int:
@@ -342,44 +330,10 @@ def _root(q: OptionQuote) -> str:
     return occ[0]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms ACK stalls
-    server: _HTTPServer
-
-    def do_GET(self) -> None:
-        arrival = time.monotonic()
-        answer = self.server.owner._dispatch(self.path, dict(self.headers.items()), arrival)
-        try:
-            if answer.delay:
-                time.sleep(answer.delay)
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer.body)))
-            for k, v in answer.headers.items():
-                self.send_header(k, v)
-            if answer.truncate:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            body = answer.body[: len(answer.body) // 2] if answer.truncate else answer.body
-            self.wfile.write(body)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (read timeout)
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # silence stderr
-        return None
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    owner: PolygonTestServer
-
-
-class PolygonTestServer:
+class PolygonTestServer(StandInBase[RecordedRequest]):
     """See the module docstring. Thread-safe; start()/stop() or use as a context manager."""
+
+    secret_param = "apiKey"
 
     def __init__(
         self,
@@ -389,101 +343,17 @@ class PolygonTestServer:
         contracts_per_symbol: int = 600,
         history_limit_cap: int = HISTORY_LIMIT_CAP,
     ) -> None:
-        self.api_key = api_key
+        super().__init__(contracts_per_symbol=contracts_per_symbol)
+        self.secret = self.api_key = api_key
         self.today = today
-        self.contracts_per_symbol = contracts_per_symbol
         self.history_limit_cap = history_limit_cap
-        self._lock = threading.Lock()
-        self._log: list[RecordedRequest] = []
-        self._faults: list[Fault] = []
-        self._chains: dict[tuple[str, date], ChainSnapshot | None] = {}
-        self._rate: tuple[int, float] | None = None
-        self._window: deque[float] = deque()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> PolygonTestServer:
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> PolygonTestServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     # ------------------------------------------------------------------ scripting
 
-    def add_fault(
-        self, fault: Fault, *, symbol: str | None = None, endpoint: str | None = None
-    ) -> Fault:
-        f = replace(fault, symbol=symbol, endpoint=endpoint)
-        with self._lock:
-            self._faults.append(f)
-        return f
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def set_rate_limit(self, max_requests: int | None, per_seconds: float = 1.0) -> None:
-        """Answer 429 when more than `max_requests` arrive within any `per_seconds` (None: off)."""
-        with self._lock:
-            self._rate = None if max_requests is None else (max_requests, per_seconds)
-            self._window.clear()
-
     def reset(self) -> None:
-        with self._lock:
-            self._log.clear()
-            self._faults.clear()
-            self._rate = None
-            self._window.clear()
-
-    # ------------------------------------------------------------------ inspection
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._log)
-
-    def requests_for(
-        self,
-        *,
-        endpoint: str | None = None,
-        symbol: str | None = None,
-        day: date | None = None,
-        status: int | None = None,
-    ) -> list[RecordedRequest]:
-        return [
-            r
-            for r in self.requests
-            if (endpoint is None or r.endpoint == endpoint)
-            and (symbol is None or r.symbol == symbol)
-            and (day is None or r.day == day)
-            and (status is None or r.status == status)
-        ]
-
-    def count(self, **filters: Any) -> int:
-        return len(self.requests_for(**filters))
+        """Clear the log, the faults and the rate limit (429 beyond it: `set_rate_limit`)."""
+        super().reset()
+        self.set_rate_limit(None)
 
     # ------------------------------------------------------------------ client helpers
 
@@ -503,33 +373,10 @@ class PolygonTestServer:
 
     def provider(self, **overrides: Any) -> PolygonProvider:
         """A PolygonProvider on this server with test-fast settings (overridable)."""
-        kwargs: dict[str, Any] = {
-            "api_key": self.api_key,
-            "base_url": self.base_url,
-            "rate_limit_per_minute": 60_000.0,
-            "connect_timeout": 2.0,
-            "read_timeout": 5.0,
-            "max_retries": 3,
-            "backoff_base": 0.01,
-            "backoff_max": 0.05,
-            "clock": lambda: self.today,
-        }
-        kwargs.update(overrides)
-        return PolygonProvider(**kwargs)
-
-    def chain(self, symbol: str, day: date) -> ChainSnapshot | None:
-        """The sample chain this server serves for (symbol, day); None on closed days."""
-        key = (symbol, day)
-        with self._lock:
-            if key in self._chains:
-                return self._chains[key]
-        try:
-            chain: ChainSnapshot | None = sample_chain(symbol, day, self.contracts_per_symbol)
-        except ProviderError:
-            chain = None
-        with self._lock:
-            self._chains[key] = chain
-        return chain
+        kwargs = self.client_settings(
+            api_key=self.api_key, rate_limit_per_minute=60_000.0, clock=lambda: self.today
+        )
+        return PolygonProvider(**(kwargs | overrides))
 
     def listed(self, underlying: str, day: date) -> list[OptionQuote]:
         """The contracts of `underlying` on `day` by OCC root (see split_roots); [] if closed."""
@@ -541,98 +388,66 @@ class PolygonTestServer:
     def _body(self, status: str, request_id: str, **extra: Any) -> bytes:
         return json.dumps({"status": status, "request_id": request_id, **extra}).encode()
 
-    def _take_fault(self, endpoint: str, symbol: str | None, page: int) -> Fault | None:
-        with self._lock:
-            for f in self._faults:
-                if f.times is not None and f.times <= 0:
-                    continue
-                if f.endpoint is not None and f.endpoint != endpoint:
-                    continue
-                if f.symbol is not None and f.symbol != symbol:
-                    continue
-                if f.page is not None and f.page != page:
-                    continue
-                if f.times is not None:
-                    f.times -= 1
-                return f
-        return None
+    def fault_applies(self, fault: stand_in.Fault, asked: Asked) -> bool:
+        """Also by page, when the fault names one."""
+        assert isinstance(fault, Fault) and isinstance(asked, _Asked)
+        return super().fault_applies(fault, asked) and (
+            fault.page is None or fault.page == asked.page
+        )
 
-    def _rate_limited(self, now: float) -> bool:
-        with self._lock:
-            if self._rate is None:
-                return False
-            limit, window = self._rate
-            while self._window and self._window[0] <= now - window:
-                self._window.popleft()
-            if len(self._window) >= limit:
-                return True
-            self._window.append(now)
-            return False
-
-    def _dispatch(self, raw_path: str, headers: dict[str, str], arrival: float) -> _Answer:
-        parts = urlsplit(raw_path)
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        query = {k: v for k, v in pairs if k.lower() != "apikey"}
-        url_key = next((v for k, v in pairs if k.lower() == "apikey"), None)
+    def route(
+        self, path: str, query: dict[str, str], raw: dict[str, str], headers: dict[str, str]
+    ) -> tuple[Asked, Callable[[], Answer]]:
+        url_key = next((v for k, v in raw.items() if k.lower() == "apikey"), None)
         auth_header = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-        auth = "bearer" if auth_header else "query" if url_key else "none"
         given = auth_header.removeprefix("Bearer ").strip() if auth_header else url_key
-        authorized = given == self.api_key
-        path = unquote(parts.path)
 
         # what is being asked (a cursor carries everything for pages after the first)
         cur = _uncursor(query["cursor"]) if "cursor" in query else {}
-        endpoint, symbol, day = "other", None, None
+        asked = _Asked(
+            "other",
+            auth="bearer" if auth_header else "query" if url_key else "none",
+            authorized=given == self.api_key,
+            cursor=cur,
+        )
         if path.startswith(SNAPSHOT_PREFIX) and len(path) > len(SNAPSHOT_PREFIX):
-            endpoint, symbol, day = "snapshot", path[len(SNAPSHOT_PREFIX) :], self.today
+            asked.endpoint, asked.symbol, asked.day = (
+                "snapshot",
+                path[len(SNAPSHOT_PREFIX) :],
+                self.today,
+            )
         elif path in (ANALYTICS, OPEN_INTEREST):
-            endpoint = "analytics" if path == ANALYTICS else "open_interest"
-            symbol = (cur or {}).get("s") or query.get("underlying_ticker") or query.get("root")
+            asked.endpoint = "analytics" if path == ANALYTICS else "open_interest"
+            asked.symbol = (
+                (cur or {}).get("s") or query.get("underlying_ticker") or query.get("root")
+            )
             raw_day = (cur or {}).get("d") or query.get("date")
             try:
-                day = date.fromisoformat(raw_day) if raw_day else None
+                asked.day = date.fromisoformat(raw_day) if raw_day else None
             except ValueError:
-                day = None
-        page = int((cur or {}).get("p", 1))
+                asked.day = None
+        asked.page = int((cur or {}).get("p", 1))
         rid = uuid.uuid4().hex
+        return asked, lambda: self._answer(asked, path, query, rid)
 
-        answer = self._answer(
-            endpoint, path, query, cur, symbol, day, page, rid, authorized, arrival
+    def record(self, asked: Asked, common: dict[str, Any]) -> RecordedRequest:
+        assert isinstance(asked, _Asked)
+        return RecordedRequest(
+            **common, page=asked.page, auth=asked.auth, authorized=asked.authorized
         )
-        record = RecordedRequest(
-            t=arrival,
-            path=path,
-            query=query,
-            endpoint=endpoint,
-            symbol=symbol,
-            day=day,
-            page=page,
-            auth=auth,
-            authorized=authorized,
-            key_in_url=self.api_key in raw_path,
-            status=answer.status,
-        )
-        with self._lock:
-            self._log.append(record)
-        return answer
 
-    def _answer(
-        self,
-        endpoint: str,
-        path: str,
-        query: dict[str, str],
-        cur: dict[str, Any] | None,
-        symbol: str | None,
-        day: date | None,
-        page: int,
-        rid: str,
-        authorized: bool,
-        arrival: float,
-    ) -> _Answer:
-        if not authorized:
-            return _Answer(401, self._body("ERROR", rid, error="API Key was not provided"))
-        if self._rate_limited(arrival):
-            return _Answer(
+    def _answer(self, asked: _Asked, path: str, query: dict[str, str], rid: str) -> Answer:
+        endpoint, symbol, day, page, cur = (
+            asked.endpoint,
+            asked.symbol,
+            asked.day,
+            asked.page,
+            asked.cursor,
+        )
+        if not asked.authorized:
+            return Answer(401, self._body("ERROR", rid, error="API Key was not provided"))
+        if self.rate_limited(asked):
+            return Answer(
                 429,
                 self._body(
                     "ERROR",
@@ -642,32 +457,33 @@ class PolygonTestServer:
                 ),
             )
         if endpoint == "other":
-            return _Answer(404, self._body("NOT_FOUND", rid, message="Not Found"))
+            return Answer(404, self._body("NOT_FOUND", rid, message="Not Found"))
         if cur is None:
-            return _Answer(400, self._body("ERROR", rid, error="invalid cursor"))
+            return Answer(400, self._body("ERROR", rid, error="invalid cursor"))
         if endpoint != "snapshot" and day is None:
-            return _Answer(400, self._body("ERROR", rid, error="date must be YYYY-MM-DD"))
+            return Answer(400, self._body("ERROR", rid, error="date must be YYYY-MM-DD"))
 
-        fault = self._take_fault(endpoint, symbol, page)
+        fault = self.take_fault(asked)
+        assert fault is None or isinstance(fault, Fault)
         kind = fault.kind if fault else ""
         delay = fault.delay if kind == "slow" else 0.0
         if kind == "429":
             headers = {"Retry-After": fault.retry_after} if fault and fault.retry_after else {}
-            return _Answer(
+            return Answer(
                 429,
                 self._body("ERROR", rid, error="You've exceeded the maximum requests per minute."),
-                headers,
+                headers=headers,
             )
         if kind == "5xx" and fault:
-            return _Answer(fault.status, self._body("ERROR", rid, error="Internal server error"))
+            return Answer(fault.status, self._body("ERROR", rid, error="Internal server error"))
         if kind == "401":
-            return _Answer(401, self._body("ERROR", rid, error="Unknown API Key"))
+            return Answer(401, self._body("ERROR", rid, error="Unknown API Key"))
         if kind == "403" and fault:
-            return _Answer(403, self._body("NOT_AUTHORIZED", rid, message=fault.message))
+            return Answer(403, self._body("NOT_AUTHORIZED", rid, message=fault.message))
         if kind == "malformed_json":
-            return _Answer(200, b'{"status": "OK", "results": [{"details": {"strike_price": 1')
+            return Answer(200, b'{"status": "OK", "results": [{"details": {"strike_price": 1')
         if kind == "wrong_shape":
-            return _Answer(200, self._body("OK", rid, results={"unexpected": True}))
+            return Answer(200, self._body("OK", rid, results={"unexpected": True}))
 
         # the data
         if endpoint == "snapshot":
@@ -679,9 +495,9 @@ class PolygonTestServer:
         try:
             limit = int(cur.get("l") or query.get("limit") or default_limit)
         except ValueError:
-            return _Answer(400, self._body("ERROR", rid, error="limit must be an integer"))
+            return Answer(400, self._body("ERROR", rid, error="limit must be an integer"))
         if endpoint != "snapshot" and limit > max_limit:
-            return _Answer(
+            return Answer(
                 400,
                 self._body("ERROR", rid, error=f"limit must be less than or equal to {max_limit}"),
             )
@@ -729,7 +545,7 @@ class PolygonTestServer:
             path_q = quote(path)
             body["next_url"] = f"{self.base_url}{path_q}?cursor={token}"
         data = json.dumps(body).encode()
-        return _Answer(200, data, delay=delay, truncate=kind == "truncated")
+        return Answer(200, data, delay=delay, truncate=kind == "truncated")
 
 
 @pytest.fixture

@@ -159,18 +159,8 @@ class ThetaTestServer(StandInServer):
         return datetime.combine(self.today, time(18, 0), tzinfo=NEW_YORK)
 
     def provider(self, **overrides: Any) -> ThetaDataProvider:
-        kwargs: dict[str, Any] = {
-            "base_url": self.base_url,
-            "concurrency": 4,
-            "connect_timeout": 2.0,
-            "read_timeout": 5.0,
-            "max_retries": 3,
-            "backoff_base": 0.01,
-            "backoff_max": 0.05,
-            "now": self.now,
-        }
-        kwargs.update(overrides)
-        return ThetaDataProvider(**kwargs)
+        kwargs = self.client_settings(concurrency=4, now=self.now)
+        return ThetaDataProvider(**(kwargs | overrides))
 
     def quotes(self, root: str, day: date) -> tuple[ChainSnapshot | None, list[OptionQuote]]:
         underlying = _ROOT_OF.get(root, root)
@@ -184,7 +174,7 @@ class ThetaTestServer(StandInServer):
         return chain, [q for q in chain.quotes if _third_friday(q.expiration_date) == monthly]
 
     def route(
-        self, path: str, query: dict[str, str], raw: dict[str, str]
+        self, path: str, query: dict[str, str], raw: dict[str, str], headers: dict[str, str]
     ) -> tuple[Asked, Callable[[], Answer]]:
         endpoint = {GREEKS: "greeks", OPEN_INTEREST: "open_interest"}.get(path, "other")
         raw_day = query.get("start_date") if endpoint == "greeks" else query.get("date")
@@ -195,34 +185,31 @@ class ThetaTestServer(StandInServer):
         asked = Asked(endpoint, query.get("symbol"), day)
         return asked, lambda: self._answer(asked, query)
 
-    def _text(self, status: int, message: str) -> Answer:
-        return Answer(status, message.encode(), "text/plain")
-
     def _answer(self, asked: Asked, query: dict[str, str]) -> Answer:
         if asked.endpoint == "other":
-            return self._text(404, "NO_IMPL: there is no implementation of this request")
+            return Answer.text(404, "NO_IMPL: there is no implementation of this request")
         if self.concurrency_limit is not None and asked.in_flight > self.concurrency_limit:
-            return self._text(429, "OS_LIMIT: too many outstanding requests")
+            return Answer.text(429, "OS_LIMIT: too many outstanding requests")
         if asked.day is None or not asked.symbol or query.get("expiration") != "*":
-            return self._text(473, "INVALID_PARAMS: symbol, expiration=* and a date are required")
+            return Answer.text(473, "INVALID_PARAMS: symbol, expiration=* and a date are required")
         if asked.endpoint == "greeks" and query.get("end_date") != query.get("start_date"):
-            return self._text(473, "INVALID_PARAMS: expiration=* must be requested day by day")
+            return Answer.text(473, "INVALID_PARAMS: expiration=* must be requested day by day")
         fault = self.take_fault(asked)
         kind = fault.kind if fault else ""
         delay = fault.delay if fault and kind == "slow" else 0.0
         if kind == "no_data":
-            return self._text(472, "NO_DATA: no data for the specified timeframe & contract")
+            return Answer.text(472, "NO_DATA: no data for the specified timeframe & contract")
         if kind == "permission" or asked.day < self.history_start:
-            return self._text(471, "PERMISSION: your subscription does not include this data")
+            return Answer.text(471, "PERMISSION: your subscription does not include this data")
         if kind == "os_limit":
-            return self._text(429, "OS_LIMIT: the request queue is full")
+            return Answer.text(429, "OS_LIMIT: the request queue is full")
         if kind == "disconnected":
-            return self._text(474, "DISCONNECTED: connection lost to Theta Data MDDS")
+            return Answer.text(474, "DISCONNECTED: connection lost to Theta Data MDDS")
         if asked.day > self.today:
-            return self._text(472, "NO_DATA: no data for the specified timeframe & contract")
+            return Answer.text(472, "NO_DATA: no data for the specified timeframe & contract")
         chain, quotes = self.quotes(asked.symbol, asked.day)
         if chain is None or not quotes:
-            return self._text(472, "NO_DATA: no data for the specified timeframe & contract")
+            return Answer.text(472, "NO_DATA: no data for the specified timeframe & contract")
         stamp_day = asked.day - timedelta(days=1) if kind == "wrong_date" else asked.day
         if asked.endpoint == "greeks":
             rows = [greeks_row(asked.symbol, q, chain, stamp_day) for q in quotes]
