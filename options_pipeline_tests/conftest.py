@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -78,6 +79,29 @@ def cloned_database(server_url: str, template: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def filled_template(server_url: str, fill: Callable[[str], object]) -> Iterator[str]:
+    """The name of a database with the schema and what `fill(url)` stores: a template for the
+    tests of a module that all read the same data (filled once, cloned per test)."""
+    with cloned_database(server_url, TEMPLATE_DB) as url:
+        fill(url)
+        yield psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+
+
+def fill_sample(url: str, days: Sequence[date], symbols: Sequence[str] = ("SPY", "QQQ")) -> None:
+    """`symbols` (watchlist "demo") ingested from the sample market (400 contracts) for `days`."""
+    from options_pipeline.db import store
+    from options_pipeline.db.connection import connection
+    from options_pipeline.ingest import ingest_day
+    from options_pipeline.providers.sample import SampleProvider
+
+    provider = SampleProvider(contracts_per_symbol=400)
+    with connection(url) as conn:
+        store.add_to_watchlist(conn, "demo", list(symbols))
+        for day in days:
+            assert ingest_day(conn, provider=provider, day=day).complete
 
 
 @pytest.fixture

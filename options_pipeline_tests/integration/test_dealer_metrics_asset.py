@@ -1,7 +1,10 @@
 """dealer_metrics through real Dagster execution on a real PostgreSQL, from sample-market chains."""
 
+from collections.abc import Iterator
 from datetime import date
+from functools import partial
 
+import psycopg
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, instance_for_test, materialize
 from psycopg.conninfo import conninfo_to_dict
@@ -13,39 +16,49 @@ from options_pipeline.dealer import CHECKS, check_stored
 from options_pipeline.ingest import ingest_day
 from options_pipeline.providers.sample import SampleProvider
 from options_pipeline.resources import PostgresResource
-from options_pipeline_tests.conftest import TEMPLATE_DB, cloned_database
+from options_pipeline_tests.conftest import cloned_database, fill_sample, filled_template
 
 WEEK = [date(2025, 12, d) for d in (15, 16, 17, 18, 19)]
 
 
-@pytest.fixture
-def instance() -> DagsterInstance:
+@pytest.fixture(scope="module")
+def instance() -> Iterator[DagsterInstance]:
+    """One instance for the module: every test reads its own run's result, never the history."""
     with instance_for_test() as inst:
         yield inst
 
 
 @pytest.fixture(scope="module")
-def filled_template(server_url: str, template_url: str):
-    """A database with SPY and QQQ ingested from the sample market for the week of 2025-12-15,
-    filled once per module and cloned for every test."""
-    with cloned_database(server_url, TEMPLATE_DB) as url:
-        provider = SampleProvider(contracts_per_symbol=400)
-        with connection(url) as conn:
-            store.add_to_watchlist(conn, "demo", ["SPY", "QQQ"])
-            for day in WEEK:
-                assert ingest_day(conn, provider=provider, day=day).complete
-        yield conninfo_to_dict(url)["dbname"]
+def filled_week(server_url: str, template_url: str) -> Iterator[str]:
+    """The week of 2025-12-15, filled once per module and cloned for every test."""
+    with filled_template(server_url, partial(fill_sample, days=WEEK)) as name:
+        yield name
 
 
 @pytest.fixture
-def database_url(server_url: str, filled_template: str):
-    with cloned_database(server_url, filled_template) as url:
+def database_url(server_url: str, filled_week: str):
+    with cloned_database(server_url, filled_week) as url:
         yield url
 
 
 @pytest.fixture
 def filled(database_url):
     return database_url
+
+
+@pytest.fixture(scope="module")
+def computed_template(server_url: str, filled_week: str, instance: DagsterInstance):
+    """The filled week with dealer_metrics computed for its last session by a clean run, once
+    per module (what the stored-row checks are then tampered from)."""
+    with cloned_database(server_url, filled_week) as url:
+        assert _materialize(instance, url, WEEK[-1]).success
+        yield conninfo_to_dict(url)["dbname"]
+
+
+@pytest.fixture
+def computed(server_url: str, computed_template: str) -> Iterator[str]:
+    with cloned_database(server_url, computed_template) as url:
+        yield url
 
 
 def _materialize(instance, url, day: date, **config):
@@ -181,26 +194,27 @@ def test_window_over_christmas_counts_sessions(database_url, db, instance):
         ),
     ],
 )
-def test_each_stored_check_can_fail(filled, db, instance, check, tamper):
-    assert _materialize(instance, filled, WEEK[-1]).success
+def test_each_stored_check_can_fail(computed, check, tamper):
     symbols = ["QQQ", "SPY"]
-    with connection(filled) as conn:
+    with connection(computed) as conn:
         assert all(o.passed for o in check_stored(conn, WEEK[-1], symbols))
-    db.execute(tamper)
-    if check == "every_active_symbol_has_a_snapshot":
-        db.execute("INSERT INTO tickers (symbol) VALUES ('TSLA') ON CONFLICT DO NOTHING")
-        symbols = ["QQQ", "SPY", "TSLA"]
-    with connection(filled) as conn:
+    with psycopg.connect(computed, autocommit=True) as db:
+        db.execute(tamper)
+        if check == "every_active_symbol_has_a_snapshot":
+            db.execute("INSERT INTO tickers (symbol) VALUES ('TSLA') ON CONFLICT DO NOTHING")
+            symbols = ["QQQ", "SPY", "TSLA"]
+    with connection(computed) as conn:
         outcomes = {o.name: o for o in check_stored(conn, WEEK[-1], symbols)}
     assert not outcomes[check].passed, outcomes[check]
     assert [n for n, o in outcomes.items() if not o.passed] == [check]
 
 
-def test_sign_convention_switch_negates_net_gex(filled, db, instance):
-    assert _materialize(instance, filled, WEEK[-1]).success
-    default = {r[0]: r[4] for r in _stored(db, WEEK[-1])}
-    assert _materialize(
-        instance, filled, WEEK[-1], convention="dealer_short_calls_long_puts"
-    ).success
-    flipped = {r[0]: r[4] for r in _stored(db, WEEK[-1])}
+def test_sign_convention_switch_negates_net_gex(computed, instance):
+    with psycopg.connect(computed, autocommit=True) as db:
+        default = {r[0]: r[4] for r in _stored(db, WEEK[-1])}  # the default convention's run
+        assert sorted(default) == ["QQQ", "SPY"] and all(default.values())
+        assert _materialize(
+            instance, computed, WEEK[-1], convention="dealer_short_calls_long_puts"
+        ).success
+        flipped = {r[0]: r[4] for r in _stored(db, WEEK[-1])}
     assert flipped == pytest.approx({k: -v for k, v in default.items()})

@@ -4,28 +4,35 @@ Dagster instance (the runs land where the UI reads them)."""
 import csv
 import io
 import json
+from collections.abc import Iterator
 from datetime import date
+from functools import partial
 
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
-from options_pipeline.db import store
-from options_pipeline.db.connection import connection
-from options_pipeline.ingest import ingest_day
 from options_pipeline.metrics.summary import CSV_COLUMNS
-from options_pipeline.providers.sample import SampleProvider
 from options_pipeline_tests.cli_helpers import options_pipeline
+from options_pipeline_tests.conftest import cloned_database, fill_sample, filled_template
 
 WEEK = [date(2025, 12, d) for d in (15, 16, 17, 18, 19, 22)]
 
 
+@pytest.fixture(scope="module")
+def filled_week(server_url: str, template_url: str) -> Iterator[str]:
+    """SPY and QQQ from the sample market for WEEK, filled once per module, cloned per test."""
+    with filled_template(server_url, partial(fill_sample, days=WEEK)) as name:
+        yield name
+
+
 @pytest.fixture
-def filled(pipeline_env, database_url):
-    with connection(database_url) as conn:
-        store.add_to_watchlist(conn, "demo", ["SPY", "QQQ"])
-        provider = SampleProvider(contracts_per_symbol=400)
-        for day in WEEK:
-            assert ingest_day(conn, provider=provider, day=day).complete
+def database_url(server_url: str, filled_week: str) -> Iterator[str]:
+    with cloned_database(server_url, filled_week) as url:
+        yield url
+
+
+@pytest.fixture
+def filled(pipeline_env):
     return pipeline_env
 
 
