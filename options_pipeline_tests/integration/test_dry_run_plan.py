@@ -37,16 +37,17 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
     assert first.code == 0, first.err
     assert options_pipeline(capsys, "watchlist", "add", "core", "QQQ").code == 0
     before, served = _counts(db), polygon.count()
-    argv = ["--provider", "polygon", "--start-date", "2025-12-15", "--end-date", "2025-12-24"]
+    # three sessions keep the real run short; closed days are the holiday plan's below
+    argv = ["--provider", "polygon", "--start-date", "2025-12-15", "--end-date", "2025-12-17"]
     planned = ingest_options(capsys, *argv, "--dry-run", "--json")
     assert planned.code == 0, planned.err
     assert _counts(db) == before and polygon.count() == served  # nothing fetched or written
     doc = json.loads(planned.out)
     assert (doc["sessions"], doc["pairs"], doc["pairs_complete"], doc["pairs_to_fetch"]) == (
-        8,
-        16,
+        3,
+        6,
         1,
-        15,
+        5,
     )
     assert doc["per_session"][0] == {
         "session": "2025-12-15",
@@ -59,14 +60,14 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
         "SPY": {"contracts": CONTRACTS, "source": "ledger 2025-12-15"},
     }
     # one open-interest and one analytics page per pair (both chains are under 5,000 rows)
-    assert doc["requests"] == 15 * 2
+    assert doc["requests"] == 5 * 2
     assert doc["rate_limit_per_minute"] == 60000
-    assert doc["wall_seconds"] == pytest.approx(30 * 0.5)
+    assert doc["wall_seconds"] == pytest.approx(10 * 0.5)
 
     text = ingest_options(capsys, *argv, "--dry-run")
     assert text.out.splitlines()[0] == (
-        "plan (polygon): 8 sessions × 2 symbols, 15 pairs to fetch (1 already complete), "
-        "≈30 requests, ≈15 s at 1,000 req/s (response-bound: 0.5 s per request assumed)"
+        "plan (polygon): 3 sessions × 2 symbols, 5 pairs to fetch (1 already complete), "
+        "≈10 requests, ≈5 s at 1,000 req/s (response-bound: 0.5 s per request assumed)"
     )
     assert text.out.splitlines()[-1] == "nothing fetched or written (dry run)"
 
@@ -90,7 +91,7 @@ def test_plan_counts_pairs_and_requests_and_a_real_run_matches_it(polygon, db, c
         ).out
     )
     assert [s["session"] for s in holiday["per_session"]] == ["2025-12-24", "2025-12-26"]
-    assert holiday["pairs_to_fetch"] == 2 and holiday["requests"] == 4
+    assert holiday["pairs_to_fetch"] == 4 and holiday["requests"] == 8  # 2 sessions × 2 symbols
 
 
 def test_contracts_hint_per_symbol_and_for_all(polygon, capsys):

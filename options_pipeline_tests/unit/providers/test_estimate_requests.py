@@ -6,23 +6,31 @@ from datetime import date
 import pytest
 
 from options_pipeline.providers.sample import SampleProvider
+from options_pipeline_tests.polygon_server import PolygonTestServer
 
 PAST, HOLIDAY, SATURDAY = date(2025, 3, 12), date(2025, 1, 1), date(2025, 3, 8)
 
 
-@pytest.mark.parametrize(("history_page", "snapshot_page"), [(70, 50), (600, 250), (1, 250)])
-def test_polygon_estimate_matches_the_requests_sent(srv, history_page, snapshot_page):
-    n = srv.contracts_per_symbol
-    for day in (PAST, srv.today):
-        provider = srv.provider(history_page_limit=history_page, snapshot_page_limit=snapshot_page)
-        srv.reset()
-        snap = provider.fetch_chain("SPY", day)
-        assert len(snap.quotes) == n
-        expected = (
-            math.ceil(n / snapshot_page) if day == srv.today else 2 * math.ceil(n / history_page)
-        )  # open interest + analytics
-        assert srv.count() == provider.requests_made == expected
-        assert provider.estimate_requests("SPY", day, n) == expected
+# a page of one row: a smaller chain keeps it at a hundred-odd requests, not twelve hundred
+@pytest.mark.parametrize(
+    ("history_page", "snapshot_page", "contracts"), [(70, 50, 600), (600, 250, 600), (1, 250, 60)]
+)
+def test_polygon_estimate_matches_the_requests_sent(history_page, snapshot_page, contracts):
+    with PolygonTestServer(contracts_per_symbol=contracts) as srv:
+        for day in (PAST, srv.today):
+            provider = srv.provider(
+                history_page_limit=history_page, snapshot_page_limit=snapshot_page
+            )
+            srv.reset()
+            snap = provider.fetch_chain("SPY", day)
+            assert len(snap.quotes) == contracts
+            expected = (
+                math.ceil(contracts / snapshot_page)
+                if day == srv.today
+                else 2 * math.ceil(contracts / history_page)
+            )  # open interest + analytics
+            assert srv.count() == provider.requests_made == expected
+            assert provider.estimate_requests("SPY", day, contracts) == expected
 
 
 def test_polygon_estimate_is_zero_where_fetch_refuses_before_any_request(srv):
