@@ -77,18 +77,21 @@ POLYGON_CONTRACTS = 1_000
 POLYGON_REPEATS = 3
 TARGET_OVERHEAD = 0.10
 WHY_CONTEXT_LOG = (
-    "every context.log line is an event-log write (~6 ms each on dagster-postgres: a new "
-    "connection, an insert, a commit); ingest_day logs one DEBUG line per symbol and two INFO "
-    "lines per day, plus a fixed ~0.3 s per run. Fix: keep per-symbol detail out of the Dagster "
-    "log (it is already in the day's materialization metadata); measured ~+9.5 % -> ~+7 %. "
-    "The row is load-sensitive (every event is a synchronous commit on the shared server): "
-    "+9.0..9.8 % in quieter full runs, up to ~+24 % with other test suites running."
+    "what is left is a new connection per storage call: dagster-postgres uses SQLAlchemy's "
+    "NullPool outside dagster-webserver, so the 20-day run's 73 events made 113 connections "
+    "(a server backend forked and authenticated each time: ~7 ms quiet, 30-50 ms at load "
+    "12-15, i.e. most of the difference), while its Dagster CPU is ~1.2 s. Done: "
+    "per-symbol and frame lines out of the run's log, python_log_level INFO, the dagster "
+    "database committing asynchronously (an insert+commit 2-5 ms -> 0.1 ms); measured +36.9 % "
+    "-> +21.8 % (load 8-16, noisy: 16..27 %). Next: a storage class in dagster.yaml that pools "
+    "(dagster-postgres' optimize_for_webserver in every process), as ingest_options already "
+    "does for its own runs."
 )
 WHY_CAPTURED_DEBUG = (
-    "the instance's dagster.yaml captures the options_pipeline Python loggers at DEBUG "
-    "(python_log_level: DEBUG), so the transport's per-request DEBUG lines and the provider's "
-    "per-symbol ones become event-log writes (~6 ms each), on top of the row above. Fix: "
-    "python_log_level: INFO in options_pipeline/instance.py (measured: ~+30 % -> +1..+11 %)."
+    "the provider's own loggers are captured at INFO now (DEBUG per-request lines were an "
+    "event-log write each); what remains is the per-event connection of the row above "
+    "(NullPool) plus the HTTP side's sensitivity to load: +8.7 % at load 8-10 before, "
+    "5.3..37 % (median +34 %) at load 12-16 after, the direct side varying 40..60 s itself."
 )
 
 
