@@ -198,6 +198,21 @@ def parse_day(value: Any) -> date | None:
         return None
 
 
+def iso_date_column(values: list[Any]) -> np.ndarray | None:
+    """A column of dates written YYYY-MM-DD as datetime64[D], or None when any value is not
+    exactly that (another type or length, or a date numpy reads but `date.fromisoformat` would
+    refuse): the caller then decides its rows one by one."""
+    if set(map(type, values)) != {str} or set(map(len, values)) != {10}:
+        return None
+    try:
+        column = np.array(values, dtype="datetime64[D]")
+    except ValueError:
+        return None
+    if not np.array_equal(column.astype("U10"), np.array(values)):
+        return None
+    return column
+
+
 def _option_type(value: Any) -> OptionType:
     if isinstance(value, str):
         v = value.strip().lower()

@@ -45,6 +45,7 @@ from options_pipeline.providers.normalize import (
     MALFORMED_ROW,
     WRONG_DATE,
     ChainBuilder,
+    iso_date_column,
     occ_symbol,
     parse_day,
 )
@@ -160,14 +161,9 @@ def _strike_columns(
     if any(row.get(F["session"]) != day for row in rows):
         return None
     expirations = [row.get(F["expiration_date"]) for row in rows]
-    if set(map(type, expirations)) != {str} or set(map(len, expirations)) != {10}:
+    expiration = iso_date_column(expirations)
+    if expiration is None:
         return None
-    try:
-        expiration = np.array(expirations, dtype="datetime64[D]")
-    except ValueError:
-        return None
-    if not np.array_equal(expiration.astype("U10"), np.array(expirations)):
-        return None  # numpy read something date.fromisoformat would not
     names = ("strike", "underlying_price", "gamma", "vega", "call.delta", "call.theta",
              "implied_volatility.fallback", "call.implied_volatility", "put.implied_volatility",
              "call.bid", "call.ask", "put.bid", "put.ask", "call.volume", "put.volume",

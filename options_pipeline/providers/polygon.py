@@ -54,6 +54,7 @@ from options_pipeline.providers.normalize import (
     WRONG_DATE,
     ChainBuilder,
     epoch_to_datetime,
+    iso_date_column,
     parse_day,
     parse_occ,
     raise_if_closed,
@@ -321,14 +322,9 @@ def snapshot_page_columns(rows: list[Any], symbol: str) -> _SnapshotPage | None:
     if None in is_call:
         return None
     expirations = raw["expiration_date"]
-    if set(map(type, expirations)) != {str} or set(map(len, expirations)) != {10}:
+    expiration = iso_date_column(expirations)
+    if expiration is None:
         return None
-    try:
-        expiration = np.array(expirations, dtype="datetime64[D]")
-    except ValueError:
-        return None
-    if not np.array_equal(expiration.astype("U10"), np.array(expirations)):
-        return None  # numpy read something date.fromisoformat would not
 
     numbers: dict[str, np.ndarray] = {}
     for name in SNAPSHOT_FIELDS:
