@@ -127,6 +127,7 @@ def _configure_logging(level: int) -> None:
     # library chatter a CLI user cannot act on
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     warnings.filterwarnings("ignore", message=".*is currently in beta")
+    warnings.filterwarnings("ignore", message=".*is currently in preview")
     library = logging.getLogger("options_pipeline")
     library.setLevel(level)
     if not any(isinstance(h, logging.NullHandler) for h in library.handlers):
